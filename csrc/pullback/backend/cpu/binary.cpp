@@ -1,0 +1,208 @@
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "pullback/backend/cpu/elementwise.h"
+#include "pullback/primitives/binary.h"
+
+namespace pullback {
+namespace {
+
+using cpu::binary_loop;
+using cpu::is_half_v;
+
+template <typename T>
+constexpr bool is_cplx = std::is_same_v<T, complex64_t>;
+template <typename T>
+constexpr bool is_real_float = std::is_floating_point_v<T>;
+
+[[noreturn]] void bad_dtype(BinaryOp op, Dtype t) {
+  throw std::invalid_argument(std::string("[") + binary_op_name(op) + "] Unsupported dtype " +
+                              dtype_name(t) + ".");
+}
+
+// Integer division and remainder with Python's sign rules; division by zero gives 0
+// instead of trapping.
+template <typename T>
+T int_floor_div(T a, T b) {
+  if (b == 0) return 0;
+  if constexpr (std::is_signed_v<T>) {
+    if (b == T(-1)) return static_cast<T>(T(0) - a);  // avoids INT_MIN / -1
+    T q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+  } else {
+    return a / b;
+  }
+}
+template <typename T>
+T int_remainder(T a, T b) {
+  if (b == 0) return 0;
+  if constexpr (std::is_signed_v<T>) {
+    if (b == T(-1)) return 0;
+    T r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+  } else {
+    return a % b;
+  }
+}
+template <typename T>
+T int_power(T base, T exp) {
+  if constexpr (std::is_signed_v<T>) {
+    if (exp < 0) return base == 1 ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
+  }
+  T result = 1;
+  while (exp) {
+    if (exp & 1) result = static_cast<T>(result * base);
+    base = static_cast<T>(base * base);
+    exp >>= 1;
+  }
+  return result;
+}
+
+template <typename T>
+T float_remainder(T a, T b) {
+  T r = std::fmod(a, b);
+  if (r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
+  return r;
+}
+
+template <typename T>
+T logaddexp_impl(T a, T b) {
+  if (std::isinf(a) && a == b) return a;  // avoids inf - inf
+  T m = std::max(a, b);
+  return m + std::log1p(std::exp(-std::abs(a - b)));
+}
+
+// Computes `op` on T inputs; half types go through float. Returns false when `op` does not
+// apply to T.
+template <typename T, typename U, typename F>
+void run(const array& a, const array& b, array& out, F f) {
+  if constexpr (is_half_v<T>) {
+    binary_loop<T, U>(a, b, out, [&](T x, T y) {
+      return static_cast<U>(f(static_cast<float>(x), static_cast<float>(y)));
+    });
+  } else {
+    binary_loop<T, U>(a, b, out, f);
+  }
+}
+
+template <typename T>
+void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
+  using R = std::conditional_t<is_half_v<T>, float, T>;  // the type the arithmetic sees
+  constexpr bool is_bool = std::is_same_v<T, bool>;
+  constexpr bool is_int = std::is_integral_v<T> && !is_bool;
+  switch (op) {
+    case BinaryOp::Add: return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x + y); });
+    case BinaryOp::Subtract:
+      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x - y); });
+    case BinaryOp::Multiply:
+      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x * y); });
+    case BinaryOp::Divide:
+      if constexpr (is_int || is_bool) bad_dtype(op, a.dtype());
+      else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x / y); });
+    case BinaryOp::FloorDivide:
+      if constexpr (is_int) return run<T, T>(a, b, out, int_floor_div<T>);
+      else if constexpr (is_real_float<R>)
+        return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(std::floor(x / y)); });
+      else bad_dtype(op, a.dtype());
+    case BinaryOp::Remainder:
+      if constexpr (is_int) return run<T, T>(a, b, out, int_remainder<T>);
+      else if constexpr (is_real_float<R>)
+        return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(float_remainder(x, y)); });
+      else bad_dtype(op, a.dtype());
+    case BinaryOp::Power:
+      if constexpr (is_int) return run<T, T>(a, b, out, int_power<T>);
+      else if constexpr (is_bool) bad_dtype(op, a.dtype());
+      else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(std::pow(x, y)); });
+    case BinaryOp::Maximum:
+      if constexpr (is_cplx<T>) bad_dtype(op, a.dtype());
+      else if constexpr (is_real_float<R>)
+        return run<T, T>(a, b, out, [](R x, R y) {
+          return static_cast<T>((x > y || std::isnan(x)) ? x : y);  // NaN propagates
+        });
+      else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x > y ? x : y); });
+    case BinaryOp::Minimum:
+      if constexpr (is_cplx<T>) bad_dtype(op, a.dtype());
+      else if constexpr (is_real_float<R>)
+        return run<T, T>(a, b, out, [](R x, R y) {
+          return static_cast<T>((x < y || std::isnan(x)) ? x : y);
+        });
+      else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x < y ? x : y); });
+    case BinaryOp::ArcTan2:
+      if constexpr (is_real_float<R>)
+        return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(std::atan2(x, y)); });
+      else bad_dtype(op, a.dtype());
+    case BinaryOp::LogAddExp:
+      if constexpr (is_real_float<R>)
+        return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(logaddexp_impl(x, y)); });
+      else bad_dtype(op, a.dtype());
+    case BinaryOp::Equal: return run<T, bool>(a, b, out, [](R x, R y) { return x == y; });
+    case BinaryOp::NotEqual: return run<T, bool>(a, b, out, [](R x, R y) { return x != y; });
+    case BinaryOp::Less:
+    case BinaryOp::LessEqual:
+    case BinaryOp::Greater:
+    case BinaryOp::GreaterEqual:
+      if constexpr (is_cplx<T>) {
+        bad_dtype(op, a.dtype());
+      } else {
+        if (op == BinaryOp::Less) return run<T, bool>(a, b, out, [](R x, R y) { return x < y; });
+        if (op == BinaryOp::LessEqual) return run<T, bool>(a, b, out, [](R x, R y) { return x <= y; });
+        if (op == BinaryOp::Greater) return run<T, bool>(a, b, out, [](R x, R y) { return x > y; });
+        return run<T, bool>(a, b, out, [](R x, R y) { return x >= y; });
+      }
+    case BinaryOp::LogicalAnd:
+      if constexpr (is_bool) return run<T, bool>(a, b, out, [](bool x, bool y) { return x && y; });
+      else bad_dtype(op, a.dtype());
+    case BinaryOp::LogicalOr:
+      if constexpr (is_bool) return run<T, bool>(a, b, out, [](bool x, bool y) { return x || y; });
+      else bad_dtype(op, a.dtype());
+  }
+}
+
+}  // namespace
+
+void Binary::eval_cpu(const std::vector<array>& inputs, array& out) {
+  cpu::allocate_output(inputs, out);
+  if (out.size() == 0) return;
+  dispatch_dtype(inputs[0].dtype(),
+                 [&](auto tag) { dispatch_op<decltype(tag)>(op_, inputs[0], inputs[1], out); });
+}
+
+namespace {
+template <typename T>
+void select_loop(const array& c, const array& x, const array& y, array& out) {
+  const bool* pc = c.data<bool>();
+  const T* px = x.data<T>();
+  const T* py = y.data<T>();
+  T* po = out.data<T>();
+  if (c.flags().row_contiguous && x.flags().row_contiguous && y.flags().row_contiguous) {
+    cpu::parallel_for(out.size(), cpu::kElementwiseGrain, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) po[i] = pc[i] ? px[i] : py[i];
+    });
+    return;
+  }
+  Shape shape = out.shape();
+  std::vector<Strides> st{c.strides(), x.strides(), y.strides(), row_major_strides(out.shape())};
+  cpu::collapse_dims(shape, st);
+  const int64_t m = shape.back(), sc = st[0].back(), sx = st[1].back(), sy = st[2].back();
+  cpu::for_each_row<4>(shape, {st[0].data(), st[1].data(), st[2].data(), st[3].data()},
+                       [&](const std::array<int64_t, 4>& o) {
+                         for (int64_t i = 0; i < m; ++i) {
+                           po[o[3] + i] = pc[o[0] + i * sc] ? px[o[1] + i * sx] : py[o[2] + i * sy];
+                         }
+                       });
+}
+}  // namespace
+
+void Select::eval_cpu(const std::vector<array>& inputs, array& out) {
+  cpu::allocate_output({inputs[1], inputs[2]}, out);
+  if (out.size() == 0) return;
+  switch (out.itemsize()) {
+    case 1: return select_loop<uint8_t>(inputs[0], inputs[1], inputs[2], out);
+    case 2: return select_loop<uint16_t>(inputs[0], inputs[1], inputs[2], out);
+    case 4: return select_loop<uint32_t>(inputs[0], inputs[1], inputs[2], out);
+    default: return select_loop<uint64_t>(inputs[0], inputs[1], inputs[2], out);
+  }
+}
+
+}  // namespace pullback

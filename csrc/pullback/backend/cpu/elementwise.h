@@ -1,0 +1,90 @@
+// Loops shared by the elementwise kernels: contiguous, scalar-broadcast and strided cases.
+#pragma once
+
+#include <type_traits>
+
+#include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/strided.h"
+
+namespace pullback::cpu {
+
+template <typename T>
+constexpr bool is_half_v = std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>;
+
+// f(T) -> U over every element of `in` into row-contiguous `out`.
+template <typename T, typename U, typename F>
+void unary_loop(const array& in, array& out, F f) {
+  const T* src = in.data<T>();
+  U* dst = out.data<U>();
+  const size_t n = out.size();
+  if (in.flags().row_contiguous) {
+    parallel_for(n, kElementwiseGrain, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) dst[i] = f(src[i]);
+    });
+    return;
+  }
+  if (in.data_size() == 1) {
+    U v = f(src[0]);
+    for (size_t i = 0; i < n; ++i) dst[i] = v;
+    return;
+  }
+  Shape shape = in.shape();
+  std::vector<Strides> st{in.strides(), row_major_strides(in.shape())};
+  collapse_dims(shape, st);
+  const int64_t m = shape.back(), si = st[0].back();
+  for_each_row<2>(shape, {st[0].data(), st[1].data()}, [&](const std::array<int64_t, 2>& o) {
+    const T* s = src + o[0];
+    U* d = dst + o[1];
+    for (int64_t i = 0; i < m; ++i) d[i] = f(s[i * si]);
+  });
+}
+
+// f(T, T) -> U over a and b (same shape, possibly broadcast views) into row-contiguous out.
+template <typename T, typename U, typename F>
+void binary_loop(const array& a, const array& b, array& out, F f) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  U* po = out.data<U>();
+  const size_t n = out.size();
+  const bool ca = a.flags().row_contiguous, cb = b.flags().row_contiguous;
+  const bool sa = a.data_size() == 1, sb = b.data_size() == 1;
+  if ((ca || sa) && (cb || sb)) {
+    parallel_for(n, kElementwiseGrain, [&](size_t s, size_t e) {
+      if (sa && !ca) {
+        const T x = pa[0];
+        if (sb && !cb) {
+          for (size_t i = s; i < e; ++i) po[i] = f(x, pb[0]);
+        } else {
+          for (size_t i = s; i < e; ++i) po[i] = f(x, pb[i]);
+        }
+      } else if (sb && !cb) {
+        const T y = pb[0];
+        for (size_t i = s; i < e; ++i) po[i] = f(pa[i], y);
+      } else {
+        for (size_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+      }
+    });
+    return;
+  }
+  Shape shape = out.shape();
+  std::vector<Strides> st{a.strides(), b.strides(), row_major_strides(out.shape())};
+  collapse_dims(shape, st);
+  const int64_t m = shape.back(), xa = st[0].back(), xb = st[1].back();
+  for_each_row<3>(shape, {st[0].data(), st[1].data(), st[2].data()},
+                  [&](const std::array<int64_t, 3>& o) {
+                    const T* ra = pa + o[0];
+                    const T* rb = pb + o[1];
+                    U* ro = po + o[2];
+                    if (xa == 1 && xb == 1) {
+                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i], rb[i]);
+                    } else if (xa == 0 && xb == 1) {
+                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[0], rb[i]);
+                    } else if (xa == 1 && xb == 0) {
+                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i], rb[0]);
+                    } else {
+                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i * xa], rb[i * xb]);
+                    }
+                  });
+}
+
+}  // namespace pullback::cpu

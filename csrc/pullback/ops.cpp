@@ -1,0 +1,285 @@
+// Creation and elementwise ops.
+#include "pullback/ops.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "pullback/primitives/binary.h"
+#include "pullback/primitives/misc.h"
+#include "pullback/primitives/unary.h"
+
+namespace pullback {
+
+namespace {
+
+void check_shape(const Shape& shape, const char* op) {
+  for (auto d : shape) {
+    if (d < 0) {
+      throw std::invalid_argument(std::string("[") + op + "] Negative dimensions are not allowed: " +
+                                  shape_str(shape) + ".");
+    }
+  }
+}
+
+}  // namespace
+
+// ---- creation ----
+
+array arange(double start, double stop, double step, Dtype dtype, Stream s) {
+  if (step == 0 || !std::isfinite(step)) {
+    throw std::invalid_argument("[arange] The step must be finite and nonzero; got " +
+                                std::to_string(step) + ".");
+  }
+  if (!std::isfinite(start) || !std::isfinite(stop)) {
+    throw std::invalid_argument("[arange] start and stop must be finite.");
+  }
+  if (dtype == Dtype::bool_) throw std::invalid_argument("[arange] A bool arange is not supported.");
+  double n = std::ceil((stop - start) / step);
+  int64_t size = n > 0 ? static_cast<int64_t>(n) : 0;
+  return array({size}, dtype, std::make_shared<Arange>(s, start, step), {});
+}
+
+array linspace(double start, double stop, int64_t num, bool endpoint, Dtype dtype, Stream s) {
+  if (num < 0) {
+    throw std::invalid_argument("[linspace] num must be non-negative; got " + std::to_string(num) + ".");
+  }
+  int64_t div = endpoint ? num - 1 : num;
+  double step = div > 0 ? (stop - start) / static_cast<double>(div) : 0.0;
+  return array({num}, dtype, std::make_shared<Arange>(s, start, step), {});
+}
+
+array full(const Shape& shape, const array& vals, Dtype dtype, Stream s) {
+  check_shape(shape, "full");
+  return copy(broadcast_to(astype(vals, dtype, s), shape, s), s);
+}
+
+array full(const Shape& shape, const array& vals, Stream s) {
+  return full(shape, vals, vals.dtype(), s);
+}
+
+array zeros(const Shape& shape, Dtype dtype, Stream s) {
+  return full(shape, array(static_cast<int64_t>(0), dtype), dtype, s);
+}
+
+array ones(const Shape& shape, Dtype dtype, Stream s) {
+  return full(shape, array(static_cast<int64_t>(1), dtype), dtype, s);
+}
+
+array zeros_like(const array& a, Stream s) { return zeros(a.shape(), a.dtype(), s); }
+array ones_like(const array& a, Stream s) { return ones(a.shape(), a.dtype(), s); }
+
+array eye(int64_t n, int64_t m, int k, Dtype dtype, Stream s) {
+  if (n < 0 || m < 0) {
+    throw std::invalid_argument("[eye] n and m must be non-negative; got " + std::to_string(n) +
+                                " and " + std::to_string(m) + ".");
+  }
+  array rows = reshape(arange(static_cast<double>(k), static_cast<double>(k + n), 1.0, Dtype::int64, s),
+                       {n, 1}, s);
+  array cols = arange(0.0, static_cast<double>(m), 1.0, Dtype::int64, s);
+  return astype(equal(rows, cols, s), dtype, s);
+}
+
+array identity(int64_t n, Dtype dtype, Stream s) { return eye(n, n, 0, dtype, s); }
+
+array copy(const array& a, Stream s) {
+  return array(a.shape(), a.dtype(), std::make_shared<Copy>(s), {a});
+}
+
+// ---- elementwise: one array ----
+
+array astype(const array& a, Dtype dtype, Stream s) {
+  if (a.dtype() == dtype) return a;
+  return array(a.shape(), dtype, std::make_shared<AsType>(s, dtype), {a});
+}
+
+array stop_gradient(const array& a, Stream s) {
+  return array(a.shape(), a.dtype(), std::make_shared<StopGradient>(s), {a});
+}
+
+namespace {
+
+enum class Domain { any, inexact, real };
+
+array unary(UnaryOp op, const array& a, Stream s, Domain domain = Domain::inexact) {
+  Dtype t = a.dtype();
+  if (domain != Domain::any) t = to_inexact(t);
+  if (domain == Domain::real && is_complex(t)) {
+    std::string n = unary_op_name(op);
+    throw std::invalid_argument("[" + n + "] Not supported for complex inputs.");
+  }
+  Dtype out = unary_op_is_predicate(op) ? Dtype::bool_ : t;
+  return array(a.shape(), out, std::make_shared<Unary>(s, op), {astype(a, t, s)});
+}
+
+}  // namespace
+
+array abs(const array& a, Stream s) {
+  Dtype out = is_complex(a.dtype()) ? Dtype::float32 : a.dtype();
+  return array(a.shape(), out, std::make_shared<Unary>(s, UnaryOp::Abs), {a});
+}
+array negative(const array& a, Stream s) {
+  if (a.dtype() == Dtype::bool_) {
+    throw std::invalid_argument("[negative] The negative of a boolean array is not supported.");
+  }
+  return unary(UnaryOp::Negative, a, s, Domain::any);
+}
+array sign(const array& a, Stream s) { return unary(UnaryOp::Sign, a, s, Domain::any); }
+array square(const array& a, Stream s) { return unary(UnaryOp::Square, a, s, Domain::any); }
+array exp(const array& a, Stream s) { return unary(UnaryOp::Exp, a, s); }
+array log(const array& a, Stream s) { return unary(UnaryOp::Log, a, s); }
+array sqrt(const array& a, Stream s) { return unary(UnaryOp::Sqrt, a, s); }
+array rsqrt(const array& a, Stream s) { return unary(UnaryOp::Rsqrt, a, s); }
+array reciprocal(const array& a, Stream s) { return unary(UnaryOp::Reciprocal, a, s); }
+array sin(const array& a, Stream s) { return unary(UnaryOp::Sin, a, s); }
+array cos(const array& a, Stream s) { return unary(UnaryOp::Cos, a, s); }
+array tan(const array& a, Stream s) { return unary(UnaryOp::Tan, a, s); }
+array sinh(const array& a, Stream s) { return unary(UnaryOp::Sinh, a, s); }
+array cosh(const array& a, Stream s) { return unary(UnaryOp::Cosh, a, s); }
+array tanh(const array& a, Stream s) { return unary(UnaryOp::Tanh, a, s); }
+array expm1(const array& a, Stream s) { return unary(UnaryOp::Expm1, a, s, Domain::real); }
+array log1p(const array& a, Stream s) { return unary(UnaryOp::Log1p, a, s, Domain::real); }
+array log2(const array& a, Stream s) { return unary(UnaryOp::Log2, a, s, Domain::real); }
+array log10(const array& a, Stream s) { return unary(UnaryOp::Log10, a, s, Domain::real); }
+array arcsin(const array& a, Stream s) { return unary(UnaryOp::ArcSin, a, s, Domain::real); }
+array arccos(const array& a, Stream s) { return unary(UnaryOp::ArcCos, a, s, Domain::real); }
+array arctan(const array& a, Stream s) { return unary(UnaryOp::ArcTan, a, s, Domain::real); }
+array arcsinh(const array& a, Stream s) { return unary(UnaryOp::ArcSinh, a, s, Domain::real); }
+array arccosh(const array& a, Stream s) { return unary(UnaryOp::ArcCosh, a, s, Domain::real); }
+array arctanh(const array& a, Stream s) { return unary(UnaryOp::ArcTanh, a, s, Domain::real); }
+array sigmoid(const array& a, Stream s) { return unary(UnaryOp::Sigmoid, a, s, Domain::real); }
+array erf(const array& a, Stream s) { return unary(UnaryOp::Erf, a, s, Domain::real); }
+array erfinv(const array& a, Stream s) { return unary(UnaryOp::ErfInv, a, s, Domain::real); }
+
+array floor(const array& a, Stream s) {
+  if (!is_inexact(a.dtype())) return a;
+  return unary(UnaryOp::Floor, a, s, Domain::real);
+}
+array ceil(const array& a, Stream s) {
+  if (!is_inexact(a.dtype())) return a;
+  return unary(UnaryOp::Ceil, a, s, Domain::real);
+}
+array round(const array& a, int decimals, Stream s) {
+  if (!is_inexact(a.dtype())) return a;
+  if (decimals == 0) return unary(UnaryOp::Round, a, s, Domain::real);
+  array scale(std::pow(10.0, decimals), a.dtype());
+  return divide(unary(UnaryOp::Round, multiply(a, scale, s), s, Domain::real), scale, s);
+}
+
+array isnan(const array& a, Stream s) { return unary(UnaryOp::IsNan, a, s, Domain::any); }
+array isinf(const array& a, Stream s) { return unary(UnaryOp::IsInf, a, s, Domain::any); }
+array isfinite(const array& a, Stream s) { return unary(UnaryOp::IsFinite, a, s, Domain::any); }
+array isposinf(const array& a, Stream s) { return unary(UnaryOp::IsPosInf, a, s, Domain::any); }
+array isneginf(const array& a, Stream s) { return unary(UnaryOp::IsNegInf, a, s, Domain::any); }
+array logical_not(const array& a, Stream s) { return unary(UnaryOp::LogicalNot, a, s, Domain::any); }
+
+// ---- elementwise: two arrays ----
+
+namespace {
+
+// Converts both operands to `in`, broadcasts them to one shape, and applies `op`.
+array binary(BinaryOp op, const array& a, const array& b, Dtype in, Dtype out, Stream s) {
+  array x = astype(a, in, s);
+  array y = astype(b, in, s);
+  if (x.shape() == y.shape()) {
+    return array(x.shape(), out, std::make_shared<Binary>(s, op), {std::move(x), std::move(y)});
+  }
+  Shape shape = broadcast_shapes(x.shape(), y.shape());
+  if (x.shape() != shape) x = broadcast_to(x, shape, s);
+  if (y.shape() != shape) y = broadcast_to(y, shape, s);
+  return array(std::move(shape), out, std::make_shared<Binary>(s, op), {std::move(x), std::move(y)});
+}
+
+array arithmetic(BinaryOp op, const array& a, const array& b, Stream s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  return binary(op, a, b, t, t, s);
+}
+
+array real_arithmetic(BinaryOp op, const array& a, const array& b, Stream s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  if (is_complex(t)) {
+    throw std::invalid_argument(std::string("[") + binary_op_name(op) +
+                                "] Not supported for complex inputs.");
+  }
+  return binary(op, a, b, t, t, s);
+}
+
+array inexact_arithmetic(BinaryOp op, const array& a, const array& b, Stream s, bool real) {
+  Dtype t = to_inexact(promote_types(a.dtype(), b.dtype()));
+  if (real && is_complex(t)) {
+    throw std::invalid_argument(std::string("[") + binary_op_name(op) +
+                                "] Not supported for complex inputs.");
+  }
+  return binary(op, a, b, t, t, s);
+}
+
+array comparison(BinaryOp op, const array& a, const array& b, Stream s) {
+  return binary(op, a, b, promote_types(a.dtype(), b.dtype()), Dtype::bool_, s);
+}
+
+}  // namespace
+
+array add(const array& a, const array& b, Stream s) { return arithmetic(BinaryOp::Add, a, b, s); }
+array subtract(const array& a, const array& b, Stream s) {
+  return arithmetic(BinaryOp::Subtract, a, b, s);
+}
+array multiply(const array& a, const array& b, Stream s) {
+  return arithmetic(BinaryOp::Multiply, a, b, s);
+}
+array divide(const array& a, const array& b, Stream s) {
+  return inexact_arithmetic(BinaryOp::Divide, a, b, s, false);
+}
+array floor_divide(const array& a, const array& b, Stream s) {
+  return real_arithmetic(BinaryOp::FloorDivide, a, b, s);
+}
+array remainder(const array& a, const array& b, Stream s) {
+  return real_arithmetic(BinaryOp::Remainder, a, b, s);
+}
+array power(const array& a, const array& b, Stream s) {
+  return arithmetic(BinaryOp::Power, a, b, s);
+}
+array maximum(const array& a, const array& b, Stream s) {
+  return real_arithmetic(BinaryOp::Maximum, a, b, s);
+}
+array minimum(const array& a, const array& b, Stream s) {
+  return real_arithmetic(BinaryOp::Minimum, a, b, s);
+}
+array arctan2(const array& a, const array& b, Stream s) {
+  return inexact_arithmetic(BinaryOp::ArcTan2, a, b, s, true);
+}
+array logaddexp(const array& a, const array& b, Stream s) {
+  return inexact_arithmetic(BinaryOp::LogAddExp, a, b, s, true);
+}
+array equal(const array& a, const array& b, Stream s) { return comparison(BinaryOp::Equal, a, b, s); }
+array not_equal(const array& a, const array& b, Stream s) {
+  return comparison(BinaryOp::NotEqual, a, b, s);
+}
+array less(const array& a, const array& b, Stream s) { return comparison(BinaryOp::Less, a, b, s); }
+array less_equal(const array& a, const array& b, Stream s) {
+  return comparison(BinaryOp::LessEqual, a, b, s);
+}
+array greater(const array& a, const array& b, Stream s) {
+  return comparison(BinaryOp::Greater, a, b, s);
+}
+array greater_equal(const array& a, const array& b, Stream s) {
+  return comparison(BinaryOp::GreaterEqual, a, b, s);
+}
+array logical_and(const array& a, const array& b, Stream s) {
+  return binary(BinaryOp::LogicalAnd, a, b, Dtype::bool_, Dtype::bool_, s);
+}
+array logical_or(const array& a, const array& b, Stream s) {
+  return binary(BinaryOp::LogicalOr, a, b, Dtype::bool_, Dtype::bool_, s);
+}
+
+array where(const array& cond, const array& x, const array& y, Stream s) {
+  Dtype t = promote_types(x.dtype(), y.dtype());
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), x.shape()), y.shape());
+  auto prepare = [&](const array& a, Dtype d) {
+    array r = astype(a, d, s);
+    return r.shape() == shape ? r : broadcast_to(r, shape, s);
+  };
+  return array(shape, t, std::make_shared<Select>(s),
+               {prepare(cond, Dtype::bool_), prepare(x, t), prepare(y, t)});
+}
+
+}  // namespace pullback

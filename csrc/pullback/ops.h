@@ -1,0 +1,158 @@
+// User-level operations. Each validates its arguments, broadcasts and promotes, and
+// returns an unevaluated array. Errors are std::invalid_argument (ValueError in Python)
+// or std::out_of_range (IndexError), with the op's name in brackets first.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "pullback/array.h"
+
+namespace pullback {
+
+using Axes = std::vector<int>;
+
+// ---- creation (ops.cpp) ----
+array arange(double start, double stop, double step, Dtype dtype, Stream s = current_stream());
+array linspace(double start, double stop, int64_t num, bool endpoint, Dtype dtype,
+               Stream s = current_stream());
+array full(const Shape& shape, const array& vals, Dtype dtype, Stream s = current_stream());
+array full(const Shape& shape, const array& vals, Stream s = current_stream());
+array zeros(const Shape& shape, Dtype dtype = Dtype::float32, Stream s = current_stream());
+array ones(const Shape& shape, Dtype dtype = Dtype::float32, Stream s = current_stream());
+array zeros_like(const array& a, Stream s = current_stream());
+array ones_like(const array& a, Stream s = current_stream());
+array eye(int64_t n, int64_t m, int k, Dtype dtype, Stream s = current_stream());
+array identity(int64_t n, Dtype dtype, Stream s = current_stream());
+// A row-contiguous copy of `a` (a no-op node when `a` is already contiguous).
+array copy(const array& a, Stream s = current_stream());
+
+// ---- elementwise (ops.cpp) ----
+array astype(const array& a, Dtype dtype, Stream s = current_stream());
+array stop_gradient(const array& a, Stream s = current_stream());
+
+array abs(const array& a, Stream s = current_stream());
+array negative(const array& a, Stream s = current_stream());
+array sign(const array& a, Stream s = current_stream());
+array exp(const array& a, Stream s = current_stream());
+array expm1(const array& a, Stream s = current_stream());
+array log(const array& a, Stream s = current_stream());
+array log1p(const array& a, Stream s = current_stream());
+array log2(const array& a, Stream s = current_stream());
+array log10(const array& a, Stream s = current_stream());
+array sqrt(const array& a, Stream s = current_stream());
+array rsqrt(const array& a, Stream s = current_stream());
+array square(const array& a, Stream s = current_stream());
+array reciprocal(const array& a, Stream s = current_stream());
+array sin(const array& a, Stream s = current_stream());
+array cos(const array& a, Stream s = current_stream());
+array tan(const array& a, Stream s = current_stream());
+array arcsin(const array& a, Stream s = current_stream());
+array arccos(const array& a, Stream s = current_stream());
+array arctan(const array& a, Stream s = current_stream());
+array sinh(const array& a, Stream s = current_stream());
+array cosh(const array& a, Stream s = current_stream());
+array tanh(const array& a, Stream s = current_stream());
+array arcsinh(const array& a, Stream s = current_stream());
+array arccosh(const array& a, Stream s = current_stream());
+array arctanh(const array& a, Stream s = current_stream());
+array sigmoid(const array& a, Stream s = current_stream());
+array erf(const array& a, Stream s = current_stream());
+array erfinv(const array& a, Stream s = current_stream());
+array floor(const array& a, Stream s = current_stream());
+array ceil(const array& a, Stream s = current_stream());
+array round(const array& a, int decimals = 0, Stream s = current_stream());
+array isnan(const array& a, Stream s = current_stream());
+array isinf(const array& a, Stream s = current_stream());
+array isfinite(const array& a, Stream s = current_stream());
+array isposinf(const array& a, Stream s = current_stream());
+array isneginf(const array& a, Stream s = current_stream());
+array logical_not(const array& a, Stream s = current_stream());
+
+array add(const array& a, const array& b, Stream s = current_stream());
+array subtract(const array& a, const array& b, Stream s = current_stream());
+array multiply(const array& a, const array& b, Stream s = current_stream());
+array divide(const array& a, const array& b, Stream s = current_stream());
+array floor_divide(const array& a, const array& b, Stream s = current_stream());
+array remainder(const array& a, const array& b, Stream s = current_stream());
+array power(const array& a, const array& b, Stream s = current_stream());
+array maximum(const array& a, const array& b, Stream s = current_stream());
+array minimum(const array& a, const array& b, Stream s = current_stream());
+array arctan2(const array& a, const array& b, Stream s = current_stream());
+array logaddexp(const array& a, const array& b, Stream s = current_stream());
+array equal(const array& a, const array& b, Stream s = current_stream());
+array not_equal(const array& a, const array& b, Stream s = current_stream());
+array less(const array& a, const array& b, Stream s = current_stream());
+array less_equal(const array& a, const array& b, Stream s = current_stream());
+array greater(const array& a, const array& b, Stream s = current_stream());
+array greater_equal(const array& a, const array& b, Stream s = current_stream());
+array logical_and(const array& a, const array& b, Stream s = current_stream());
+array logical_or(const array& a, const array& b, Stream s = current_stream());
+array where(const array& cond, const array& x, const array& y, Stream s = current_stream());
+
+// ---- reductions (ops_reduce.cpp) ----
+// An empty `axes` with `all_axes` reduces everything; axes may be negative.
+array sum(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          Stream s = current_stream());
+array mean(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+           Stream s = current_stream());
+array prod(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+           Stream s = current_stream());
+array max(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          Stream s = current_stream());
+array min(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          Stream s = current_stream());
+array all(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          Stream s = current_stream());
+array any(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          Stream s = current_stream());
+array var(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          int ddof = 0, Stream s = current_stream());
+array std(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+          int ddof = 0, Stream s = current_stream());
+array logsumexp(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
+                Stream s = current_stream());
+array argmax(const array& a, std::optional<int> axis = {}, bool keepdims = false,
+             Stream s = current_stream());
+array argmin(const array& a, std::optional<int> axis = {}, bool keepdims = false,
+             Stream s = current_stream());
+array softmax(const array& a, const std::optional<Axes>& axes = {}, bool precise = false,
+              Stream s = current_stream());
+
+// ---- matmul (ops_matmul.cpp) ----
+array matmul(const array& a, const array& b, Stream s = current_stream());
+
+// ---- shape (ops_shape.cpp) ----
+array reshape(const array& a, Shape shape, Stream s = current_stream());
+array transpose(const array& a, const Axes& axes, Stream s = current_stream());
+array transpose(const array& a, Stream s = current_stream());
+array swapaxes(const array& a, int axis1, int axis2, Stream s = current_stream());
+array moveaxis(const array& a, int source, int destination, Stream s = current_stream());
+array squeeze(const array& a, const std::optional<Axes>& axes = {}, Stream s = current_stream());
+array expand_dims(const array& a, const Axes& axes, Stream s = current_stream());
+array broadcast_to(const array& a, const Shape& shape, Stream s = current_stream());
+std::vector<array> broadcast_arrays(const std::vector<array>& arrays, Stream s = current_stream());
+Shape broadcast_shapes(const Shape& a, const Shape& b);  // throws naming both shapes
+array flatten(const array& a, int start_axis = 0, int end_axis = -1, Stream s = current_stream());
+array concatenate(const std::vector<array>& arrays, std::optional<int> axis = 0,
+                  Stream s = current_stream());
+array stack(const std::vector<array>& arrays, int axis = 0, Stream s = current_stream());
+std::vector<array> split(const array& a, int64_t num_sections, int axis = 0,
+                         Stream s = current_stream());
+std::vector<array> split(const array& a, const Shape& indices, int axis = 0,
+                         Stream s = current_stream());
+// Basic slicing: start/stop/strides per axis, already clamped and normalized (stop may be
+// below start for negative strides). Produces a view where possible.
+array slice(const array& a, const Shape& start, const Shape& stop, const Shape& strides,
+            Stream s = current_stream());
+// The inverse of slice: `update` written into a copy of `a` at the sliced region.
+array slice_update(const array& a, const array& update, const Shape& start, const Shape& stop,
+                   const Shape& strides, Stream s = current_stream());
+
+// ---- helpers shared by the op files ----
+// Normalizes a possibly negative axis; throws "[op] axis A is out of bounds for array of
+// dimension N." as std::invalid_argument.
+int normalize_axis(int axis, int ndim, const char* op);
+std::string shape_str(const Shape& shape);  // "(2,3)"
+
+}  // namespace pullback

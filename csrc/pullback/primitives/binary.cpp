@@ -1,0 +1,125 @@
+#include "pullback/primitives/binary.h"
+
+#include "pullback/ops.h"
+
+namespace pullback {
+
+using Arrays = std::vector<array>;
+using Ints = std::vector<int>;
+
+const char* binary_op_name(BinaryOp op) {
+  static constexpr const char* names[] = {
+      "Add",     "Subtract", "Multiply",  "Divide",    "FloorDivide", "Remainder",  "Power",
+      "Maximum", "Minimum",  "ArcTan2",   "LogAddExp", "Equal",       "NotEqual",   "Less",
+      "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr"};
+  return names[static_cast<int>(op)];
+}
+
+bool binary_op_is_comparison(BinaryOp op) { return op >= BinaryOp::Equal; }
+
+array Binary::partial(const Arrays& p, const array& out, int wrt) {
+  Stream s = stream();
+  const array& a = p[0];
+  const array& b = p[1];
+  auto one = array(1.0, a.dtype());
+  switch (op_) {
+    case BinaryOp::Add: return one;
+    case BinaryOp::Subtract: return wrt == 0 ? one : array(-1.0, a.dtype());
+    case BinaryOp::Multiply: return wrt == 0 ? b : a;
+    case BinaryOp::Divide:
+      return wrt == 0 ? reciprocal(b, s) : negative(divide(out, b, s), s);
+    case BinaryOp::Remainder:
+      return wrt == 0 ? one : negative(floor_divide(a, b, s), s);
+    case BinaryOp::Power:
+      if (wrt == 0) return multiply(b, power(a, subtract(b, one, s), s), s);
+      // d/db a^b = a^b log a; taken as 0 where a == 0 (the limit from a > 0 when b > 0).
+      return where(equal(a, array(0.0, a.dtype()), s), array(0.0, a.dtype()),
+                   multiply(out, log(a, s), s), s);
+    case BinaryOp::Maximum:
+      // Ties send the whole cotangent to a.
+      return astype(wrt == 0 ? greater_equal(a, b, s) : less(a, b, s), a.dtype(), s);
+    case BinaryOp::Minimum:
+      return astype(wrt == 0 ? less_equal(a, b, s) : greater(a, b, s), a.dtype(), s);
+    case BinaryOp::ArcTan2: {
+      array denom = add(square(a, s), square(b, s), s);
+      return wrt == 0 ? divide(b, denom, s) : divide(negative(a, s), denom, s);
+    }
+    case BinaryOp::LogAddExp:
+      return wrt == 0 ? sigmoid(subtract(a, b, s), s) : sigmoid(subtract(b, a, s), s);
+    default:  // floor_divide, comparisons, logical ops are piecewise constant
+      return zeros_like(a, s);
+  }
+}
+
+namespace {
+bool zero_derivative(BinaryOp op, Dtype t) {
+  return binary_op_is_comparison(op) || op == BinaryOp::FloorDivide || !is_inexact(t);
+}
+}  // namespace
+
+Arrays Binary::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                   const Arrays& outputs) {
+  Arrays grads;
+  for (int i : argnums) {
+    if (zero_derivative(op_, primals[i].dtype())) {
+      grads.push_back(zeros_like(primals[i], stream()));
+    } else if (op_ == BinaryOp::Add || (op_ == BinaryOp::Subtract && i == 0)) {
+      grads.push_back(cts[0]);
+    } else if (op_ == BinaryOp::Subtract) {
+      grads.push_back(negative(cts[0], stream()));
+    } else {
+      grads.push_back(multiply(cts[0], partial(primals, outputs[0], i), stream()));
+    }
+  }
+  return grads;
+}
+
+Arrays Binary::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums) {
+  if (zero_derivative(op_, primals[0].dtype())) {
+    return {zeros(primals[0].shape(), binary_op_is_comparison(op_) ? Dtype::bool_ : primals[0].dtype(),
+                  stream())};
+  }
+  array out(primals[0].shape(), primals[0].dtype(), std::make_shared<Binary>(stream(), op_), primals);
+  array result;
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    array term = multiply(ts[k], partial(primals, out, argnums[k]), stream());
+    result = result.valid() ? add(result, term, stream()) : term;
+  }
+  return {result};
+}
+
+bool Binary::is_equivalent(const Primitive& other) const {
+  auto* o = dynamic_cast<const Binary*>(&other);
+  return o && o->op_ == op_;
+}
+
+std::vector<Shape> Binary::output_shapes(const Arrays& in) { return {in[0].shape()}; }
+
+Arrays Select::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
+  Arrays grads;
+  array zero = zeros_like(cts[0], stream());
+  for (int i : argnums) {
+    if (i == 0) {
+      grads.push_back(zeros_like(primals[0], stream()));
+    } else if (i == 1) {
+      grads.push_back(where(primals[0], cts[0], zero, stream()));
+    } else {
+      grads.push_back(where(primals[0], zero, cts[0], stream()));
+    }
+  }
+  return grads;
+}
+
+Arrays Select::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums) {
+  array tx = zeros_like(primals[1], stream());
+  array ty = tx;
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    if (argnums[k] == 1) tx = ts[k];
+    if (argnums[k] == 2) ty = ts[k];
+  }
+  return {where(primals[0], tx, ty, stream())};
+}
+
+std::vector<Shape> Select::output_shapes(const Arrays& in) { return {in[0].shape()}; }
+
+}  // namespace pullback

@@ -1,0 +1,96 @@
+#include "pullback/primitives/unary.h"
+
+#include <cmath>
+
+#include "pullback/ops.h"
+
+namespace pullback {
+
+using Arrays = std::vector<array>;
+using Ints = std::vector<int>;
+
+const char* unary_op_name(UnaryOp op) {
+  static constexpr const char* names[] = {
+      "Abs",    "Negative", "Sign",    "Exp",     "Expm1",    "Log",      "Log1p",
+      "Log2",   "Log10",    "Sqrt",    "Rsqrt",   "Square",   "Reciprocal", "Sin",
+      "Cos",    "Tan",      "ArcSin",  "ArcCos",  "ArcTan",   "Sinh",     "Cosh",
+      "Tanh",   "ArcSinh",  "ArcCosh", "ArcTanh", "Sigmoid",  "Erf",      "ErfInv",
+      "Floor",  "Ceil",     "Round",   "IsNan",   "IsInf",    "IsFinite", "IsPosInf",
+      "IsNegInf", "LogicalNot"};
+  return names[static_cast<int>(op)];
+}
+
+bool unary_op_is_predicate(UnaryOp op) { return op >= UnaryOp::IsNan; }
+
+namespace {
+array scalar(double v, const array& like) { return array(v, like.dtype()); }
+}  // namespace
+
+array Unary::derivative(const array& x, const array& y) {
+  Stream s = stream();
+  auto one = scalar(1.0, x);
+  switch (op_) {
+    case UnaryOp::Abs: return sign(x, s);
+    case UnaryOp::Negative: return scalar(-1.0, x);
+    case UnaryOp::Exp: return y;
+    case UnaryOp::Expm1: return add(y, one, s);
+    case UnaryOp::Log: return reciprocal(x, s);
+    case UnaryOp::Log1p: return reciprocal(add(x, one, s), s);
+    case UnaryOp::Log2: return reciprocal(multiply(x, scalar(M_LN2, x), s), s);
+    case UnaryOp::Log10: return reciprocal(multiply(x, scalar(M_LN10, x), s), s);
+    case UnaryOp::Sqrt: return divide(scalar(0.5, x), y, s);
+    case UnaryOp::Rsqrt: return multiply(scalar(-0.5, x), divide(y, x, s), s);
+    case UnaryOp::Square: return multiply(scalar(2.0, x), x, s);
+    case UnaryOp::Reciprocal: return negative(square(y, s), s);
+    case UnaryOp::Sin: return cos(x, s);
+    case UnaryOp::Cos: return negative(sin(x, s), s);
+    case UnaryOp::Tan: return add(one, square(y, s), s);
+    case UnaryOp::ArcSin: return rsqrt(subtract(one, square(x, s), s), s);
+    case UnaryOp::ArcCos: return negative(rsqrt(subtract(one, square(x, s), s), s), s);
+    case UnaryOp::ArcTan: return reciprocal(add(one, square(x, s), s), s);
+    case UnaryOp::Sinh: return cosh(x, s);
+    case UnaryOp::Cosh: return sinh(x, s);
+    case UnaryOp::Tanh: return subtract(one, square(y, s), s);
+    case UnaryOp::ArcSinh: return rsqrt(add(square(x, s), one, s), s);
+    case UnaryOp::ArcCosh: return rsqrt(subtract(square(x, s), one, s), s);
+    case UnaryOp::ArcTanh: return reciprocal(subtract(one, square(x, s), s), s);
+    case UnaryOp::Sigmoid: return multiply(y, subtract(one, y, s), s);
+    case UnaryOp::Erf:
+      return multiply(scalar(M_2_SQRTPI, x), exp(negative(square(x, s), s), s), s);
+    case UnaryOp::ErfInv:
+      return multiply(scalar(0.5 * std::sqrt(M_PI), x), exp(square(y, s), s), s);
+    default:  // piecewise constant (sign, floor, ceil, round) and predicates
+      return zeros_like(x, s);
+  }
+}
+
+Arrays Unary::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays& outputs) {
+  const array& x = primals[0];
+  if (unary_op_is_predicate(op_) || !is_inexact(x.dtype())) return {zeros_like(x, stream())};
+  if (op_ == UnaryOp::Negative) return {negative(cts[0], stream())};
+  return {multiply(cts[0], derivative(x, outputs[0]), stream())};
+}
+
+Arrays Unary::jvp(const Arrays& primals, const Arrays& ts, const Ints&) {
+  const array& x = primals[0];
+  if (unary_op_is_predicate(op_)) return {zeros(x.shape(), Dtype::bool_, stream())};
+  if (!is_inexact(x.dtype())) return {zeros_like(x, stream())};
+  if (op_ == UnaryOp::Negative) return {negative(ts[0], stream())};
+  // The output is rebuilt here; common subexpressions are merged when graphs are compiled.
+  array y(x.shape(), x.dtype(), std::make_shared<Unary>(stream(), op_), {x});
+  return {multiply(ts[0], derivative(x, y), stream())};
+}
+
+std::pair<Arrays, Ints> Unary::vmap(const Arrays& in, const Ints& axes) {
+  Dtype t = unary_op_is_predicate(op_) ? Dtype::bool_ : in[0].dtype();
+  return {{array(in[0].shape(), t, std::make_shared<Unary>(stream(), op_), {in[0]})}, axes};
+}
+
+bool Unary::is_equivalent(const Primitive& other) const {
+  auto* o = dynamic_cast<const Unary*>(&other);
+  return o && o->op_ == op_;
+}
+
+std::vector<Shape> Unary::output_shapes(const Arrays& in) { return {in[0].shape()}; }
+
+}  // namespace pullback

@@ -1,0 +1,62 @@
+#include <stdexcept>
+#include <unordered_set>
+
+#include "pullback/primitives/primitive.h"
+#include "pullback/transforms/transforms.h"
+
+namespace pullback {
+
+namespace detail {
+int g_tracing = 0;
+}
+
+bool in_tracing() { return detail::g_tracing > 0; }
+
+void eval(const std::vector<array>& outputs) {
+  // Post-order walk with an explicit stack: deep graphs must not overflow the C stack.
+  std::vector<array> tape;
+  std::unordered_set<uintptr_t> seen;
+  std::vector<std::pair<array, size_t>> stack;
+  auto visit = [&](const array& a) {
+    if (a.is_evaluated() || !seen.insert(a.id()).second) return;
+    if (!a.has_primitive()) {
+      throw std::invalid_argument("[eval] Found an array with neither data nor a primitive.");
+    }
+    for (auto& s : a.siblings()) seen.insert(s.id());
+    stack.emplace_back(a, 0);
+  };
+  for (auto& o : outputs) {
+    if (!o.valid()) throw std::invalid_argument("[eval] Cannot evaluate an uninitialized array.");
+    visit(o);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      auto& ins = node.inputs();
+      if (next < ins.size()) {
+        array in = ins[next++];
+        visit(in);
+      } else {
+        tape.push_back(std::move(node));
+        stack.pop_back();
+      }
+    }
+  }
+
+  bool keep_graph = in_tracing();
+  for (auto& entry : tape) {
+    // Taking the node out of the tape lets its inputs' buffers go (or be donated) as
+    // soon as their last consumer has run.
+    array node = std::move(entry);
+    if (node.is_evaluated()) continue;
+    std::vector<array> outs = node.outputs();
+    Primitive& p = node.primitive();
+    if (p.device().type == Device::Type::cpu) {
+      p.eval_cpu(node.inputs(), outs);
+    } else {
+      p.eval_gpu(node.inputs(), outs);
+    }
+    for (auto& o : outs) o.mark_evaluated();
+    if (!keep_graph) node.detach();
+  }
+}
+
+}  // namespace pullback
