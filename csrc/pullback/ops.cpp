@@ -181,10 +181,8 @@ namespace {
 array binary(BinaryOp op, const array& a, const array& b, Dtype in, Dtype out, Stream s) {
   array x = astype(a, in, s);
   array y = astype(b, in, s);
-  if (x.shape() == y.shape()) {
-    return array(x.shape(), out, std::make_shared<Binary>(s, op), {std::move(x), std::move(y)});
-  }
-  Shape shape = broadcast_shapes(x.shape(), y.shape());
+  // The shape is taken before the operands are moved into the node's inputs.
+  Shape shape = x.shape() == y.shape() ? x.shape() : broadcast_shapes(x.shape(), y.shape());
   if (x.shape() != shape) x = broadcast_to(x, shape, s);
   if (y.shape() != shape) y = broadcast_to(y, shape, s);
   return array(std::move(shape), out, std::make_shared<Binary>(s, op), {std::move(x), std::move(y)});

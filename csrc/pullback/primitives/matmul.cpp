@@ -72,16 +72,10 @@ Arrays Matmul::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums
     } else if (b.ndim() == 2 && a.ndim() > 2) {
       // B was shared by every batch entry: stacking the batch into the rows gives the
       // summed product in one gemm, rather than one per entry followed by a sum.
+      // With a 2-D B the batch axes all come from A, so A's rows line up with dC's.
       const int64_t k = a.shape(-1), n = b.shape(-1);
       const int64_t rows = batch_size_of(g.shape()) * a.shape(-2);
-      array a_rows = reshape(a.shape() == Shape(g.shape().begin(), g.shape().end() - 1)
-                                 ? a
-                                 : broadcast_to(a, [&] {
-                                     Shape sh = g.shape();
-                                     sh.back() = k;
-                                     return sh;
-                                   }(), s),
-                             {rows, k}, s);
+      array a_rows = reshape(a, {rows, k}, s);
       grads.push_back(matmul(transpose(a_rows, s), reshape(g, {rows, n}, s), s));
     } else {
       // dB = A^T @ dC, summed over the batch axes that broadcasting stretched B along.

@@ -40,12 +40,15 @@ void inexact_op(UnaryOp op, const array& in, array& out, F f) {
   real_op(op, in, out, f);
 }
 
-// Every dtype; f maps T -> T (half types through float, bool through int).
+// Every real dtype; f maps T -> T (half types through float, bool through int). Callers
+// handle complex64 themselves.
 template <typename F>
 void any_op(const array& in, array& out, F f) {
   dispatch_dtype(in.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (is_half_v<T>) {
+    if constexpr (std::is_same_v<T, complex64_t>) {
+      throw std::logic_error("complex64 reached a real-only loop");
+    } else if constexpr (is_half_v<T>) {
       unary_loop<T, T>(in, out, [&](T x) { return T(f(static_cast<float>(x))); });
     } else if constexpr (std::is_same_v<T, bool>) {
       unary_loop<T, T>(in, out, [&](T x) { return static_cast<bool>(f(static_cast<int>(x))); });

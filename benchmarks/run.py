@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Times pullback side by side with MLX, PyTorch and JAX, in one run, on the same machine.
+
+Each framework runs in its own subprocess (this script re-invoked with ``--framework``) so
+that their thread pools never compete; the parent gathers their JSON and prints one table
+of measurements and one of ratios (framework time / pullback time: above 1 means pullback
+is faster). Frameworks that are not importable are skipped.
+
+    python benchmarks/run.py                       # everything importable
+    python benchmarks/run.py --frameworks mlx,torch --quick
+    PYTHONPATH=build/dev/py python benchmarks/run.py --json results.json
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+FRAMEWORKS = ["pullback", "mlx", "torch", "jax"]
+
+DISPATCH_OPS = 1000
+MATMUL_N = 1024
+ELEMENTWISE_N = 8 * 1024 * 1024  # float32: 32 MB in, 32 MB out
+GRAD_N = 1000
+
+# (case id, description, unit, how a time in seconds becomes the unit)
+CASES = [
+    ("dispatch_lazy", f"{DISPATCH_OPS} scalar adds, one eval", "us/op",
+     lambda t: t / DISPATCH_OPS * 1e6),
+    ("dispatch_eager", f"{DISPATCH_OPS} scalar adds, eval each", "us/op",
+     lambda t: t / DISPATCH_OPS * 1e6),
+    ("matmul", f"matmul {MATMUL_N}x{MATMUL_N} float32", "GFLOP/s",
+     lambda t: 2 * MATMUL_N**3 / t / 1e9),
+    ("elementwise", "x*2+1, 8M float32", "GB/s",
+     lambda t: 2 * ELEMENTWISE_N * 4 / t / 1e9),
+    ("grad", f"grad (sin(x)*cos(x)).sum(), {GRAD_N}", "us/call",
+     lambda t: t * 1e6),
+]
+
+
+class Timer:
+    """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
+
+    def __init__(self, quick: bool):
+        self.repeats = 3 if quick else 7
+        self.sample_s = 0.02 if quick else 0.08
+        self.warmup = 2 if quick else 5
+
+    def measure(self, results: Dict[str, object], case: str, fn: Callable[[], object]) -> None:
+        """Stores the time of `fn` under `case`, or the error it raised."""
+        # A crash (not an exception) leaves this as the child's last line on stderr.
+        print(f"case {case}", file=sys.stderr, flush=True)
+        try:
+            results[case] = self(fn)
+        except Exception as e:  # noqa: BLE001 - one failing case must not hide the others
+            results[case] = _error(e)
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        for _ in range(self.warmup):
+            fn()
+        calls = 1
+        while True:
+            elapsed = self._run(fn, calls)
+            if elapsed >= self.sample_s or calls >= 1 << 20:
+                break
+            calls = max(calls * 2, int(calls * self.sample_s / max(elapsed, 1e-9) * 1.2))
+        samples = [self._run(fn, calls) / calls for _ in range(self.repeats)]
+        return statistics.median(samples)
+
+    @staticmethod
+    def _run(fn: Callable[[], object], calls: int) -> float:
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            return time.perf_counter() - start
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+
+# ---- the cases, per framework: each returns {variant: {case: seconds}} ----------------
+
+def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
+    """pullback and MLX share an API: `mx` is `pullback.core` or `mlx.core`."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    res: Dict[str, object] = {}
+
+    def lazy_chain():
+        x = mx.array(0.0)
+        for _ in range(DISPATCH_OPS):
+            x = x + 1
+        mx.eval(x)
+
+    def eager_chain():
+        x = mx.array(0.0)
+        for _ in range(DISPATCH_OPS):
+            x = x + 1
+            mx.eval(x)
+
+    timer.measure(res, "dispatch_lazy", lazy_chain)
+    timer.measure(res, "dispatch_eager", eager_chain)
+
+    a = mx.array(rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32))
+    b = mx.array(rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32))
+    mx.eval(a, b)
+    timer.measure(res, "matmul", lambda: mx.eval(a @ b))
+
+    x = mx.array(rng.standard_normal(ELEMENTWISE_N, dtype=np.float32))
+    mx.eval(x)
+    timer.measure(res, "elementwise", lambda: mx.eval(x * 2 + 1))
+
+    def loss(v):
+        return (mx.sin(v) * mx.cos(v)).sum()
+
+    g = mx.grad(loss)
+    v = mx.array(rng.standard_normal(GRAD_N, dtype=np.float32))
+    mx.eval(v)
+    timer.measure(res, "grad", lambda: mx.eval(g(v)))
+
+    out = {name: res}
+    # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
+    if hasattr(mx, "compile"):
+        compiled: Dict[str, object] = {}
+        try:
+            f = mx.compile(lambda t: t * 2 + 1)
+            timer.measure(compiled, "elementwise", lambda: mx.eval(f(x)))
+            cg = mx.compile(g)
+            timer.measure(compiled, "grad", lambda: mx.eval(cg(v)))
+        except Exception as e:  # noqa: BLE001 - a missing feature is reported, not fatal
+            compiled.setdefault("elementwise", _error(e))
+            compiled.setdefault("grad", _error(e))
+        out[name + ".compile"] = compiled
+    return out
+
+
+def bench_pullback(timer: Timer):
+    import pullback.core as mx
+
+    return bench_mlx_like(mx, "pullback", timer)
+
+
+def bench_mlx(timer: Timer):
+    import mlx.core as mx
+
+    mx.set_default_device(mx.cpu)
+    return bench_mlx_like(mx, "mlx", timer)
+
+
+def bench_torch(timer: Timer):
+    import torch
+
+    torch.manual_seed(0)
+    res: Dict[str, object] = {}
+
+    def chain():
+        x = torch.tensor(0.0)
+        for _ in range(DISPATCH_OPS):
+            x = x + 1
+        return x
+
+    # Eager: each op has finished when it returns, so both dispatch cases are one thing.
+    with torch.no_grad():
+        timer.measure(res, "dispatch_lazy", chain)
+        res["dispatch_eager"] = res["dispatch_lazy"]
+        a = torch.randn(MATMUL_N, MATMUL_N)
+        b = torch.randn(MATMUL_N, MATMUL_N)
+        timer.measure(res, "matmul", lambda: a @ b)
+        x = torch.randn(ELEMENTWISE_N)
+        timer.measure(res, "elementwise", lambda: x * 2 + 1)
+
+    v = torch.randn(GRAD_N, requires_grad=True)
+
+    def grad():
+        y = (torch.sin(v) * torch.cos(v)).sum()
+        return torch.autograd.grad(y, v)[0]
+
+    timer.measure(res, "grad", grad)
+    return {"torch": res}
+
+
+def bench_jax(timer: Timer):
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(0)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    eager: Dict[str, object] = {}
+    jitted: Dict[str, object] = {}
+
+    def lazy_chain():
+        x = jnp.asarray(0.0, dtype=jnp.float32)
+        for _ in range(DISPATCH_OPS):
+            x = x + 1
+        x.block_until_ready()
+
+    def eager_chain():
+        x = jnp.asarray(0.0, dtype=jnp.float32)
+        for _ in range(DISPATCH_OPS):
+            x = (x + 1).block_until_ready()
+
+    # JAX dispatches asynchronously: blocking only at the end is its "one eval".
+    timer.measure(eager, "dispatch_lazy", lazy_chain)
+    timer.measure(eager, "dispatch_eager", eager_chain)
+
+    a = jax.random.normal(k1, (MATMUL_N, MATMUL_N), dtype=jnp.float32)
+    b = jax.random.normal(k2, (MATMUL_N, MATMUL_N), dtype=jnp.float32)
+    timer.measure(eager, "matmul", lambda: jnp.matmul(a, b).block_until_ready())
+    mm = jax.jit(jnp.matmul)
+    timer.measure(jitted, "matmul", lambda: mm(a, b).block_until_ready())
+
+    x = jax.random.normal(k3, (ELEMENTWISE_N,), dtype=jnp.float32)
+    timer.measure(eager, "elementwise", lambda: (x * 2 + 1).block_until_ready())
+    ew = jax.jit(lambda t: t * 2 + 1)
+    timer.measure(jitted, "elementwise", lambda: ew(x).block_until_ready())
+
+    def loss(t):
+        return (jnp.sin(t) * jnp.cos(t)).sum()
+
+    v = jax.random.normal(k4, (GRAD_N,), dtype=jnp.float32)
+    g = jax.grad(loss)
+    timer.measure(eager, "grad", lambda: g(v).block_until_ready())
+    gj = jax.jit(g)
+    timer.measure(jitted, "grad", lambda: gj(v).block_until_ready())
+    return {"jax": eager, "jax.jit": jitted}
+
+
+RUNNERS = {"pullback": bench_pullback, "mlx": bench_mlx, "torch": bench_torch, "jax": bench_jax}
+IMPORTS = {"pullback": "pullback.core", "mlx": "mlx.core", "torch": "torch", "jax": "jax"}
+
+
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160]
+
+
+def _version(framework: str) -> str:
+    try:
+        if framework == "pullback":
+            import pullback
+
+            return getattr(pullback, "__version__", "dev")
+        if framework == "mlx":
+            import mlx.core
+
+            return mlx.core.__version__
+        mod = __import__(framework)
+        return mod.__version__
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+# ---- child: one framework, results as JSON on stdout ---------------------------------
+
+def run_child(framework: str, quick: bool) -> int:
+    try:
+        __import__(IMPORTS[framework])
+    except Exception as e:  # noqa: BLE001
+        print(json.dumps({"framework": framework, "unavailable": _error(e)}))
+        return 0
+    timer = Timer(quick)
+    info = {"framework": framework, "version": _version(framework)}
+    if framework == "torch":
+        import torch
+
+        info["threads"] = torch.get_num_threads()
+    try:
+        info["results"] = RUNNERS[framework](timer)
+    except Exception as e:  # noqa: BLE001
+        info["error"] = _error(e)
+    print(json.dumps(info))
+    return 0
+
+
+# ---- parent: run the children, print the tables --------------------------------------
+
+def run_framework(framework: str, args) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--framework", framework]
+    if args.quick:
+        cmd.append("--quick")
+    env = dict(os.environ)
+    if args.pullback_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pullback_path, env.get("PYTHONPATH")]))
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    for line in reversed(proc.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    lines = (proc.stderr or proc.stdout).strip().splitlines()
+    cases = [ln for ln in lines if ln.startswith("case ")]
+    where = f" during {cases[-1][5:]}" if cases else ""
+    status = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+    last = lines[-1][:160] if lines and not lines[-1].startswith("case ") else ""
+    return {"framework": framework, "error": status + where + (f": {last}" if last else "")}
+
+
+def format_tables(reports: List[dict]) -> str:
+    variants: Dict[str, Dict[str, object]] = {}
+    for rep in reports:
+        for variant, cases in rep.get("results", {}).items():
+            variants[variant] = cases
+    order = [v for f in FRAMEWORKS for v in sorted(variants) if v == f or v.startswith(f + ".")]
+    base: Optional[Dict[str, object]] = variants.get("pullback")
+
+    def cell_value(cases, case, convert):
+        t = cases.get(case)
+        if t is None:
+            return ""
+        if isinstance(t, str):
+            return "error"
+        return f"{convert(t):.3g}" if convert(t) < 100 else f"{convert(t):.0f}"
+
+    def cell_ratio(cases, case):
+        t = cases.get(case)
+        if t is None or isinstance(t, str):
+            return ""
+        if base is None or not isinstance(base.get(case), float):
+            return "-"
+        return f"{t / base[case]:.2f}"
+
+    name_w = max(len(c[1]) for c in CASES) + 2
+    unit_w = 9
+    col_w = max([10] + [len(v) + 2 for v in order])
+    lines = []
+    for title, cell in (("Measurements", None), ("Time ratio: framework / pullback (>1: pullback faster)", "ratio")):
+        lines.append(title)
+        header = "case".ljust(name_w) + ("unit".ljust(unit_w) if cell is None else "".ljust(unit_w))
+        header += "".join(v.rjust(col_w) for v in order)
+        lines.append(header)
+        lines.append("-" * len(header))
+        for case, desc, unit, convert in CASES:
+            row = desc.ljust(name_w) + (unit.ljust(unit_w) if cell is None else "".ljust(unit_w))
+            for v in order:
+                text = cell_value(variants[v], case, convert) if cell is None else cell_ratio(variants[v], case)
+                row += text.rjust(col_w)
+            lines.append(row)
+        lines.append("")
+    errors = [f"  {v} / {case}: {t}" for v in order for case, t in variants[v].items() if isinstance(t, str)]
+    if errors:
+        lines.append("Errors:")
+        lines.extend(errors)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                        help="comma-separated subset of " + ",".join(FRAMEWORKS))
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter samples")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results here")
+    parser.add_argument("--pullback-path", metavar="DIR",
+                        help="directory holding the pullback package (prepended to PYTHONPATH)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per framework")
+    parser.add_argument("--framework", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.framework:
+        return run_child(args.framework, args.quick)
+
+    wanted = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in FRAMEWORKS]
+    if unknown:
+        parser.error(f"unknown frameworks: {', '.join(unknown)}")
+    print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus")
+    blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "PULLBACK_"))}
+    if blas_env:
+        print("environment: " + ", ".join(f"{k}={v}" for k, v in sorted(blas_env.items())))
+    reports = []
+    for framework in wanted:
+        print(f"running {framework} ...", file=sys.stderr, flush=True)
+        try:
+            rep = run_framework(framework, args)
+        except subprocess.TimeoutExpired:
+            rep = {"framework": framework, "error": f"timed out after {args.timeout:.0f} s"}
+        reports.append(rep)
+        if "unavailable" in rep:
+            print(f"{framework}: skipped (not importable: {rep['unavailable']})")
+        elif "error" in rep:
+            print(f"{framework}: failed ({rep['error']})")
+        else:
+            extra = f", {rep['threads']} threads" if "threads" in rep else ""
+            print(f"{framework} {rep.get('version', '?')}{extra}")
+    print()
+    print(format_tables(reports))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(reports, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+// Matmul through OpenBLAS (scipy-openblas32, whose symbols carry a scipy_ prefix).
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/strided.h"
+#include "pullback/ops.h"
+#include "pullback/primitives/matmul.h"
+
+namespace pullback {
+namespace {
+
+// OpenBLAS runs a gemm on one thread up to this m*n*k (65536 * GEMM_MULTITHREAD_THRESHOLD),
+// so up to here a batch may be split over our pool without two thread pools stacking up.
+constexpr double kSingleThreadedGemm = 1 << 18;
+// gemv goes multithreaded much earlier (m*n around 9216).
+constexpr double kSingleThreadedGemv = 1 << 13;
+// Multiply-adds per pool chunk below which splitting a batch costs more than it saves.
+constexpr double kBatchGrainFlops = 1 << 17;
+
+// OpenBLAS sizes its pool from the core count; follow PULLBACK_NUM_THREADS too, unless the
+// user set OpenBLAS's own variables. Our pool's workers sleep on a condition variable while
+// a gemm runs, so the two pools take turns rather than compete.
+void configure_blas_threads() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;
+    int want = cpu::num_threads();
+    if (want >= 1 && scipy_openblas_get_num_threads() != want) scipy_openblas_set_num_threads(want);
+  });
+}
+
+// How BLAS reads an operand's matrices in row-major terms: element (i, j) lives at
+// i * ld + j, or at j * ld + i when `transposed`.
+struct MatrixLayout {
+  bool usable = false;
+  bool transposed = false;
+  int64_t ld = 0;
+};
+
+// A size-1 axis may carry any stride, so it never disqualifies a layout.
+MatrixLayout layout_of(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+  if ((cols == 1 || col_stride == 1) &&
+      (rows == 1 || (row_stride >= std::max<int64_t>(cols, 1) && row_stride <= INT_MAX))) {
+    return {true, false, rows == 1 ? std::max<int64_t>(cols, 1) : row_stride};
+  }
+  if ((rows == 1 || row_stride == 1) &&
+      (cols == 1 || (col_stride >= std::max<int64_t>(rows, 1) && col_stride <= INT_MAX))) {
+    return {true, true, cols == 1 ? std::max<int64_t>(rows, 1) : col_stride};
+  }
+  return {};
+}
+
+// `x` itself when BLAS can read its matrices in place (plain or transposed), otherwise a
+// row-contiguous copy.
+array blas_operand(const array& x, MatrixLayout& layout) {
+  const int n = x.ndim();
+  layout = layout_of(x.shape(n - 2), x.shape(n - 1), x.strides(n - 2), x.strides(n - 1));
+  if (layout.usable) return x;
+  array c = array::empty(x.shape(), x.dtype());
+  cpu::copy_to_contiguous(x, c);
+  layout = layout_of(c.shape(n - 2), c.shape(n - 1), c.strides(n - 2), c.strides(n - 1));
+  return c;
+}
+
+// x's element stride along each output batch axis; 0 where x is broadcast along it.
+Strides batch_strides_of(const array& x, const Shape& batch) {
+  Strides st(batch.size(), 0);
+  const int lead = static_cast<int>(batch.size()) - (x.ndim() - 2);
+  for (int i = std::max(lead, 0); i < static_cast<int>(batch.size()); ++i) {
+    if (x.shape(i - lead) != 1) st[i] = x.strides(i - lead);
+  }
+  return st;
+}
+
+template <typename T>
+void gemm(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
+          const T* a, const T* b, T* c) {
+  const auto ta = la.transposed ? CblasTrans : CblasNoTrans;
+  const auto tb = lb.transposed ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    scipy_cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, la.ld, b, lb.ld, 0.0f, c, n);
+  } else {
+    scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, la.ld, b, lb.ld, 0.0, c, n);
+  }
+}
+
+// y = op(A) x with A given as a row-major `rows` x `cols` matrix with leading dimension ld.
+template <typename T>
+void gemv(bool transpose, int64_t rows, int64_t cols, const T* a, int64_t ld, const T* x,
+          int64_t incx, T* y) {
+  const auto t = transpose ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    scipy_cblas_sgemv(CblasRowMajor, t, rows, cols, 1.0f, a, ld, x, incx, 0.0f, y, 1);
+  } else {
+    scipy_cblas_dgemv(CblasRowMajor, t, rows, cols, 1.0, a, ld, x, incx, 0.0, y, 1);
+  }
+}
+
+// One (m x k) @ (k x n) product into the row-contiguous c. A single row or column goes to
+// gemv, which skips the packing that gemm does.
+template <typename T>
+void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
+             const T* a, const T* b, T* c) {
+  if (n == 1) {
+    const int64_t incx = lb.transposed ? 1 : lb.ld;  // b's only column
+    if (la.transposed) {
+      gemv(true, k, m, a, la.ld, b, incx, c);
+    } else {
+      gemv(false, m, k, a, la.ld, b, incx, c);
+    }
+  } else if (m == 1) {
+    const int64_t incx = la.transposed ? la.ld : 1;  // a's only row
+    if (lb.transposed) {
+      gemv(false, n, k, b, lb.ld, a, incx, c);
+    } else {
+      gemv(true, k, n, b, lb.ld, a, incx, c);
+    }
+  } else {
+    gemm(la, lb, m, n, k, a, b, c);
+  }
+}
+
+void check_blas_size(int64_t v, const array& a, const array& b) {
+  if (v > INT_MAX) {
+    throw std::invalid_argument("[matmul] Matrices of a " + shape_str(a.shape()) + " and b " +
+                                shape_str(b.shape()) + " exceed the 32-bit sizes BLAS accepts.");
+  }
+}
+
+// out (already allocated, row-contiguous) = a @ b, batch axes broadcast.
+template <typename T>
+void matmul_into(const array& a_in, const array& b_in, array& out) {
+  const int64_t m = out.shape(-2), n = out.shape(-1), k = a_in.shape(-1);
+  if (out.size() == 0) return;
+  T* c = out.data<T>();
+  if (k == 0) {
+    std::memset(c, 0, out.nbytes());
+    return;
+  }
+  check_blas_size(m, a_in, b_in);
+  check_blas_size(n, a_in, b_in);
+  check_blas_size(k, a_in, b_in);
+  MatrixLayout la, lb;
+  const array a = blas_operand(a_in, la);
+  const array b = blas_operand(b_in, lb);
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+
+  const Shape batch(out.shape().begin(), out.shape().end() - 2);
+  const Strides sa = batch_strides_of(a, batch), sb = batch_strides_of(b, batch);
+  const int64_t nbatch = static_cast<int64_t>(shape_size(batch));
+
+  // A shared b and an a whose batch entries follow each other row after row (e.g. a
+  // (batch, m, k) row-major array) make one tall gemm instead of a loop of short ones.
+  if (nbatch > 1 && !la.transposed &&
+      std::all_of(sb.begin(), sb.end(), [](int64_t s) { return s == 0; })) {
+    bool stacked = true;
+    int64_t expect = la.ld * m;
+    for (int d = static_cast<int>(batch.size()) - 1; d >= 0 && stacked; --d) {
+      if (batch[d] == 1) continue;
+      stacked = sa[d] == expect;
+      expect *= batch[d];
+    }
+    if (stacked && nbatch * m <= INT_MAX) {
+      product(la, lb, nbatch * m, n, k, pa, pb, c);
+      return;
+    }
+  }
+
+  const int64_t mn = m * n;
+  auto run = [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
+              c + static_cast<int64_t>(i) * mn);
+    }
+  };
+  const double flops = static_cast<double>(m) * n * k;
+  const double single_threaded = (m == 1 || n == 1) ? kSingleThreadedGemv : kSingleThreadedGemm;
+  if (nbatch > 1 && flops <= single_threaded) {
+    const auto grain = static_cast<size_t>(std::max(1.0, kBatchGrainFlops / flops));
+    cpu::parallel_for(nbatch, grain, run);
+  } else {
+    run(0, nbatch);
+  }
+}
+
+}  // namespace
+
+void Matmul::eval_cpu(const std::vector<array>& inputs, array& out) {
+  configure_blas_threads();
+  const array& a = inputs[0];
+  const array& b = inputs[1];
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  switch (out.dtype()) {
+    case Dtype::float32:
+      matmul_into<float>(a, b, out);
+      break;
+    case Dtype::float64:
+      matmul_into<double>(a, b, out);
+      break;
+    case Dtype::float16:
+    case Dtype::bfloat16: {
+      // BLAS has no half-precision gemm here: compute in float32 and round once at the end.
+      array a32 = array::empty(a.shape(), Dtype::float32);
+      array b32 = array::empty(b.shape(), Dtype::float32);
+      array out32 = array::empty(out.shape(), Dtype::float32);
+      cpu::convert(a, a32);
+      cpu::convert(b, b32);
+      matmul_into<float>(a32, b32, out32);
+      cpu::convert(out32, out);
+      break;
+    }
+    default:
+      throw std::invalid_argument(std::string("[matmul] Only real floating point types are supported but ") +
+                                  dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()) +
+                                  " were given.");
+  }
+}
+
+}  // namespace pullback

@@ -1,0 +1,527 @@
+// CPU kernels for Reduce and ArgReduce.
+//
+// The input's axes are split into kept axes (the output's, in order) and reduced axes;
+// each group is collapsed where the input's strides allow, and the reduced axes are
+// ordered so the one with the smallest stride is innermost. Three layouts follow:
+// - rows: the innermost reduced axis is contiguous; each output reduces contiguous runs
+//   with several independent accumulators (the compiler vectorizes those, but will not
+//   reassociate a single float accumulator).
+// - columns: the innermost kept axis is contiguous; a tile of neighbouring outputs
+//   accumulates whole input rows at a time, which vectorizes across outputs.
+// - anything else walks the reduced elements with their strides.
+// Work is split over outputs when there are enough of them, otherwise over the reduced
+// elements, with one partial result per slice combined at the end.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/strided.h"
+#include "pullback/primitives/reduce.h"
+
+namespace pullback {
+namespace {
+
+// Elements of work below which a slice is not worth a thread.
+constexpr size_t kReduceGrain = size_t(1) << 15;
+// Outputs accumulated together in the column layout (fits L1 for any accumulator).
+constexpr int64_t kColumnTile = 512;
+
+// float16 -> float32 with integer and float arithmetic the compiler can vectorize; a
+// plain conversion is a library call per element on baseline x86-64.
+inline float half_to_float(float16_t h) {
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  uint32_t magnitude = bits & 0x7fffu;
+  uint32_t shifted = magnitude << 13;
+  float f;
+  std::memcpy(&f, &shifted, 4);
+  f *= 0x1p112f;  // rebias the exponent; also normalizes subnormal halves exactly
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (magnitude >= 0x7c00u) u = shifted | 0x7f800000u;  // inf and nan
+  u |= static_cast<uint32_t>(bits & 0x8000u) << 16;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+template <typename A, typename T>
+inline A load(T v) {
+  if constexpr (std::is_same_v<T, float16_t>) {
+    return half_to_float(v);
+  } else if constexpr (std::is_same_v<T, bfloat16_t>) {
+    return static_cast<float>(v);
+  } else {
+    return static_cast<A>(v);
+  }
+}
+
+template <typename A>
+inline bool is_nan(A v) {
+  if constexpr (std::is_floating_point_v<A>) {
+    return v != v;
+  } else if constexpr (std::is_same_v<A, complex64_t>) {
+    return v.real() != v.real() || v.imag() != v.imag();
+  } else {
+    return false;
+  }
+}
+
+// Complex numbers order lexicographically (real part first), as in NumPy.
+template <typename A>
+inline bool greater(A a, A b) {
+  if constexpr (std::is_same_v<A, complex64_t>) {
+    return a.real() > b.real() || (a.real() == b.real() && a.imag() > b.imag());
+  } else {
+    return a > b;
+  }
+}
+
+template <typename A>
+inline bool less(A a, A b) {
+  return greater(b, a);
+}
+
+template <typename A>
+A lowest() {
+  if constexpr (std::is_same_v<A, complex64_t>) {
+    float inf = std::numeric_limits<float>::infinity();
+    return complex64_t(-inf, -inf);
+  } else if constexpr (std::numeric_limits<A>::has_infinity) {
+    return -std::numeric_limits<A>::infinity();
+  } else {
+    return std::numeric_limits<A>::lowest();
+  }
+}
+
+template <typename A>
+A highest() {
+  if constexpr (std::is_same_v<A, complex64_t>) {
+    float inf = std::numeric_limits<float>::infinity();
+    return complex64_t(inf, inf);
+  } else if constexpr (std::numeric_limits<A>::has_infinity) {
+    return std::numeric_limits<A>::infinity();
+  } else {
+    return std::numeric_limits<A>::max();
+  }
+}
+
+template <typename Acc>
+struct SumOp {
+  using A = Acc;
+  static A init() { return A(0); }
+  static A apply(A acc, A x) { return acc + x; }
+};
+template <typename Acc>
+struct ProdOp {
+  using A = Acc;
+  static A init() { return A(1); }
+  static A apply(A acc, A x) { return acc * x; }
+};
+// NaN wins, as in NumPy.
+template <typename Acc>
+struct MaxOp {
+  using A = Acc;
+  static A init() { return lowest<A>(); }
+  static A apply(A acc, A x) { return greater(x, acc) || is_nan(x) ? x : acc; }
+};
+template <typename Acc>
+struct MinOp {
+  using A = Acc;
+  static A init() { return highest<A>(); }
+  static A apply(A acc, A x) { return less(x, acc) || is_nan(x) ? x : acc; }
+};
+struct AndOp {
+  using A = bool;
+  static A init() { return true; }
+  static A apply(A acc, A x) { return acc & x; }
+};
+struct OrOp {
+  using A = bool;
+  static A init() { return false; }
+  static A apply(A acc, A x) { return acc | x; }
+};
+
+// The compile-time twin of reduce_accumulator_dtype for sums and products.
+template <typename T>
+using SumAcc = std::conditional_t<
+    std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>, float,
+    std::conditional_t<std::is_same_v<T, bool> || std::is_same_v<T, int8_t> ||
+                           std::is_same_v<T, int16_t>,
+                       int32_t,
+                       std::conditional_t<std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t>,
+                                          uint32_t, T>>>;
+template <typename T>
+using CompareAcc =
+    std::conditional_t<std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>, float, T>;
+
+// Kept and reduced axes of the input, each collapsed; both lists hold at least one axis.
+struct Plan {
+  Shape kshape;
+  Strides kstrides;
+  Shape rshape;
+  Strides rstrides;
+  size_t out_size = 1;
+  size_t r_size = 1;
+};
+
+void append_collapsing(Shape& shape, Strides& strides, int64_t n, int64_t stride) {
+  if (!shape.empty() && strides.back() == stride * n) {
+    shape.back() *= n;
+    strides.back() = stride;
+  } else {
+    shape.push_back(n);
+    strides.push_back(stride);
+  }
+}
+
+Plan make_plan(const array& in, const std::vector<int>& axes) {
+  Plan p;
+  std::vector<bool> reduced(in.ndim(), false);
+  for (int ax : axes) reduced[ax] = true;
+  std::vector<int> raxes;
+  for (int d = 0; d < in.ndim(); ++d) {
+    int64_t n = in.shape(d);
+    if (reduced[d]) {
+      p.r_size *= n;
+      if (n != 1) raxes.push_back(d);
+    } else {
+      p.out_size *= n;
+      if (n != 1) append_collapsing(p.kshape, p.kstrides, n, in.strides(d));
+    }
+  }
+  // Iteration order over the reduced elements is free: put the smallest stride innermost.
+  std::stable_sort(raxes.begin(), raxes.end(), [&](int a, int b) {
+    return std::abs(in.strides(a)) > std::abs(in.strides(b));
+  });
+  for (int d : raxes) append_collapsing(p.rshape, p.rstrides, in.shape(d), in.strides(d));
+  if (p.kshape.empty()) {
+    p.kshape.push_back(1);
+    p.kstrides.push_back(0);
+  }
+  if (p.rshape.empty()) {
+    p.rshape.push_back(1);
+    p.rstrides.push_back(0);
+  }
+  return p;
+}
+
+// Element offset of a flat row-major index over some axes, advanced one index at a time.
+class OffsetWalker {
+ public:
+  OffsetWalker(const int64_t* shape, const int64_t* strides, int ndim)
+      : shape_(shape), strides_(strides), idx_(ndim, 0) {}
+  void seek(size_t flat) {
+    offset = 0;
+    for (int d = static_cast<int>(idx_.size()) - 1; d >= 0; --d) {
+      idx_[d] = static_cast<int64_t>(flat % shape_[d]);
+      flat /= shape_[d];
+      offset += idx_[d] * strides_[d];
+    }
+  }
+  void next() {
+    for (int d = static_cast<int>(idx_.size()) - 1; d >= 0; --d) {
+      if (++idx_[d] < shape_[d]) {
+        offset += strides_[d];
+        return;
+      }
+      offset -= strides_[d] * (shape_[d] - 1);
+      idx_[d] = 0;
+    }
+  }
+  int64_t offset = 0;
+
+ private:
+  const int64_t* shape_;
+  const int64_t* strides_;
+  std::vector<int64_t> idx_;
+};
+
+// Calls f(offset, begin, end) for each run along the innermost reduced axis that lies in
+// the flat reduced range [rb, re); `outer` walks the other reduced axes.
+template <typename F>
+void for_each_run(const Plan& p, OffsetWalker& outer, size_t rb, size_t re, F&& f) {
+  const int64_t n = p.rshape.back();
+  outer.seek(rb / n);
+  int64_t begin = static_cast<int64_t>(rb % n);
+  size_t pos = rb;
+  while (pos < re) {
+    int64_t end = std::min<int64_t>(n, begin + static_cast<int64_t>(re - pos));
+    f(outer.offset, begin, end);
+    pos += end - begin;
+    begin = 0;
+    outer.next();
+  }
+}
+
+template <typename Op, typename T>
+typename Op::A reduce_contiguous(const T* x, int64_t n) {
+  using A = typename Op::A;
+  constexpr int kLanes = 16;
+  // Blocks bound how many values each lane adds in sequence (float sums lose less).
+  constexpr int64_t kBlock = 4096;
+  A total = Op::init();
+  if (n < 2 * kLanes) {
+    for (int64_t i = 0; i < n; ++i) total = Op::apply(total, load<A>(x[i]));
+    return total;
+  }
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const T* q = x + b;
+    const int64_t m = std::min(kBlock, n - b);
+    A lanes[kLanes];
+    for (int k = 0; k < kLanes; ++k) lanes[k] = Op::init();
+    int64_t i = 0;
+    for (; i + kLanes <= m; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) lanes[k] = Op::apply(lanes[k], load<A>(q[i + k]));
+    }
+    for (; i < m; ++i) lanes[0] = Op::apply(lanes[0], load<A>(q[i]));
+    for (int w = kLanes / 2; w > 0; w /= 2) {
+      for (int k = 0; k < w; ++k) lanes[k] = Op::apply(lanes[k], lanes[k + w]);
+    }
+    total = Op::apply(total, lanes[0]);
+  }
+  return total;
+}
+
+// Rows and general layouts: one output at a time.
+template <typename Op, typename T>
+void partial_rows(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb, size_t re,
+                  typename Op::A* dst) {
+  using A = typename Op::A;
+  OffsetWalker kept(p.kshape.data(), p.kstrides.data(), static_cast<int>(p.kshape.size()));
+  OffsetWalker outer(p.rshape.data(), p.rstrides.data(), static_cast<int>(p.rshape.size()) - 1);
+  const int64_t rs = p.rstrides.back();
+  kept.seek(ob);
+  for (size_t o = ob; o < oe; ++o, kept.next()) {
+    A acc = Op::init();
+    for_each_run(p, outer, rb, re, [&](int64_t off, int64_t begin, int64_t end) {
+      const T* x = in + kept.offset + off + begin * rs;
+      if (rs == 1) {
+        acc = Op::apply(acc, reduce_contiguous<Op>(x, end - begin));
+      } else {
+        for (int64_t i = 0; i < end - begin; ++i) acc = Op::apply(acc, load<A>(x[i * rs]));
+      }
+    });
+    dst[o - ob] = acc;
+  }
+}
+
+// Columns layout: tiles of neighbouring outputs accumulate input rows.
+template <typename Op, typename T>
+void partial_columns(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb, size_t re,
+                     typename Op::A* dst) {
+  using A = typename Op::A;
+  const int64_t cols = p.kshape.back();
+  const int64_t rs = p.rstrides.back();
+  OffsetWalker kept(p.kshape.data(), p.kstrides.data(), static_cast<int>(p.kshape.size()) - 1);
+  OffsetWalker outer(p.rshape.data(), p.rstrides.data(), static_cast<int>(p.rshape.size()) - 1);
+  // Few columns over adjacent rows: view each group of `group` rows as one wide row, so
+  // the vector loop stays long; the lanes fold back onto the columns afterwards.
+  const int64_t group = rs == cols && cols < 64 ? std::max<int64_t>(1, 128 / cols) : 1;
+  A wide[128 + 64];
+  kept.seek(ob / cols);
+  size_t o = ob;
+  while (o < oe) {
+    const int64_t j0 = static_cast<int64_t>(o % cols);
+    const int64_t j1 = std::min<int64_t>(cols, j0 + static_cast<int64_t>(oe - o));
+    for (int64_t t = j0; t < j1; t += kColumnTile) {
+      const int64_t len = std::min(kColumnTile, j1 - t);
+      A* acc = dst + (o - ob) + (t - j0);
+      for (int64_t j = 0; j < len; ++j) acc[j] = Op::init();
+      const bool widen = group > 1 && len == cols;
+      for_each_run(p, outer, rb, re, [&](int64_t off, int64_t begin, int64_t end) {
+        const T* x = in + kept.offset + off + t;
+        int64_t i = begin;
+        if (widen && end - begin >= 2 * group) {
+          const int64_t width = group * cols;
+          for (int64_t l = 0; l < width; ++l) wide[l] = Op::init();
+          for (; i + group <= end; i += group) {
+            const T* row = x + i * rs;
+            for (int64_t l = 0; l < width; ++l) wide[l] = Op::apply(wide[l], load<A>(row[l]));
+          }
+          for (int64_t l = 0; l < width; ++l) acc[l % cols] = Op::apply(acc[l % cols], wide[l]);
+        }
+        for (; i < end; ++i) {
+          const T* row = x + i * rs;
+          for (int64_t j = 0; j < len; ++j) acc[j] = Op::apply(acc[j], load<A>(row[j]));
+        }
+      });
+    }
+    o += j1 - j0;
+    kept.next();
+  }
+}
+
+template <typename Op, typename T>
+void reduce_typed(const array& in, const Plan& p, typename Op::A* dst) {
+  using A = typename Op::A;
+  const T* src = in.data<T>();
+  const bool columns = p.rstrides.back() != 1 && p.kstrides.back() == 1;
+  auto partial = [&](size_t ob, size_t oe, size_t rb, size_t re, A* d) {
+    if (columns) {
+      partial_columns<Op>(src, p, ob, oe, rb, re, d);
+    } else {
+      partial_rows<Op>(src, p, ob, oe, rb, re, d);
+    }
+  };
+  const size_t outs = p.out_size, rsize = p.r_size;
+  const size_t threads = static_cast<size_t>(cpu::num_threads());
+  if (threads == 1 || outs * rsize < 2 * kReduceGrain) {
+    partial(0, outs, 0, rsize, dst);
+    return;
+  }
+  if (outs >= 4 * threads || rsize < 2 * kReduceGrain) {
+    size_t grain = std::max<size_t>(1, kReduceGrain / rsize);
+    cpu::parallel_for(outs, grain, [&](size_t b, size_t e) { partial(b, e, 0, rsize, dst + b); });
+    return;
+  }
+  // Few long reductions: every slice of the reduced elements makes partial results.
+  const size_t slices = std::min(threads, rsize / kReduceGrain);
+  std::unique_ptr<A[]> parts(new A[slices * outs]);
+  cpu::parallel_for(slices, 1, [&](size_t b, size_t e) {
+    for (size_t c = b; c < e; ++c) {
+      partial(0, outs, rsize * c / slices, rsize * (c + 1) / slices, parts.get() + c * outs);
+    }
+  });
+  for (size_t o = 0; o < outs; ++o) {
+    A acc = parts[o];
+    for (size_t c = 1; c < slices; ++c) acc = Op::apply(acc, parts[c * outs + o]);
+    dst[o] = acc;
+  }
+}
+
+template <typename Op, typename T>
+void run_reduce(const array& in, const Plan& p, array& acc) {
+  using A = typename Op::A;
+  A* dst = acc.data<A>();
+  if (p.r_size == 0) {
+    std::fill(dst, dst + p.out_size, Op::init());
+    return;
+  }
+  reduce_typed<Op, T>(in, p, dst);
+}
+
+// ---- argmax / argmin ----
+
+template <bool kMax, typename A>
+inline bool better(A x, A best) {
+  bool wins = kMax ? greater(x, best) : less(x, best);
+  return wins || (is_nan(x) && !is_nan(best));
+}
+
+template <bool kMax, typename T>
+void arg_reduce_typed(const array& in, const Plan& p, uint32_t* dst) {
+  using A = CompareAcc<T>;
+  const T* src = in.data<T>();
+  const int64_t n = p.rshape.back(), rs = p.rstrides.back();
+  const bool columns = rs != 1 && p.kstrides.back() == 1 && n > 1;
+  const size_t grain = std::max<size_t>(1, kReduceGrain / static_cast<size_t>(n));
+  if (!columns) {
+    cpu::parallel_for(p.out_size, grain, [&](size_t b, size_t e) {
+      OffsetWalker kept(p.kshape.data(), p.kstrides.data(), static_cast<int>(p.kshape.size()));
+      kept.seek(b);
+      for (size_t o = b; o < e; ++o, kept.next()) {
+        const T* x = src + kept.offset;
+        A best = load<A>(x[0]);
+        uint32_t at = 0;
+        for (int64_t i = 1; i < n; ++i) {
+          A v = load<A>(x[i * rs]);
+          if (better<kMax>(v, best)) {
+            best = v;
+            at = static_cast<uint32_t>(i);
+          }
+        }
+        dst[o] = at;
+      }
+    });
+    return;
+  }
+  const int64_t cols = p.kshape.back();
+  cpu::parallel_for(p.out_size, grain, [&](size_t b, size_t e) {
+    OffsetWalker kept(p.kshape.data(), p.kstrides.data(), static_cast<int>(p.kshape.size()) - 1);
+    A best[kColumnTile];
+    uint32_t at[kColumnTile];
+    kept.seek(b / cols);
+    size_t o = b;
+    while (o < e) {
+      const int64_t j0 = static_cast<int64_t>(o % cols);
+      const int64_t j1 = std::min<int64_t>(cols, j0 + static_cast<int64_t>(e - o));
+      for (int64_t t = j0; t < j1; t += kColumnTile) {
+        const int64_t len = std::min(kColumnTile, j1 - t);
+        const T* x = src + kept.offset + t;
+        for (int64_t j = 0; j < len; ++j) {
+          best[j] = load<A>(x[j]);
+          at[j] = 0;
+        }
+        for (int64_t i = 1; i < n; ++i) {
+          const T* row = x + i * rs;
+          for (int64_t j = 0; j < len; ++j) {
+            A v = load<A>(row[j]);
+            bool w = better<kMax>(v, best[j]);
+            best[j] = w ? v : best[j];
+            at[j] = w ? static_cast<uint32_t>(i) : at[j];
+          }
+        }
+        std::copy(at, at + len, dst + o + (t - j0));
+      }
+      o += j1 - j0;
+      kept.next();
+    }
+  });
+}
+
+}  // namespace
+
+void Reduce::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& in = inputs[0];
+  Dtype acc_dtype = reduce_accumulator_dtype(op_, in.dtype());
+  // The kernel writes accumulators; another output dtype gets a converted copy.
+  array acc = acc_dtype == out.dtype() ? out : array::empty(out.shape(), acc_dtype);
+  if (acc.is_same(out)) out.set_data(std::make_shared<Data>(out.nbytes()));
+  if (out.size() != 0) {
+    Plan p = make_plan(in, axes_);
+    dispatch_dtype(in.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      switch (op_) {
+        case ReduceOp::Sum: return run_reduce<SumOp<SumAcc<T>>, T>(in, p, acc);
+        case ReduceOp::Prod: return run_reduce<ProdOp<SumAcc<T>>, T>(in, p, acc);
+        case ReduceOp::Max: return run_reduce<MaxOp<CompareAcc<T>>, T>(in, p, acc);
+        case ReduceOp::Min: return run_reduce<MinOp<CompareAcc<T>>, T>(in, p, acc);
+        default: break;
+      }
+      if constexpr (std::is_same_v<T, bool>) {
+        if (op_ == ReduceOp::And) return run_reduce<AndOp, T>(in, p, acc);
+        return run_reduce<OrOp, T>(in, p, acc);
+      } else {
+        throw std::invalid_argument(std::string("[") + name() + "] Expects a bool input, got " +
+                                    dtype_name(in.dtype()) + ".");
+      }
+    });
+  }
+  if (!acc.is_same(out)) {
+    out.set_data(std::make_shared<Data>(out.nbytes()));
+    cpu::convert(acc, out);
+  }
+}
+
+void ArgReduce::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& in = inputs[0];
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  if (out.size() == 0) return;
+  if (in.shape(axis_) == 0) {
+    throw std::invalid_argument(std::string("[") + name() + "] Cannot reduce an empty axis.");
+  }
+  Plan p = make_plan(in, {axis_});
+  uint32_t* dst = out.data<uint32_t>();
+  dispatch_dtype(in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (op_ == ArgReduceOp::ArgMax) {
+      arg_reduce_typed<true, T>(in, p, dst);
+    } else {
+      arg_reduce_typed<false, T>(in, p, dst);
+    }
+  });
+}
+
+}  // namespace pullback

@@ -1,0 +1,189 @@
+#include "pullback/primitives/shape.h"
+
+#include "pullback/ops.h"
+
+namespace pullback {
+
+using Arrays = std::vector<array>;
+using Ints = std::vector<int>;
+
+int64_t slice_length(int64_t start, int64_t stop, int64_t step) {
+  if (step > 0) return stop > start ? (stop - start + step - 1) / step : 0;
+  return start > stop ? (start - stop - step - 1) / -step : 0;
+}
+
+namespace {
+
+template <typename P>
+const P* same_type(const Primitive& other) {
+  return dynamic_cast<const P*>(&other);
+}
+
+// Whatever the reduction's accumulator type, a cotangent has its primal's dtype.
+array as_dtype_of(const array& x, const array& like, Stream s) {
+  return x.dtype() == like.dtype() ? x : astype(x, like.dtype(), s);
+}
+
+}  // namespace
+
+// ---- Broadcast ----
+
+Arrays Broadcast::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays&) {
+  const array& in = primals[0];
+  const array& ct = cts[0];
+  const int diff = ct.ndim() - in.ndim();
+  Axes axes;
+  for (int d = 0; d < diff; ++d) axes.push_back(d);
+  for (int d = 0; d < in.ndim(); ++d) {
+    if (in.shape()[d] == 1 && ct.shape()[d + diff] != 1) axes.push_back(d + diff);
+  }
+  array g = axes.empty() ? ct : sum(ct, axes, /*keepdims=*/true, stream());
+  return {as_dtype_of(reshape(g, in.shape(), stream()), in, stream())};
+}
+
+Arrays Broadcast::jvp(const Arrays&, const Arrays& ts, const Ints&) {
+  return {broadcast_to(ts[0], shape_, stream())};
+}
+
+bool Broadcast::is_equivalent(const Primitive& other) const {
+  auto* o = same_type<Broadcast>(other);
+  return o && o->shape_ == shape_;
+}
+
+std::vector<Shape> Broadcast::output_shapes(const Arrays&) { return {shape_}; }
+
+// ---- Reshape ----
+
+Arrays Reshape::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays&) {
+  return {reshape(cts[0], primals[0].shape(), stream())};
+}
+
+Arrays Reshape::jvp(const Arrays&, const Arrays& ts, const Ints&) {
+  return {reshape(ts[0], shape_, stream())};
+}
+
+bool Reshape::is_equivalent(const Primitive& other) const {
+  auto* o = same_type<Reshape>(other);
+  return o && o->shape_ == shape_;
+}
+
+std::vector<Shape> Reshape::output_shapes(const Arrays&) { return {shape_}; }
+
+// ---- Transpose ----
+
+Arrays Transpose::vjp(const Arrays&, const Arrays& cts, const Ints&, const Arrays&) {
+  Axes inverse(perm_.size());
+  for (size_t i = 0; i < perm_.size(); ++i) inverse[perm_[i]] = static_cast<int>(i);
+  return {transpose(cts[0], inverse, stream())};
+}
+
+Arrays Transpose::jvp(const Arrays&, const Arrays& ts, const Ints&) {
+  return {transpose(ts[0], perm_, stream())};
+}
+
+bool Transpose::is_equivalent(const Primitive& other) const {
+  auto* o = same_type<Transpose>(other);
+  return o && o->perm_ == perm_;
+}
+
+std::vector<Shape> Transpose::output_shapes(const Arrays& inputs) {
+  Shape out(perm_.size());
+  for (size_t i = 0; i < perm_.size(); ++i) out[i] = inputs[0].shape()[perm_[i]];
+  return {out};
+}
+
+// ---- Slice ----
+
+Arrays Slice::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays&) {
+  array base = zeros(primals[0].shape(), cts[0].dtype(), stream());
+  return {slice_update(base, cts[0], start_, stop_, strides_, stream())};
+}
+
+Arrays Slice::jvp(const Arrays&, const Arrays& ts, const Ints&) {
+  return {slice(ts[0], start_, stop_, strides_, stream())};
+}
+
+bool Slice::is_equivalent(const Primitive& other) const {
+  auto* o = same_type<Slice>(other);
+  return o && o->start_ == start_ && o->stop_ == stop_ && o->strides_ == strides_;
+}
+
+std::vector<Shape> Slice::output_shapes(const Arrays&) {
+  Shape out(start_.size());
+  for (size_t d = 0; d < start_.size(); ++d) out[d] = slice_length(start_[d], stop_[d], strides_[d]);
+  return {out};
+}
+
+// ---- SliceUpdate ----
+
+Arrays SliceUpdate::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                        const Arrays&) {
+  Arrays grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      array hole = zeros(primals[1].shape(), cts[0].dtype(), stream());
+      grads.push_back(slice_update(cts[0], hole, start_, stop_, strides_, stream()));
+    } else {
+      grads.push_back(as_dtype_of(slice(cts[0], start_, stop_, strides_, stream()), primals[1],
+                                  stream()));
+    }
+  }
+  return grads;
+}
+
+Arrays SliceUpdate::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums) {
+  array ta = zeros_like(primals[0], stream());
+  array tu = zeros_like(primals[1], stream());
+  for (size_t k = 0; k < argnums.size(); ++k) (argnums[k] == 0 ? ta : tu) = ts[k];
+  return {slice_update(ta, tu, start_, stop_, strides_, stream())};
+}
+
+bool SliceUpdate::is_equivalent(const Primitive& other) const {
+  auto* o = same_type<SliceUpdate>(other);
+  return o && o->start_ == start_ && o->stop_ == stop_ && o->strides_ == strides_;
+}
+
+std::vector<Shape> SliceUpdate::output_shapes(const Arrays& inputs) {
+  return {inputs[0].shape()};
+}
+
+// ---- Concatenate ----
+
+Arrays Concatenate::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                        const Arrays&) {
+  const array& ct = cts[0];
+  std::vector<int64_t> offsets(primals.size() + 1, 0);
+  for (size_t i = 0; i < primals.size(); ++i) {
+    offsets[i + 1] = offsets[i] + primals[i].shape()[axis_];
+  }
+  Arrays grads;
+  for (int arg : argnums) {
+    Shape start(ct.ndim(), 0), stop = ct.shape(), step(ct.ndim(), 1);
+    start[axis_] = offsets[arg];
+    stop[axis_] = offsets[arg + 1];
+    grads.push_back(slice(ct, start, stop, step, stream()));
+  }
+  return grads;
+}
+
+Arrays Concatenate::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums) {
+  Arrays parts;
+  parts.reserve(primals.size());
+  for (auto& p : primals) parts.push_back(zeros_like(p, stream()));
+  for (size_t k = 0; k < argnums.size(); ++k) parts[argnums[k]] = ts[k];
+  return {concatenate(parts, axis_, stream())};
+}
+
+bool Concatenate::is_equivalent(const Primitive& other) const {
+  auto* o = same_type<Concatenate>(other);
+  return o && o->axis_ == axis_;
+}
+
+std::vector<Shape> Concatenate::output_shapes(const Arrays& inputs) {
+  Shape out = inputs[0].shape();
+  out[axis_] = 0;
+  for (auto& in : inputs) out[axis_] += in.shape()[axis_];
+  return {out};
+}
+
+}  // namespace pullback

@@ -1,0 +1,11 @@
+// The parts of the _core module, one per area.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace pullback::python {
+void init_dtypes_devices(nanobind::module_& m);
+void init_array(nanobind::module_& m);
+void init_ops(nanobind::module_& m);
+void init_transforms(nanobind::module_& m);
+}  // namespace pullback::python

@@ -1,0 +1,164 @@
+"""pullback.core: arrays, ops and composable function transforms (``import pullback.core as mx``)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
+
+from pullback._core import *  # noqa: F401,F403
+from pullback._core import _jvp_flat, _vjp_flat, array, default_device, default_stream
+from pullback._core import set_default_device, set_default_stream
+
+__all__ = [name for name in dir() if not name.startswith("_")]  # re-exported names
+
+
+# ---- pytrees of arrays (private: the transforms' view of their arguments) ----
+
+def _flatten(tree: Any, what: str) -> Tuple[List[array], Any]:
+    """Leaves of ``tree`` (which must all be arrays) and a structure to rebuild it."""
+    if isinstance(tree, array):
+        return [tree], None
+    if isinstance(tree, (list, tuple)):
+        leaves, specs = [], []
+        for child in tree:
+            lv, spec = _flatten(child, what)
+            leaves += lv
+            specs.append((len(lv), spec))
+        return leaves, (type(tree), specs)
+    if isinstance(tree, dict):
+        leaves, specs = [], []
+        for key, child in tree.items():
+            lv, spec = _flatten(child, what)
+            leaves += lv
+            specs.append((key, len(lv), spec))
+        return leaves, (dict, specs)
+    raise ValueError(f"[{what}] The argument should contain only arrays; got {type(tree).__name__}.")
+
+
+def _unflatten(structure: Any, leaves: Sequence[array]) -> Any:
+    if structure is None:
+        return leaves[0]
+    kind, specs = structure
+    out, start = [], 0
+    if kind is dict:
+        result = {}
+        for key, n, spec in specs:
+            result[key] = _unflatten(spec, leaves[start:start + n])
+            start += n
+        return result
+    for n, spec in specs:
+        out.append(_unflatten(spec, leaves[start:start + n]))
+        start += n
+    return kind(out) if not hasattr(kind, "_fields") else kind(*out)
+
+
+def _as_list(x: Union[array, Sequence[array]]) -> Tuple[List[array], bool]:
+    if isinstance(x, array):
+        return [x], True
+    return list(x), False
+
+
+# ---- transforms ----
+
+def vjp(fun: Callable, primals: List[array], cotangents: List[array]) -> Tuple[List[array], List[array]]:
+    """Returns ``(fun(*primals), vjps)``: the outputs, and the cotangents pulled back to the primals."""
+    primals, _ = _as_list(primals)
+    cotangents, _ = _as_list(cotangents)
+
+    def flat(xs):
+        out = fun(*xs)
+        return [out] if isinstance(out, array) else list(out)
+
+    outs, vjps = _vjp_flat(flat, primals, cotangents)
+    return list(outs), list(vjps)
+
+
+def jvp(fun: Callable, primals: List[array], tangents: List[array]) -> Tuple[List[array], List[array]]:
+    """Returns ``(fun(*primals), jvps)``: the outputs, and the tangents pushed forward to them."""
+    primals, _ = _as_list(primals)
+    tangents, _ = _as_list(tangents)
+
+    def flat(xs):
+        out = fun(*xs)
+        return [out] if isinstance(out, array) else list(out)
+
+    outs, jvps = _jvp_flat(flat, primals, tangents)
+    return list(outs), list(jvps)
+
+
+def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = None,
+                   argnames: Union[str, Sequence[str]] = []) -> Callable:
+    """Returns a function computing ``fun``'s value and its gradient with respect to the chosen
+    arguments. ``fun`` returns a scalar array, or a tuple/list whose first element is one."""
+    names = [argnames] if isinstance(argnames, str) else list(argnames)
+    if argnums is None:
+        argnums = 0 if not names else ()
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"[grad] Repeated argument numbers in argnums {tuple(nums)}.")
+
+    def wrapper(*args, **kwargs):
+        for i in nums:
+            if i < -len(args) or i >= len(args):
+                raise ValueError(f"[grad] Can't compute the gradient of argument index {i} because "
+                                 f"the function is called with only {len(args)} positional arguments.")
+        for n in names:
+            if n not in kwargs:
+                raise ValueError(f"[grad] Can't compute the gradient of keyword argument '{n}' because "
+                                 f"the function is called with no such keyword argument.")
+        positions = [i % len(args) for i in nums]
+        trees = [args[i] for i in positions] + [kwargs[n] for n in names]
+        leaves, structure = _flatten(trees, "grad")
+        result = {}
+
+        def flat(xs):
+            new = _unflatten(structure, xs)
+            a, kw = list(args), dict(kwargs)
+            for k, i in enumerate(positions):
+                a[i] = new[k]
+            for k, n in enumerate(names):
+                kw[n] = new[len(positions) + k]
+            out = fun(*a, **kw)
+            loss = out[0] if isinstance(out, (tuple, list)) and len(out) > 0 else out
+            if not isinstance(loss, array):
+                raise ValueError("[grad] The function must return an array (or a tuple whose first "
+                                 f"element is an array); got {type(loss).__name__}.")
+            if loss.ndim != 0:
+                raise ValueError("[grad] The function must return a scalar array; got an array of "
+                                 f"shape {loss.shape}.")
+            result["value"] = out
+            return [loss]
+
+        _, grads = _vjp_flat(flat, leaves, [array(1.0)])
+        grads = _unflatten(structure, grads)
+        positional = grads[0] if single else tuple(grads[:len(positions)])
+        if names:
+            positional = (positional, {n: g for n, g in zip(names, grads[len(positions):])})
+        return result["value"], positional
+
+    return wrapper
+
+
+def grad(fun: Callable, argnums: Union[int, Sequence[int], None] = None,
+         argnames: Union[str, Sequence[str]] = []) -> Callable:
+    """Returns a function computing the gradient of ``fun`` with respect to the chosen arguments."""
+    vg = value_and_grad(fun, argnums, argnames)
+
+    def wrapper(*args, **kwargs):
+        return vg(*args, **kwargs)[1]
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def stream(s):
+    """Runs the ops in the ``with`` block on stream (or device) ``s``."""
+    if isinstance(s, (Device, DeviceType)):  # noqa: F405
+        s = default_stream(s)
+    old = default_stream(default_device())
+    set_default_stream(s)
+    try:
+        yield s
+    finally:
+        set_default_stream(old)

@@ -1,0 +1,98 @@
+"""matmul and the @ operator: shapes, broadcasting, 1-D operands, dtypes and strided inputs."""
+
+import numpy as np
+import pytest
+
+import pullback.core as mx
+from helpers import FLOAT_NAMES, assert_close, dt, rounded
+
+SHAPES = [
+    ((2, 3), (3, 4)),
+    ((1, 1), (1, 1)),
+    ((5, 1), (1, 7)),
+    ((4,), (4, 5)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((2, 3, 4), (2, 4, 5)),
+    ((2, 3, 4), (4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((1, 3, 4), (6, 4, 2)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((2, 1, 3, 4), (1, 6, 4, 2)),
+    ((3,), (2, 3, 4)),
+    ((2, 3, 4), (4,)),
+    ((3, 0), (0, 4)),
+    ((0, 3), (3, 4)),
+    ((2, 0, 3), (3, 5)),
+]
+
+
+@pytest.mark.parametrize("sa, sb", SHAPES, ids=str)
+def test_matmul_shapes(sa, sb, rng):
+    x, y = rng.standard_normal(sa), rng.standard_normal(sb)
+    a, b = mx.array(x, dtype=mx.float64), mx.array(y, dtype=mx.float64)
+    expected = x @ y
+    assert_close(mx.matmul(a, b), expected, dtype=mx.float64)
+    assert_close(a @ b, expected, dtype=mx.float64)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_NAMES)
+def test_matmul_dtypes(dtype, rng):
+    x, y = rounded(rng.standard_normal((8, 16)), dtype), rounded(rng.standard_normal((16, 5)), dtype)
+    got = mx.matmul(mx.array(x, dtype=dt(dtype)), mx.array(y, dtype=dt(dtype)))
+    tol = {"float16": 2e-2, "bfloat16": 1e-1, "float32": 1e-5, "float64": 1e-12}[dtype]
+    assert_close(got, x @ y, dtype=dt(dtype), rtol=tol, atol=tol)
+
+
+def test_matmul_promotes_float_dtypes(rng):
+    a = mx.ones((2, 3), dtype=mx.float16)
+    b = mx.ones((3, 2), dtype=mx.float32)
+    r = a @ b
+    assert r.dtype == mx.float32 and r.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+
+
+@pytest.mark.parametrize("m, k, n", [(64, 64, 64), (127, 257, 65), (1, 1000, 1), (300, 3, 300),
+                                     (33, 500, 1), (1, 500, 33)])
+def test_matmul_sizes_float32(m, k, n, rng):
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    y = rng.standard_normal((k, n)).astype(np.float32)
+    got = mx.array(x) @ mx.array(y)
+    assert_close(got, x.astype(np.float64) @ y.astype(np.float64), dtype=mx.float32,
+                 rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("layout", ["aT", "bT", "both", "strided", "reversed", "broadcast", "batchT"])
+def test_matmul_views(layout, rng):
+    x, y = rng.standard_normal((6, 8)), rng.standard_normal((8, 5))
+    a, b = mx.array(x, dtype=mx.float64), mx.array(y, dtype=mx.float64)
+    if layout == "aT":
+        got, expected = a.T.T @ b, x @ y
+        got2, expected2 = mx.array(x.T.copy(), dtype=mx.float64).T @ b, x @ y
+        assert_close(got2, expected2)
+    elif layout == "bT":
+        got, expected = a @ mx.array(y.T.copy(), dtype=mx.float64).T, x @ y
+    elif layout == "both":
+        got, expected = b.T @ a.T, y.T @ x.T
+    elif layout == "strided":
+        got, expected = a[::2, 1::2] @ b[1::2, ::2], x[::2, 1::2] @ y[1::2, ::2]
+    elif layout == "reversed":
+        got, expected = a[::-1] @ b[:, ::-1], x[::-1] @ y[:, ::-1]
+    elif layout == "broadcast":
+        bb = mx.broadcast_to(b, (3, 8, 5))
+        got, expected = a @ bb, x @ np.broadcast_to(y, (3, 8, 5))
+    else:
+        z = rng.standard_normal((3, 5, 8))
+        c = mx.array(z, dtype=mx.float64)
+        got, expected = mx.swapaxes(c, 1, 2).transpose(0, 2, 1) @ b, z @ y
+        assert_close(mx.transpose(c, (0, 2, 1)).swapaxes(1, 2) @ b, z @ y)
+        got3 = mx.moveaxis(c, 0, 2)  # (5, 8, 3): batch dims non-contiguous after moving back
+        assert_close(mx.moveaxis(got3, 2, 0) @ b, z @ y)
+    assert_close(got, expected, dtype=mx.float64)
+
+
+def test_matmul_chain_and_lazy(rng):
+    x = rng.standard_normal((4, 4))
+    a = mx.array(x, dtype=mx.float64)
+    assert_close((a @ a) @ (a + 1), (x @ x) @ (x + 1))
+    i = mx.eye(4, dtype=mx.float64)
+    assert_close(a @ i, x)
