@@ -336,12 +336,13 @@ def format_tables(reports: List[dict]) -> str:
     for title, cell in (("Measurements", None), ("Time ratio: framework / pullback (>1: pullback faster)", "ratio")):
         lines.append(title)
         header = "case".ljust(name_w) + ("unit".ljust(unit_w) if cell is None else "".ljust(unit_w))
-        header += "".join(v.rjust(col_w) for v in order)
+        columns = order if cell is None else [v for v in order if v != "pullback"]
+        header += "".join(v.rjust(col_w) for v in columns)
         lines.append(header)
         lines.append("-" * len(header))
         for case, desc, unit, convert in CASES:
             row = desc.ljust(name_w) + (unit.ljust(unit_w) if cell is None else "".ljust(unit_w))
-            for v in order:
+            for v in columns:
                 text = cell_value(variants[v], case, convert) if cell is None else cell_ratio(variants[v], case)
                 row += text.rjust(col_w)
             lines.append(row)
