@@ -10,9 +10,18 @@ namespace pullback {
 
 namespace {
 void release_to_allocator(Data* d) { allocator::free(d->ptr, d->nbytes); }
+void release_inline(Data*) {}
 }  // namespace
 
-Data::Data(size_t n) : ptr(allocator::malloc(n)), nbytes(n), release(release_to_allocator) {}
+Data::Data(size_t n) : nbytes(n) {
+  if (n <= sizeof(inline_storage)) {
+    ptr = inline_storage;
+    release = release_inline;
+  } else {
+    ptr = allocator::malloc(n);
+    release = release_to_allocator;
+  }
+}
 Data::~Data() {
   if (release) release(this);
 }
@@ -33,10 +42,8 @@ size_t shape_size(const Shape& shape) {
   return n;
 }
 
-ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) {
-  size = shape_size(shape);
-  strides = row_major_strides(shape);
-}
+// Strides are set with the data; an unevaluated node has none.
+ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) { size = shape_size(shape); }
 
 // A chain of a million nodes would otherwise be freed by a million nested destructor calls.
 ArrayDesc::~ArrayDesc() {
@@ -220,6 +227,13 @@ void array::copy_shared_buffer(const array& other) {
 bool array::is_donatable() const {
   return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1 &&
          desc_->data->release != nullptr && desc_->flags.row_contiguous;
+}
+
+bool array::visit(uint32_t mark) const {
+  if (desc_->visit_mark == mark) return false;
+  desc_->visit_mark = mark;
+  for (auto& s : desc_->siblings) s.desc_->visit_mark = mark;
+  return true;
 }
 
 void array::detach() {

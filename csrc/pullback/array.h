@@ -21,7 +21,9 @@ struct Data {
   void* ptr;
   size_t nbytes;
   void (*release)(Data*);
-  explicit Data(size_t nbytes);  // from the allocator
+  // Scalars and other tiny buffers live inside the Data itself: no trip to the allocator.
+  alignas(16) unsigned char inline_storage[16];
+  explicit Data(size_t nbytes);  // from the allocator, or inline when small
   Data(void* p, size_t n, void (*rel)(Data*)) : ptr(p), nbytes(n), release(rel) {}
   ~Data();
   Data(const Data&) = delete;
@@ -51,6 +53,7 @@ struct ArrayDesc {
   ArrayFlags flags;
   bool evaluated = false;
   bool is_tracer = false;  // a transform's stand-in for a primal input
+  uint32_t visit_mark = 0;  // graph walks mark visited nodes here instead of in a hash set
 
   ArrayDesc(Shape shape, Dtype dtype);
   ~ArrayDesc();  // releases long input chains without recursion
@@ -139,6 +142,8 @@ class array {
   void copy_shared_buffer(const array& other);
   // Whether an input may hand its buffer to an output: nothing else holds node or buffer.
   bool is_donatable() const;
+  // Marks this node (and its siblings) visited by walk `mark`; false if it already was.
+  bool visit(uint32_t mark) const;
   // Drops the graph above this array (its primitive and inputs); it keeps its data.
   void detach();
   void mark_evaluated() { desc_->evaluated = true; }

@@ -165,12 +165,14 @@ array reshape(const array& a, Shape shape, Stream s) {
   }
   if (infer >= 0) {
     if (known == 0 || a.size() % known != 0) {
-      fail("reshape", "Cannot reshape array of size " + std::to_string(a.size()) + " into shape " +
+      fail("reshape", "Cannot reshape array of size " + std::to_string(a.size()) + " and shape " +
+                          shape_str(a.shape()) + " into shape " +
                           shape_str(shape) + ".");
     }
     shape[infer] = static_cast<int64_t>(a.size() / known);
   } else if (known != a.size()) {
-    fail("reshape", "Cannot reshape array of size " + std::to_string(a.size()) + " into shape " +
+    fail("reshape", "Cannot reshape array of size " + std::to_string(a.size()) + " and shape " +
+                          shape_str(a.shape()) + " into shape " +
                         shape_str(shape) + ".");
   }
   if (shape == a.shape()) return a;

@@ -19,12 +19,10 @@ nb::handle varargs_or_sequence(const nb::args& args) {
   return args;
 }
 
-std::string repr(array& a) {
-  nb::object np_view = to_numpy(a);
-  nb::module_ np = nb::module_::import_("numpy");
-  nb::object body = np.attr("array2string")(np_view, "separator"_a = ", ", "prefix"_a = "array(");
-  return "array(" + nb::cast<std::string>(body) + ", dtype=" + dtype_name(a.dtype()) + ")";
-}
+PyType_Slot array_slots[] = {
+    {Py_bf_getbuffer, reinterpret_cast<void*>(array_getbuffer)},
+    {Py_bf_releasebuffer, reinterpret_cast<void*>(array_releasebuffer)},
+    {0, nullptr}};
 
 array binary_op(array (*op)(const array&, const array&, Stream), const array& a, nb::handle b,
                 bool reflected) {
@@ -35,11 +33,10 @@ array binary_op(array (*op)(const array&, const array&, Stream), const array& a,
 }  // namespace
 
 void init_array(nb::module_& m) {
-  auto cls = nb::class_<array>(m, "array", "An N-dimensional array, evaluated lazily.");
+  auto cls = nb::class_<array>(m, "array", "An N-dimensional array, evaluated lazily.",
+                               nb::type_slots(array_slots));
   cls.def("__init__", [](array* self, nb::handle val, nb::handle dtype) {
-       std::optional<Dtype> d;
-       if (!dtype.is_none()) d = nb::cast<Dtype>(dtype);
-       new (self) array(to_array(val, d));
+       new (self) array(to_array(val, to_dtype(dtype)));
      }, "val"_a, "dtype"_a = nb::none())
       .def_prop_ro("shape", [](const array& a) { return nb::tuple(nb::cast(a.shape())); })
       .def_prop_ro("ndim", &array::ndim)
@@ -54,9 +51,13 @@ void init_array(nb::module_& m) {
       })
       .def("item", [](array& a) { return to_scalar(a); })
       .def("tolist", [](array& a) { return to_list(a); })
-      .def("__array__", [](array& a, nb::handle dtype, nb::handle) { return to_numpy(a, dtype); },
+      .def("__array__", [](array& a, nb::handle dtype, nb::handle copy) {
+        nb::object out = to_numpy(a, dtype);
+        // NumPy asks for a copy it may write to; without one it gets a read-only view.
+        return copy.is_none() || !nb::cast<bool>(copy) ? out : out.attr("copy")();
+      },
            "dtype"_a = nb::none(), "copy"_a = nb::none())
-      .def("__repr__", [](array& a) { return repr(a); })
+      .def("__repr__", [](array& a) { return to_repr(a); })
       .def("__len__", [](const array& a) {
         if (a.ndim() == 0) throw nb::type_error("len() of unsized object");
         return a.shape()[0];
@@ -79,7 +80,7 @@ void init_array(nb::module_& m) {
         if (a.ndim() == 0) {
           return nb::cast<std::string>(nb::module_::import_("builtins").attr("format")(to_scalar(a), spec));
         }
-        return repr(a);
+        return to_repr(a);
       })
       .def("__hash__", [](const array& a) { return static_cast<Py_ssize_t>(a.id()); })
       .def("__copy__", [](const array& a) { return a; })
@@ -115,10 +116,11 @@ void init_array(nb::module_& m) {
           nb::is_operator());                                                                \
   cls.def("__r" py "__", [](const array& a, nb::handle b) { return binary_op(fn, a, b, true); }, \
           nb::is_operator());                                                                \
-  cls.def("__i" py "__", [](array& a, nb::handle b) {                                        \
+  cls.def("__i" py "__", [](nb::handle self, nb::handle b) {                                 \
+    array& a = nb::cast<array&>(self);                                                       \
     a = binary_op(fn, a, b, false);                                                          \
-    return a;                                                                                \
-  }, nb::is_operator(), nb::rv_policy::none);
+    return nb::borrow(self);                                                                 \
+  }, nb::is_operator());
   PB_OPERATOR("add", add)
   PB_OPERATOR("sub", subtract)
   PB_OPERATOR("mul", multiply)

@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <complex>
+#include <sstream>
 #include <stdexcept>
 
 #include "pullback/backend/cpu/strided.h"
@@ -200,12 +201,14 @@ array from_nested(nb::handle obj, std::optional<Dtype> dtype) {
     array r = stack(parts, 0);
     return dtype ? astype(r, *dtype) : r;
   }
+  size_t n = shape_size(info.shape);
+  // An empty list holds no bools: like MLX, it is float32.
   Dtype kind = info.has_complex ? Dtype::complex64
                : info.has_float ? Dtype::float32
                : info.has_int   ? (info.has_big_int ? Dtype::int64 : Dtype::int32)
+               : n == 0         ? Dtype::float32
                                 : Dtype::bool_;
   Dtype target = dtype.value_or(kind);
-  size_t n = shape_size(info.shape);
   auto build = [&](auto tag, Dtype held) {
     using T = decltype(tag);
     std::vector<T> buf(n);
@@ -270,6 +273,16 @@ std::pair<array, array> to_operands(nb::handle a, nb::handle b) {
   }
   array x = to_array(a);
   return {x, sb ? to_array_weak(b, x.dtype()) : to_array(b)};
+}
+
+std::optional<Dtype> to_dtype(nb::handle d) {
+  if (d.is_none()) return std::nullopt;
+  Dtype t;
+  if (!nb::try_cast(d, t)) {
+    throw nb::type_error(("dtype must be a pullback Dtype such as pullback.core.float32; got " +
+                          nb::cast<std::string>(nb::repr(d)) + ".").c_str());
+  }
+  return t;
 }
 
 Stream to_stream(nb::handle s) {
@@ -351,6 +364,136 @@ nb::object to_numpy(array& a, nb::handle dtype) {
   nb::object out = nd.cast();
   if (!dtype.is_none()) out = out.attr("astype")(dtype);
   return out;
+}
+
+namespace {
+
+template <typename T>
+void format_value(std::ostringstream& os, T v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    os << (v ? "True" : "False");
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    os << v.real() << (v.imag() < 0 ? "-" : "+") << std::abs(v.imag()) << "j";
+  } else if constexpr (std::is_integral_v<T>) {
+    if constexpr (sizeof(T) == 1) os << static_cast<int>(v);
+    else os << v;
+  } else {
+    double d = static_cast<double>(v);
+    if (std::isnan(d)) os << "nan";
+    else if (std::isinf(d)) os << (d > 0 ? "inf" : "-inf");
+    else os << d;
+  }
+}
+
+constexpr size_t kSummarizeAbove = 1000;
+constexpr int64_t kEdgeItems = 3;
+
+template <typename T>
+void format_rec(std::ostringstream& os, const T* base, const array& a, int dim, bool summarize,
+                int indent) {
+  if (dim == a.ndim()) {
+    format_value(os, *base);
+    return;
+  }
+  const int64_t n = a.shape()[dim];
+  const bool elide = summarize && n > 2 * kEdgeItems;
+  std::string sep = ",";
+  if (dim == a.ndim() - 1) {
+    sep += " ";
+  } else {
+    sep += std::string(a.ndim() - dim - 1, '\n') + std::string(indent + dim + 1, ' ');
+  }
+  os << "[";
+  for (int64_t i = 0; i < n; ++i) {
+    if (elide && i == kEdgeItems) {
+      os << "..." << sep;
+      i = n - kEdgeItems;
+    }
+    format_rec(os, base + i * a.strides()[dim], a, dim + 1, summarize, indent);
+    if (i + 1 < n) os << sep;
+  }
+  os << "]";
+}
+
+}  // namespace
+
+std::string to_repr(array& a) {
+  a.eval();
+  std::ostringstream os;
+  os.precision(a.dtype() == Dtype::float64 ? 16 : 6);
+  os << "array(";
+  dispatch_dtype(a.dtype(), [&](auto tag) {
+    format_rec(os, a.data<decltype(tag)>(), a, 0, a.size() > kSummarizeAbove, 6);
+  });
+  os << ", dtype=" << dtype_name(a.dtype()) << ")";
+  return os.str();
+}
+
+namespace {
+const char* buffer_format(Dtype t) {
+  switch (t) {
+    case Dtype::bool_: return "?";
+    case Dtype::uint8: return "B";
+    case Dtype::uint16: return "H";
+    case Dtype::uint32: return "I";
+    case Dtype::uint64: return "Q";
+    case Dtype::int8: return "b";
+    case Dtype::int16: return "h";
+    case Dtype::int32: return "i";
+    case Dtype::int64: return "q";
+    case Dtype::float16: return "e";
+    case Dtype::float32: return "f";
+    case Dtype::float64: return "d";
+    case Dtype::complex64: return "Zf";
+    default: return nullptr;
+  }
+}
+
+struct BufferInfo {
+  array a;
+  std::vector<Py_ssize_t> shape, strides;
+};
+}  // namespace
+
+int array_getbuffer(PyObject* obj, Py_buffer* view, int flags) {
+  try {
+    array a = nb::cast<array>(nb::handle(obj));
+    const char* fmt = buffer_format(a.dtype());
+    if (!fmt) {
+      PyErr_SetString(PyExc_BufferError, "[buffer] bfloat16 has no buffer format; use astype first.");
+      return -1;
+    }
+    if (flags & PyBUF_WRITABLE) {
+      PyErr_SetString(PyExc_BufferError, "[buffer] Arrays are immutable: the buffer is read-only.");
+      return -1;
+    }
+    a.eval();
+    auto* info = new BufferInfo{a, {}, {}};
+    for (int d = 0; d < a.ndim(); ++d) {
+      info->shape.push_back(static_cast<Py_ssize_t>(a.shape()[d]));
+      info->strides.push_back(static_cast<Py_ssize_t>(a.strides()[d] * a.itemsize()));
+    }
+    view->obj = obj;
+    Py_INCREF(obj);
+    view->buf = a.raw_data();
+    view->len = static_cast<Py_ssize_t>(a.nbytes());
+    view->readonly = 1;
+    view->itemsize = static_cast<Py_ssize_t>(a.itemsize());
+    view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(fmt) : nullptr;
+    view->ndim = a.ndim();
+    view->shape = info->shape.data();
+    view->strides = info->strides.data();
+    view->suboffsets = nullptr;
+    view->internal = info;
+    return 0;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_BufferError, e.what());
+    return -1;
+  }
+}
+
+void array_releasebuffer(PyObject*, Py_buffer* view) {
+  delete static_cast<BufferInfo*>(view->internal);
 }
 
 void collect_arrays(nb::handle tree, std::vector<array>& out) {

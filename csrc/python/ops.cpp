@@ -20,10 +20,6 @@ std::vector<array> to_arrays(nb::handle seq) {
   return out;
 }
 
-std::optional<Dtype> opt_dtype(nb::handle d) {
-  if (d.is_none()) return std::nullopt;
-  return nb::cast<Dtype>(d);
-}
 
 bool is_int_like(nb::handle h) { return PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr()); }
 
@@ -75,43 +71,43 @@ void init_ops(nb::module_& m) {
     }
     if (stop.is_none()) throw std::invalid_argument("[arange] A stop value is required.");
     bool all_int = is_int_like(start) && is_int_like(stop) && (step.is_none() || is_int_like(step));
-    Dtype t = dtype.is_none() ? (all_int ? Dtype::int32 : Dtype::float32) : nb::cast<Dtype>(dtype);
+    Dtype t = dtype.is_none() ? (all_int ? Dtype::int32 : Dtype::float32) : *to_dtype(dtype);
     double st = step.is_none() ? 1.0 : nb::cast<double>(step);
     return arange(nb::cast<double>(start), nb::cast<double>(stop), st, t, to_stream(s));
   }, "start"_a, "stop"_a = nb::none(), "step"_a = nb::none(), "dtype"_a = nb::none(), nb::kw_only(),
      "stream"_a = nb::none());
   m.def("linspace", [](double start, double stop, int64_t num, bool endpoint, nb::handle dtype,
                        nb::handle s) {
-    return linspace(start, stop, num, endpoint, opt_dtype(dtype).value_or(Dtype::float32), to_stream(s));
+    return linspace(start, stop, num, endpoint, to_dtype(dtype).value_or(Dtype::float32), to_stream(s));
   }, "start"_a, "stop"_a, "num"_a = 50, "endpoint"_a = true, "dtype"_a = nb::none(), nb::kw_only(),
      "stream"_a = nb::none());
   m.def("full", [](nb::handle shape, nb::handle vals, nb::handle dtype, nb::handle s) {
-    auto d = opt_dtype(dtype);
+    auto d = to_dtype(dtype);
     array v = to_array(vals, d);
     return full(to_shape(shape, "full"), v, v.dtype(), to_stream(s));
   }, "shape"_a, "vals"_a, "dtype"_a = nb::none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("zeros", [](nb::handle shape, nb::handle dtype, nb::handle s) {
-    return zeros(to_shape(shape, "zeros"), opt_dtype(dtype).value_or(Dtype::float32), to_stream(s));
+    return zeros(to_shape(shape, "zeros"), to_dtype(dtype).value_or(Dtype::float32), to_stream(s));
   }, "shape"_a, "dtype"_a = Dtype::float32, nb::kw_only(), "stream"_a = nb::none());
   m.def("ones", [](nb::handle shape, nb::handle dtype, nb::handle s) {
-    return ones(to_shape(shape, "ones"), opt_dtype(dtype).value_or(Dtype::float32), to_stream(s));
+    return ones(to_shape(shape, "ones"), to_dtype(dtype).value_or(Dtype::float32), to_stream(s));
   }, "shape"_a, "dtype"_a = Dtype::float32, nb::kw_only(), "stream"_a = nb::none());
   m.def("zeros_like", [](const array& a, nb::handle dtype, nb::handle s) {
-    return zeros(a.shape(), opt_dtype(dtype).value_or(a.dtype()), to_stream(s));
+    return zeros(a.shape(), to_dtype(dtype).value_or(a.dtype()), to_stream(s));
   }, "a"_a, "dtype"_a = nb::none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("ones_like", [](const array& a, nb::handle dtype, nb::handle s) {
-    return ones(a.shape(), opt_dtype(dtype).value_or(a.dtype()), to_stream(s));
+    return ones(a.shape(), to_dtype(dtype).value_or(a.dtype()), to_stream(s));
   }, "a"_a, "dtype"_a = nb::none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("full_like", [](const array& a, nb::handle vals, nb::handle dtype, nb::handle s) {
-    Dtype t = opt_dtype(dtype).value_or(a.dtype());
+    Dtype t = to_dtype(dtype).value_or(a.dtype());
     return full(a.shape(), to_array_weak(vals, t), t, to_stream(s));
   }, "a"_a, "vals"_a, "dtype"_a = nb::none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("eye", [](int64_t n, std::optional<int64_t> mm, int k, nb::handle dtype, nb::handle s) {
-    return eye(n, mm.value_or(n), k, opt_dtype(dtype).value_or(Dtype::float32), to_stream(s));
+    return eye(n, mm.value_or(n), k, to_dtype(dtype).value_or(Dtype::float32), to_stream(s));
   }, "n"_a, "m"_a = nb::none(), "k"_a = 0, "dtype"_a = Dtype::float32, nb::kw_only(),
      "stream"_a = nb::none());
   m.def("identity", [](int64_t n, nb::handle dtype, nb::handle s) {
-    return identity(n, opt_dtype(dtype).value_or(Dtype::float32), to_stream(s));
+    return identity(n, to_dtype(dtype).value_or(Dtype::float32), to_stream(s));
   }, "n"_a, "dtype"_a = Dtype::float32, nb::kw_only(), "stream"_a = nb::none());
 
   // ---- reductions ----

@@ -377,10 +377,23 @@ def test_array_dunder():
         (lambda: mx.array([[1, 2], [3, 4]]), "array([[1, 2],\n       [3, 4]], dtype=int32)"),
         (lambda: mx.array([1, 2], dtype=mx.int64), "array([1, 2], dtype=int64)"),
         (lambda: mx.array([0.5], dtype=mx.float16), "array([0.5], dtype=float16)"),
+        # MLX prints integral floats without a trailing point.
+        (lambda: mx.array([1.0, 2.5]), "array([1, 2.5], dtype=float32)"),
+        (lambda: mx.array(3.0), "array(3, dtype=float32)"),
+        (lambda: mx.array([[1.5, 2], [3, 4]]), "array([[1.5, 2],\n       [3, 4]], dtype=float32)"),
+        (lambda: mx.zeros((0,)), "array([], dtype=float32)"),
     ],
 )
 def test_repr(a, text):
     assert repr(a()) == text
+
+
+def test_format_and_constants():
+    assert f"{mx.array(2.5):.1f}" == "2.5"
+    assert f"{mx.array(3)}" == "3"
+    assert mx.pi == np.pi and mx.e == np.e
+    assert mx.inf == float("inf") and np.isnan(mx.nan)
+    assert mx.newaxis is None
 
 
 def test_str_is_printable():

@@ -353,6 +353,9 @@ def test_binary_views_and_large(op, rng):
     assert_close(getattr(mx, op)(a, b.T), ref(x, y.T), rtol=1e-5, atol=1e-5)
     assert_close(getattr(mx, op)(a[::-2], b.T[1::2]), ref(x[::-2], y.T[1::2]), rtol=1e-5, atol=1e-5)
     assert_close(getattr(mx, op)(a[:, :1], b[:1, :].T), ref(x[:, :1], y[:1, :].T), rtol=1e-5, atol=1e-5)
+    assert_close(getattr(mx, op)(a[::-1, ::-1], b.T[::-1, ::-1]), ref(x[::-1, ::-1], y.T[::-1, ::-1]),
+                 rtol=1e-5, atol=1e-5)
+    assert_close(getattr(mx, op)(a[0, ::-1], b[::-1, 0]), ref(x[0, ::-1], y[::-1, 0]), rtol=1e-5, atol=1e-5)
     big_x = rng.standard_normal(200_001).astype(np.float32)
     big_y = _away_from_zero(rng, 200_001).astype(np.float32)
     assert_close(getattr(mx, op)(mx.array(big_x), mx.array(big_y)),

@@ -1,5 +1,4 @@
 #include <stdexcept>
-#include <unordered_set>
 
 #include "pullback/primitives/primitive.h"
 #include "pullback/transforms/transforms.h"
@@ -14,15 +13,15 @@ bool in_tracing() { return detail::g_tracing > 0; }
 
 void eval(const std::vector<array>& outputs) {
   // Post-order walk with an explicit stack: deep graphs must not overflow the C stack.
+  static uint32_t walk_counter = 0;
+  const uint32_t mark = ++walk_counter;
   std::vector<array> tape;
-  std::unordered_set<uintptr_t> seen;
   std::vector<std::pair<array, size_t>> stack;
   auto visit = [&](const array& a) {
-    if (a.is_evaluated() || !seen.insert(a.id()).second) return;
+    if (a.is_evaluated() || !a.visit(mark)) return;
     if (!a.has_primitive()) {
       throw std::invalid_argument("[eval] Found an array with neither data nor a primitive.");
     }
-    for (auto& s : a.siblings()) seen.insert(s.id());
     stack.emplace_back(a, 0);
   };
   for (auto& o : outputs) {

@@ -132,7 +132,12 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = Non
 
         _, grads = _vjp_flat(flat, leaves, [array(1.0)])
         grads = _unflatten(structure, grads)
-        positional = grads[0] if single else tuple(grads[:len(positions)])
+        if single:
+            positional = grads[0]
+        elif positions or not names:
+            positional = tuple(grads[:len(positions)])
+        else:
+            positional = None
         if names:
             positional = (positional, {n: g for n, g in zip(names, grads[len(positions):])})
         return result["value"], positional
@@ -149,6 +154,17 @@ def grad(fun: Callable, argnums: Union[int, Sequence[int], None] = None,
         return vg(*args, **kwargs)[1]
 
     return wrapper
+
+
+def result_type(*arrays_and_dtypes: Union[array, Dtype]) -> Dtype:  # noqa: F405
+    """The dtype that the given arrays and dtypes promote to."""
+    if not arrays_and_dtypes:
+        raise ValueError("[result_type] At least one array or dtype is required.")
+    dtypes = [x.dtype if isinstance(x, array) else x for x in arrays_and_dtypes]
+    out = dtypes[0]
+    for d in dtypes[1:]:
+        out = promote_types(out, d)  # noqa: F405
+    return out
 
 
 @contextlib.contextmanager

@@ -28,11 +28,16 @@ constexpr size_t kReduceGrain = size_t(1) << 15;
 // Outputs accumulated together in the column layout (fits L1 for any accumulator).
 constexpr int64_t kColumnTile = 512;
 
-// float16 -> float32 with integer and float arithmetic the compiler can vectorize; a
-// plain conversion is a library call per element on baseline x86-64.
-inline float half_to_float(float16_t h) {
+// float16 as its bits. Kernels read float16 input through this type: the compiler
+// vectorizes loads of 16-bit integers but not of _Float16 on baseline x86-64, where each
+// _Float16 -> float conversion is a library call.
+struct HalfBits {
   uint16_t bits;
-  std::memcpy(&bits, &h, 2);
+};
+
+// float16 -> float32 with integer and float arithmetic the compiler can vectorize.
+inline float half_to_float(HalfBits h) {
+  const uint16_t bits = h.bits;
   uint32_t magnitude = bits & 0x7fffu;
   uint32_t shifted = magnitude << 13;
   float f;
@@ -40,7 +45,9 @@ inline float half_to_float(float16_t h) {
   f *= 0x1p112f;  // rebias the exponent; also normalizes subnormal halves exactly
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if (magnitude >= 0x7c00u) u = shifted | 0x7f800000u;  // inf and nan
+  // inf and nan keep an all-ones exponent; selected with masks so the loop has no branch.
+  uint32_t special = 0u - static_cast<uint32_t>(magnitude >= 0x7c00u);
+  u = (u & ~special) | ((shifted | 0x7f800000u) & special);
   u |= static_cast<uint32_t>(bits & 0x8000u) << 16;
   std::memcpy(&f, &u, 4);
   return f;
@@ -48,7 +55,7 @@ inline float half_to_float(float16_t h) {
 
 template <typename A, typename T>
 inline A load(T v) {
-  if constexpr (std::is_same_v<T, float16_t>) {
+  if constexpr (std::is_same_v<T, HalfBits>) {
     return half_to_float(v);
   } else if constexpr (std::is_same_v<T, bfloat16_t>) {
     return static_cast<float>(v);
@@ -124,13 +131,13 @@ template <typename Acc>
 struct MaxOp {
   using A = Acc;
   static A init() { return lowest<A>(); }
-  static A apply(A acc, A x) { return greater(x, acc) || is_nan(x) ? x : acc; }
+  static A apply(A acc, A x) { return greater(x, acc) | is_nan(x) ? x : acc; }
 };
 template <typename Acc>
 struct MinOp {
   using A = Acc;
   static A init() { return highest<A>(); }
-  static A apply(A acc, A x) { return less(x, acc) || is_nan(x) ? x : acc; }
+  static A apply(A acc, A x) { return less(x, acc) | is_nan(x) ? x : acc; }
 };
 struct AndOp {
   using A = bool;
@@ -146,7 +153,7 @@ struct OrOp {
 // The compile-time twin of reduce_accumulator_dtype for sums and products.
 template <typename T>
 using SumAcc = std::conditional_t<
-    std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>, float,
+    std::is_same_v<T, HalfBits> || std::is_same_v<T, bfloat16_t>, float,
     std::conditional_t<std::is_same_v<T, bool> || std::is_same_v<T, int8_t> ||
                            std::is_same_v<T, int16_t>,
                        int32_t,
@@ -154,7 +161,10 @@ using SumAcc = std::conditional_t<
                                           uint32_t, T>>>;
 template <typename T>
 using CompareAcc =
-    std::conditional_t<std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>, float, T>;
+    std::conditional_t<std::is_same_v<T, HalfBits> || std::is_same_v<T, bfloat16_t>, float, T>;
+// The type a kernel reads elements of dtype T as.
+template <typename T>
+using Stored = std::conditional_t<std::is_same_v<T, float16_t>, HalfBits, T>;
 
 // Kept and reduced axes of the input, each collapsed; both lists hold at least one axis.
 struct Plan {
@@ -293,6 +303,24 @@ void partial_rows(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb, s
   OffsetWalker outer(p.rshape.data(), p.rstrides.data(), static_cast<int>(p.rshape.size()) - 1);
   const int64_t rs = p.rstrides.back();
   kept.seek(ob);
+  // One whole run per output (the common case, e.g. the last axis): no per-output setup,
+  // which matters when the runs are short.
+  if (p.rshape.size() == 1 && rb == 0 && re == p.r_size) {
+    const int64_t n = p.rshape[0];
+    auto one = [&](const T* x) {
+      if (rs == 1 && n >= 32) return reduce_contiguous<Op>(x, n);
+      A acc = Op::init();
+      for (int64_t i = 0; i < n; ++i) acc = Op::apply(acc, load<A>(x[i * rs]));
+      return acc;
+    };
+    if (p.kshape.size() == 1) {
+      const int64_t ks = p.kstrides[0];
+      for (size_t o = ob; o < oe; ++o) dst[o - ob] = one(in + static_cast<int64_t>(o) * ks);
+    } else {
+      for (size_t o = ob; o < oe; ++o, kept.next()) dst[o - ob] = one(in + kept.offset);
+    }
+    return;
+  }
   for (size_t o = ob; o < oe; ++o, kept.next()) {
     A acc = Op::init();
     for_each_run(p, outer, rb, re, [&](int64_t off, int64_t begin, int64_t end) {
@@ -341,6 +369,19 @@ void partial_columns(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb
             for (int64_t l = 0; l < width; ++l) wide[l] = Op::apply(wide[l], load<A>(row[l]));
           }
           for (int64_t l = 0; l < width; ++l) acc[l % cols] = Op::apply(acc[l % cols], wide[l]);
+        }
+        // Four rows per pass: a quarter of the accumulator loads and stores.
+        for (; i + 4 <= end; i += 4) {
+          const T* r0 = x + i * rs;
+          const T* r1 = r0 + rs;
+          const T* r2 = r1 + rs;
+          const T* r3 = r2 + rs;
+          for (int64_t j = 0; j < len; ++j) {
+            A a = Op::apply(acc[j], load<A>(r0[j]));
+            a = Op::apply(a, load<A>(r1[j]));
+            a = Op::apply(a, load<A>(r2[j]));
+            acc[j] = Op::apply(a, load<A>(r3[j]));
+          }
         }
         for (; i < end; ++i) {
           const T* row = x + i * rs;
@@ -407,7 +448,7 @@ void run_reduce(const array& in, const Plan& p, array& acc) {
 template <bool kMax, typename A>
 inline bool better(A x, A best) {
   bool wins = kMax ? greater(x, best) : less(x, best);
-  return wins || (is_nan(x) && !is_nan(best));
+  return wins | (is_nan(x) & !is_nan(best));
 }
 
 template <bool kMax, typename T>
@@ -482,7 +523,7 @@ void Reduce::eval_cpu(const std::vector<array>& inputs, array& out) {
   if (out.size() != 0) {
     Plan p = make_plan(in, axes_);
     dispatch_dtype(in.dtype(), [&](auto tag) {
-      using T = decltype(tag);
+      using T = Stored<decltype(tag)>;
       switch (op_) {
         case ReduceOp::Sum: return run_reduce<SumOp<SumAcc<T>>, T>(in, p, acc);
         case ReduceOp::Prod: return run_reduce<ProdOp<SumAcc<T>>, T>(in, p, acc);
@@ -515,7 +556,7 @@ void ArgReduce::eval_cpu(const std::vector<array>& inputs, array& out) {
   Plan p = make_plan(in, {axis_});
   uint32_t* dst = out.data<uint32_t>();
   dispatch_dtype(in.dtype(), [&](auto tag) {
-    using T = decltype(tag);
+    using T = Stored<decltype(tag)>;
     if (op_ == ArgReduceOp::ArgMax) {
       arg_reduce_typed<true, T>(in, p, dst);
     } else {

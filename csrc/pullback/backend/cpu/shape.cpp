@@ -54,11 +54,12 @@ ArrayFlags view_flags(const Shape& shape, const Strides& strides, size_t data_si
 // Elements reachable forward from the view's first element.
 size_t view_span(const Shape& shape, const Strides& strides) {
   if (shape_size(shape) == 0) return 0;
-  int64_t last = 0;
+  // Negative strides reach elements before the view's start; they count toward the span too.
+  int64_t extent = 0;
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (strides[d] > 0) last += (shape[d] - 1) * strides[d];
+    extent += (shape[d] - 1) * (strides[d] < 0 ? -strides[d] : strides[d]);
   }
-  return static_cast<size_t>(last + 1);
+  return static_cast<size_t>(extent + 1);
 }
 
 // Strides that let `new_shape` walk the same elements as (old_shape, old_strides) in row-major
