@@ -224,8 +224,10 @@ void array::copy_shared_buffer(const array& other) {
   copy_shared_buffer(other, other.strides(), other.flags(), other.data_size());
 }
 
+// While a transform traces, evaluated nodes keep their inputs for the derivative rules, so no
+// input may be overwritten.
 bool array::is_donatable() const {
-  return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1 &&
+  return !in_tracing() && desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1 &&
          desc_->data->release != nullptr && desc_->flags.row_contiguous;
 }
 

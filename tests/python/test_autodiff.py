@@ -512,3 +512,17 @@ def test_grad_requires_scalar_output():
         mx.value_and_grad(lambda x: x * 2)(mx.array([1.0, 2.0]))
     with pytest.raises(ValueError):
         mx.grad(lambda x: 3.0)(mx.array([1.0]))
+
+
+def test_eval_inside_grad_keeps_inputs_intact():
+    # Evaluating inside a traced function must not let a kernel overwrite (donate) an input
+    # that a derivative rule reads later.
+    def f(x):
+        t = x * 2.0
+        y = mx.sin(t)
+        mx.eval(y)
+        return y.sum()
+
+    x = mx.array([0.1, 0.5, 1.0])
+    g = mx.grad(f)(x)
+    assert_close(g, 2.0 * np.cos(2.0 * np.array([0.1, 0.5, 1.0])), rtol=1e-5, atol=1e-6)

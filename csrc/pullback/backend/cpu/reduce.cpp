@@ -16,6 +16,10 @@
 #include <limits>
 #include <memory>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/primitives/reduce.h"
@@ -131,13 +135,19 @@ template <typename Acc>
 struct MaxOp {
   using A = Acc;
   static A init() { return lowest<A>(); }
-  static A apply(A acc, A x) { return greater(x, acc) | is_nan(x) ? x : acc; }
+  static A apply(A acc, A x) {
+    acc = greater(x, acc) ? x : acc;
+    return is_nan(x) ? x : acc;  // two plain selects: the compiler vectorizes these
+  }
 };
 template <typename Acc>
 struct MinOp {
   using A = Acc;
   static A init() { return highest<A>(); }
-  static A apply(A acc, A x) { return less(x, acc) | is_nan(x) ? x : acc; }
+  static A apply(A acc, A x) {
+    acc = less(x, acc) ? x : acc;
+    return is_nan(x) ? x : acc;
+  }
 };
 struct AndOp {
   using A = bool;
@@ -265,9 +275,51 @@ void for_each_run(const Plan& p, OffsetWalker& outer, size_t rb, size_t re, F&& 
   }
 }
 
+#if defined(__SSE2__)
+// float32 max/min of a contiguous run with maxps/minps and NaN tracked on the side: the
+// compiler turns a NaN-propagating comparison into branches rather than vector code.
+template <bool kMax>
+float extremum_f32(const float* x, int64_t n) {
+  const float init = kMax ? -std::numeric_limits<float>::infinity()
+                          : std::numeric_limits<float>::infinity();
+  auto pick = [](__m128 a, __m128 b) { return kMax ? _mm_max_ps(a, b) : _mm_min_ps(a, b); };
+  __m128 a0 = _mm_set1_ps(init), a1 = a0, a2 = a0, a3 = a0;
+  __m128 nan = _mm_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m128 x0 = _mm_loadu_ps(x + i), x1 = _mm_loadu_ps(x + i + 4);
+    __m128 x2 = _mm_loadu_ps(x + i + 8), x3 = _mm_loadu_ps(x + i + 12);
+    a0 = pick(a0, x0);
+    a1 = pick(a1, x1);
+    a2 = pick(a2, x2);
+    a3 = pick(a3, x3);
+    // unordered(a, b) is true where either is NaN.
+    nan = _mm_or_ps(nan, _mm_or_ps(_mm_cmpunord_ps(x0, x1), _mm_cmpunord_ps(x2, x3)));
+  }
+  float lanes[4];
+  _mm_storeu_ps(lanes, pick(pick(a0, a1), pick(a2, a3)));
+  bool has_nan = _mm_movemask_ps(nan) != 0;
+  float r = init;
+  for (float v : lanes) r = (kMax ? v > r : v < r) ? v : r;
+  for (; i < n; ++i) {
+    float v = x[i];
+    has_nan |= v != v;
+    r = (kMax ? v > r : v < r) ? v : r;
+  }
+  return has_nan ? std::numeric_limits<float>::quiet_NaN() : r;
+}
+#endif
+
 template <typename Op, typename T>
 typename Op::A reduce_contiguous(const T* x, int64_t n) {
   using A = typename Op::A;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<Op, MaxOp<float>>) {
+    return extremum_f32<true>(x, n);
+  } else if constexpr (std::is_same_v<T, float> && std::is_same_v<Op, MinOp<float>>) {
+    return extremum_f32<false>(x, n);
+  }
+#endif
   constexpr int kLanes = 16;
   // Blocks bound how many values each lane adds in sequence (float sums lose less).
   constexpr int64_t kBlock = 4096;

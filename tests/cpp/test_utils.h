@@ -1,0 +1,197 @@
+// Helpers shared by the core gtest suites: building arrays from host values, reading them
+// back through their strides, error capture, and central finite differences.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pullback/array.h"
+#include "pullback/ops.h"
+#include "pullback/transforms/transforms.h"
+
+namespace pbtest {
+
+using pullback::array;
+using pullback::Dtype;
+using pullback::Shape;
+
+// Element offset of row-major index `i` in an array with the given shape and strides.
+inline int64_t strided_offset(size_t i, const Shape& shape, const pullback::Strides& strides) {
+  int64_t off = 0;
+  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+    off += static_cast<int64_t>(i % shape[d]) * strides[d];
+    i /= shape[d];
+  }
+  return off;
+}
+
+// Evaluates `a` and returns its elements in row-major order as T (which must be the C++
+// type of a's dtype). Reads through strides, so views and broadcasts work.
+template <typename T>
+std::vector<T> to_vector(array a) {
+  if (pullback::dtype_of<T>::value != a.dtype()) {
+    throw std::logic_error(std::string("to_vector: array has dtype ") +
+                           pullback::dtype_name(a.dtype()));
+  }
+  a.eval();
+  std::vector<T> out(a.size());
+  const T* p = a.data<T>();
+  for (size_t i = 0; i < a.size(); ++i) out[i] = p[strided_offset(i, a.shape(), a.strides())];
+  return out;
+}
+
+// Elements of a real array of any dtype, converted to double on the host.
+inline std::vector<double> to_doubles(const array& a) {
+  using namespace pullback;
+  std::vector<double> out;
+  dispatch_dtype(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, complex64_t>) {
+      throw std::logic_error("to_doubles: complex array");
+    } else {
+      for (auto v : to_vector<T>(a)) {
+        if constexpr (std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>) {
+          out.push_back(static_cast<double>(static_cast<float>(v)));
+        } else {
+          out.push_back(static_cast<double>(v));
+        }
+      }
+    }
+  });
+  return out;
+}
+
+// An evaluated array of `dtype` holding `values` converted on the host (half types through
+// float, complex with a zero imaginary part).
+inline array from_doubles(const std::vector<double>& values, const Shape& shape, Dtype dtype) {
+  using namespace pullback;
+  if (shape_size(shape) != values.size()) throw std::logic_error("from_doubles: size mismatch");
+  array out = array::empty(shape, dtype);
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+    for (size_t i = 0; i < values.size(); ++i) {
+      if constexpr (std::is_same_v<T, complex64_t>) {
+        p[i] = complex64_t(static_cast<float>(values[i]), 0.f);
+      } else if constexpr (std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>) {
+        p[i] = T(static_cast<float>(values[i]));
+      } else {
+        p[i] = static_cast<T>(values[i]);
+      }
+    }
+  });
+  return out;
+}
+
+inline array from_doubles(const std::vector<double>& values, Dtype dtype = Dtype::float64) {
+  return from_doubles(values, {static_cast<int64_t>(values.size())}, dtype);
+}
+
+// `v` as stored in `dtype` and read back (the rounding a test input undergoes).
+inline double round_trip(double v, Dtype dtype) {
+  return to_doubles(from_doubles({v}, {}, dtype))[0];
+}
+
+// Float32 values 0, 1, ... in `shape`.
+inline array iota(const Shape& shape, Dtype dtype = Dtype::float32) {
+  std::vector<double> v(pullback::shape_size(shape));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+  return from_doubles(v, shape, dtype);
+}
+
+// Runs f and returns the message of the exception of type E it throws ("" if none; a
+// different exception type propagates and fails the test).
+template <typename E, typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Whether |got - want| <= atol + rtol * |want|, treating equal infinities and two NaNs as
+// equal.
+inline bool close(double got, double want, double rtol, double atol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::fabs(got - want) <= atol + rtol * std::fabs(want);
+}
+
+inline void expect_close(const std::vector<double>& got, const std::vector<double>& want,
+                         double rtol, double atol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(close(got[i], want[i], rtol, atol))
+        << what << " [" << i << "]: got " << got[i] << ", want " << want[i];
+  }
+}
+
+using ArrayFn = std::function<std::vector<array>(const std::vector<array>&)>;
+
+// Sum over outputs of <cotangent, output>, computed on the host.
+inline double weighted_output(const ArrayFn& f, const std::vector<array>& primals,
+                              const std::vector<array>& cotangents) {
+  std::vector<array> outs = f(primals);
+  double total = 0;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    std::vector<double> o = to_doubles(outs[k]);
+    std::vector<double> c = to_doubles(pullback::broadcast_to(cotangents[k], outs[k].shape()));
+    for (size_t i = 0; i < o.size(); ++i) total += o[i] * c[i];
+  }
+  return total;
+}
+
+// Central differences of <cotangents, f(primals)> with respect to every element of
+// primals[which] (a float64 array): the vjp f should produce for that primal.
+inline std::vector<double> numeric_vjp(const ArrayFn& f, const std::vector<array>& primals,
+                                       size_t which, const std::vector<array>& cotangents,
+                                       double eps = 1e-6) {
+  std::vector<double> x = to_doubles(primals[which]);
+  std::vector<double> grad(x.size());
+  for (size_t j = 0; j < x.size(); ++j) {
+    std::vector<array> args = primals;
+    std::vector<double> xp = x, xm = x;
+    xp[j] += eps;
+    xm[j] -= eps;
+    args[which] = from_doubles(xp, primals[which].shape(), Dtype::float64);
+    double fp = weighted_output(f, args, cotangents);
+    args[which] = from_doubles(xm, primals[which].shape(), Dtype::float64);
+    double fm = weighted_output(f, args, cotangents);
+    grad[j] = (fp - fm) / (2 * eps);
+  }
+  return grad;
+}
+
+// Central differences of output `out` of f along the direction `tangents` (one per
+// primal, float64): the jvp f should produce for that output.
+inline std::vector<double> numeric_jvp(const ArrayFn& f, const std::vector<array>& primals,
+                                       const std::vector<array>& tangents, size_t out = 0,
+                                       double eps = 1e-6) {
+  std::vector<array> plus, minus;
+  for (size_t i = 0; i < primals.size(); ++i) {
+    std::vector<double> x = to_doubles(primals[i]), t = to_doubles(tangents[i]);
+    std::vector<double> xp = x, xm = x;
+    for (size_t j = 0; j < x.size(); ++j) {
+      xp[j] += eps * t[j];
+      xm[j] -= eps * t[j];
+    }
+    plus.push_back(from_doubles(xp, primals[i].shape(), Dtype::float64));
+    minus.push_back(from_doubles(xm, primals[i].shape(), Dtype::float64));
+  }
+  std::vector<double> fp = to_doubles(f(plus)[out]), fm = to_doubles(f(minus)[out]);
+  for (size_t j = 0; j < fp.size(); ++j) fp[j] = (fp[j] - fm[j]) / (2 * eps);
+  return fp;
+}
+
+}  // namespace pbtest
