@@ -48,22 +48,18 @@ ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) { size = 
 // A chain of a million nodes would otherwise be freed by a million nested destructor calls.
 ArrayDesc::~ArrayDesc() {
   if (inputs.empty()) return;
+  // Inputs move to an explicit work list; a node is expanded only once the list holds its
+  // last reference, so each release below finds no inputs left and does not recurse.
   std::vector<std::shared_ptr<ArrayDesc>> pending;
   auto take = [&pending](std::vector<array>& v) {
-    for (auto& a : v) {
-      if (a.desc().use_count() == 1) pending.push_back(a.desc());
-    }
+    for (auto& a : v) pending.push_back(a.desc());
     v.clear();
   };
   take(inputs);
   while (!pending.empty()) {
     std::shared_ptr<ArrayDesc> d = std::move(pending.back());
     pending.pop_back();
-    if (d.use_count() == 1) {
-      // Siblings refer to each other; drop those links before the inputs.
-      d->siblings.clear();
-      take(d->inputs);
-    }
+    if (d.use_count() == 1) take(d->inputs);
   }
 }
 
@@ -86,7 +82,9 @@ std::vector<array> array::make_arrays(std::vector<Shape> shapes, const std::vect
   if (outs.size() > 1) {
     for (size_t i = 0; i < outs.size(); ++i) {
       for (size_t j = 0; j < outs.size(); ++j) {
-        if (i != j) outs[i].desc_->siblings.push_back(outs[j]);
+        if (i == j) continue;
+        outs[i].desc_->siblings.push_back(outs[j].desc_);
+        outs[i].desc_->sibling_specs.emplace_back(outs[j].shape(), outs[j].dtype());
       }
     }
   }
@@ -150,12 +148,27 @@ int64_t array::shape(int axis) const {
   return desc_->shape[axis < 0 ? axis + n : axis];
 }
 
+std::vector<array> array::siblings() const {
+  std::vector<array> out;
+  for (auto& w : desc_->siblings) {
+    if (auto d = w.lock()) out.emplace_back(std::move(d));
+  }
+  return out;
+}
+
 std::vector<array> array::outputs() const {
   std::vector<array> outs(desc_->siblings.size() + 1);
   outs[desc_->position] = *this;
   size_t k = 0;
   for (size_t i = 0; i < outs.size(); ++i) {
-    if (static_cast<int>(i) != desc_->position) outs[i] = desc_->siblings[k++];
+    if (static_cast<int>(i) == desc_->position) continue;
+    if (auto d = desc_->siblings[k].lock()) {
+      outs[i] = array(std::move(d));
+    } else {
+      const auto& [shape, dtype] = desc_->sibling_specs[k];
+      outs[i] = array(std::make_shared<ArrayDesc>(shape, dtype));
+    }
+    ++k;
   }
   return outs;
 }
@@ -234,18 +247,22 @@ bool array::is_donatable() const {
 bool array::visit(uint32_t mark) const {
   if (desc_->visit_mark == mark) return false;
   desc_->visit_mark = mark;
-  for (auto& s : desc_->siblings) s.desc_->visit_mark = mark;
+  for (auto& w : desc_->siblings) {
+    if (auto d = w.lock()) d->visit_mark = mark;
+  }
   return true;
 }
 
 void array::detach() {
+  for (auto& w : desc_->siblings) {
+    if (auto d = w.lock()) {
+      d->primitive.reset();
+      d->inputs.clear();
+      d->siblings.clear();
+    }
+  }
   desc_->primitive.reset();
   desc_->inputs.clear();
-  for (auto& s : desc_->siblings) {
-    s.desc_->primitive.reset();
-    s.desc_->inputs.clear();
-    s.desc_->siblings.clear();
-  }
   desc_->siblings.clear();
 }
 

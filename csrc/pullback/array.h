@@ -44,8 +44,11 @@ struct ArrayDesc {
 
   std::shared_ptr<Primitive> primitive;
   std::vector<array> inputs;
-  std::vector<array> siblings;  // other outputs of the same primitive call
-  int position = 0;             // this output's index among the primitive's outputs
+  // Other outputs of the same primitive call. Weak, so that outputs nobody holds can go (a
+  // strong link both ways would be a cycle); eval makes stand-ins for the ones that went.
+  std::vector<std::weak_ptr<ArrayDesc>> siblings;
+  std::vector<std::pair<Shape, Dtype>> sibling_specs;  // shape and dtype of each sibling
+  int position = 0;  // this output's index among the primitive's outputs
 
   std::shared_ptr<Data> data;
   void* data_ptr = nullptr;  // data->ptr plus this view's offset
@@ -102,8 +105,10 @@ class array {
   Primitive& primitive() const { return *desc_->primitive; }
   const std::shared_ptr<Primitive>& primitive_ptr() const { return desc_->primitive; }
   std::vector<array>& inputs() const { return desc_->inputs; }
-  const std::vector<array>& siblings() const { return desc_->siblings; }
-  // All outputs of this array's primitive call, in order (this one included).
+  // The other outputs of this array's primitive call that are still alive.
+  std::vector<array> siblings() const;
+  // All outputs of this array's primitive call, in order (this one included); outputs that
+  // nobody holds any more are replaced by fresh stand-ins for the kernel to write into.
   std::vector<array> outputs() const;
   int position() const { return desc_->position; }
   bool is_tracer() const { return desc_->is_tracer; }

@@ -101,12 +101,12 @@ namespace {
 
 enum class Domain { any, inexact, real };
 
-array unary(UnaryOp op, const array& a, Stream s, Domain domain = Domain::inexact) {
+// `name` is the user-level op for error messages.
+array unary(const char* name, UnaryOp op, const array& a, Stream s, Domain domain = Domain::inexact) {
   Dtype t = a.dtype();
   if (domain != Domain::any) t = to_inexact(t);
   if (domain == Domain::real && is_complex(t)) {
-    std::string n = unary_op_name(op);
-    throw std::invalid_argument("[" + n + "] Not supported for complex inputs.");
+    throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
   }
   Dtype out = unary_op_is_predicate(op) ? Dtype::bool_ : t;
   return array(a.shape(), out, std::make_shared<Unary>(s, op), {astype(a, t, s)});
@@ -122,56 +122,56 @@ array negative(const array& a, Stream s) {
   if (a.dtype() == Dtype::bool_) {
     throw std::invalid_argument("[negative] The negative of a boolean array is not supported.");
   }
-  return unary(UnaryOp::Negative, a, s, Domain::any);
+  return unary("negative", UnaryOp::Negative, a, s, Domain::any);
 }
-array sign(const array& a, Stream s) { return unary(UnaryOp::Sign, a, s, Domain::any); }
-array square(const array& a, Stream s) { return unary(UnaryOp::Square, a, s, Domain::any); }
-array exp(const array& a, Stream s) { return unary(UnaryOp::Exp, a, s); }
-array log(const array& a, Stream s) { return unary(UnaryOp::Log, a, s); }
-array sqrt(const array& a, Stream s) { return unary(UnaryOp::Sqrt, a, s); }
-array rsqrt(const array& a, Stream s) { return unary(UnaryOp::Rsqrt, a, s); }
-array reciprocal(const array& a, Stream s) { return unary(UnaryOp::Reciprocal, a, s); }
-array sin(const array& a, Stream s) { return unary(UnaryOp::Sin, a, s); }
-array cos(const array& a, Stream s) { return unary(UnaryOp::Cos, a, s); }
-array tan(const array& a, Stream s) { return unary(UnaryOp::Tan, a, s); }
-array sinh(const array& a, Stream s) { return unary(UnaryOp::Sinh, a, s); }
-array cosh(const array& a, Stream s) { return unary(UnaryOp::Cosh, a, s); }
-array tanh(const array& a, Stream s) { return unary(UnaryOp::Tanh, a, s); }
-array expm1(const array& a, Stream s) { return unary(UnaryOp::Expm1, a, s, Domain::real); }
-array log1p(const array& a, Stream s) { return unary(UnaryOp::Log1p, a, s, Domain::real); }
-array log2(const array& a, Stream s) { return unary(UnaryOp::Log2, a, s, Domain::real); }
-array log10(const array& a, Stream s) { return unary(UnaryOp::Log10, a, s, Domain::real); }
-array arcsin(const array& a, Stream s) { return unary(UnaryOp::ArcSin, a, s, Domain::real); }
-array arccos(const array& a, Stream s) { return unary(UnaryOp::ArcCos, a, s, Domain::real); }
-array arctan(const array& a, Stream s) { return unary(UnaryOp::ArcTan, a, s, Domain::real); }
-array arcsinh(const array& a, Stream s) { return unary(UnaryOp::ArcSinh, a, s, Domain::real); }
-array arccosh(const array& a, Stream s) { return unary(UnaryOp::ArcCosh, a, s, Domain::real); }
-array arctanh(const array& a, Stream s) { return unary(UnaryOp::ArcTanh, a, s, Domain::real); }
-array sigmoid(const array& a, Stream s) { return unary(UnaryOp::Sigmoid, a, s, Domain::real); }
-array erf(const array& a, Stream s) { return unary(UnaryOp::Erf, a, s, Domain::real); }
-array erfinv(const array& a, Stream s) { return unary(UnaryOp::ErfInv, a, s, Domain::real); }
+array sign(const array& a, Stream s) { return unary("sign", UnaryOp::Sign, a, s, Domain::any); }
+array square(const array& a, Stream s) { return unary("square", UnaryOp::Square, a, s, Domain::any); }
+array exp(const array& a, Stream s) { return unary("exp", UnaryOp::Exp, a, s); }
+array log(const array& a, Stream s) { return unary("log", UnaryOp::Log, a, s); }
+array sqrt(const array& a, Stream s) { return unary("sqrt", UnaryOp::Sqrt, a, s); }
+array rsqrt(const array& a, Stream s) { return unary("rsqrt", UnaryOp::Rsqrt, a, s); }
+array reciprocal(const array& a, Stream s) { return unary("reciprocal", UnaryOp::Reciprocal, a, s); }
+array sin(const array& a, Stream s) { return unary("sin", UnaryOp::Sin, a, s); }
+array cos(const array& a, Stream s) { return unary("cos", UnaryOp::Cos, a, s); }
+array tan(const array& a, Stream s) { return unary("tan", UnaryOp::Tan, a, s); }
+array sinh(const array& a, Stream s) { return unary("sinh", UnaryOp::Sinh, a, s); }
+array cosh(const array& a, Stream s) { return unary("cosh", UnaryOp::Cosh, a, s); }
+array tanh(const array& a, Stream s) { return unary("tanh", UnaryOp::Tanh, a, s); }
+array expm1(const array& a, Stream s) { return unary("expm1", UnaryOp::Expm1, a, s, Domain::real); }
+array log1p(const array& a, Stream s) { return unary("log1p", UnaryOp::Log1p, a, s, Domain::real); }
+array log2(const array& a, Stream s) { return unary("log2", UnaryOp::Log2, a, s, Domain::real); }
+array log10(const array& a, Stream s) { return unary("log10", UnaryOp::Log10, a, s, Domain::real); }
+array arcsin(const array& a, Stream s) { return unary("arcsin", UnaryOp::ArcSin, a, s, Domain::real); }
+array arccos(const array& a, Stream s) { return unary("arccos", UnaryOp::ArcCos, a, s, Domain::real); }
+array arctan(const array& a, Stream s) { return unary("arctan", UnaryOp::ArcTan, a, s, Domain::real); }
+array arcsinh(const array& a, Stream s) { return unary("arcsinh", UnaryOp::ArcSinh, a, s, Domain::real); }
+array arccosh(const array& a, Stream s) { return unary("arccosh", UnaryOp::ArcCosh, a, s, Domain::real); }
+array arctanh(const array& a, Stream s) { return unary("arctanh", UnaryOp::ArcTanh, a, s, Domain::real); }
+array sigmoid(const array& a, Stream s) { return unary("sigmoid", UnaryOp::Sigmoid, a, s, Domain::real); }
+array erf(const array& a, Stream s) { return unary("erf", UnaryOp::Erf, a, s, Domain::real); }
+array erfinv(const array& a, Stream s) { return unary("erfinv", UnaryOp::ErfInv, a, s, Domain::real); }
 
 array floor(const array& a, Stream s) {
   if (!is_inexact(a.dtype())) return a;
-  return unary(UnaryOp::Floor, a, s, Domain::real);
+  return unary("floor", UnaryOp::Floor, a, s, Domain::real);
 }
 array ceil(const array& a, Stream s) {
   if (!is_inexact(a.dtype())) return a;
-  return unary(UnaryOp::Ceil, a, s, Domain::real);
+  return unary("ceil", UnaryOp::Ceil, a, s, Domain::real);
 }
 array round(const array& a, int decimals, Stream s) {
   if (!is_inexact(a.dtype())) return a;
-  if (decimals == 0) return unary(UnaryOp::Round, a, s, Domain::real);
+  if (decimals == 0) return unary("round", UnaryOp::Round, a, s, Domain::real);
   array scale(std::pow(10.0, decimals), a.dtype());
-  return divide(unary(UnaryOp::Round, multiply(a, scale, s), s, Domain::real), scale, s);
+  return divide(unary("round", UnaryOp::Round, multiply(a, scale, s), s, Domain::real), scale, s);
 }
 
-array isnan(const array& a, Stream s) { return unary(UnaryOp::IsNan, a, s, Domain::any); }
-array isinf(const array& a, Stream s) { return unary(UnaryOp::IsInf, a, s, Domain::any); }
-array isfinite(const array& a, Stream s) { return unary(UnaryOp::IsFinite, a, s, Domain::any); }
-array isposinf(const array& a, Stream s) { return unary(UnaryOp::IsPosInf, a, s, Domain::any); }
-array isneginf(const array& a, Stream s) { return unary(UnaryOp::IsNegInf, a, s, Domain::any); }
-array logical_not(const array& a, Stream s) { return unary(UnaryOp::LogicalNot, a, s, Domain::any); }
+array isnan(const array& a, Stream s) { return unary("isnan", UnaryOp::IsNan, a, s, Domain::any); }
+array isinf(const array& a, Stream s) { return unary("isinf", UnaryOp::IsInf, a, s, Domain::any); }
+array isfinite(const array& a, Stream s) { return unary("isfinite", UnaryOp::IsFinite, a, s, Domain::any); }
+array isposinf(const array& a, Stream s) { return unary("isposinf", UnaryOp::IsPosInf, a, s, Domain::any); }
+array isneginf(const array& a, Stream s) { return unary("isneginf", UnaryOp::IsNegInf, a, s, Domain::any); }
+array logical_not(const array& a, Stream s) { return unary("logical_not", UnaryOp::LogicalNot, a, s, Domain::any); }
 
 // ---- elementwise: two arrays ----
 
@@ -193,20 +193,19 @@ array arithmetic(BinaryOp op, const array& a, const array& b, Stream s) {
   return binary(op, a, b, t, t, s);
 }
 
-array real_arithmetic(BinaryOp op, const array& a, const array& b, Stream s) {
+array real_arithmetic(const char* name, BinaryOp op, const array& a, const array& b, Stream s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
   if (is_complex(t)) {
-    throw std::invalid_argument(std::string("[") + binary_op_name(op) +
-                                "] Not supported for complex inputs.");
+    throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
   }
   return binary(op, a, b, t, t, s);
 }
 
-array inexact_arithmetic(BinaryOp op, const array& a, const array& b, Stream s, bool real) {
+array inexact_arithmetic(const char* name, BinaryOp op, const array& a, const array& b, Stream s,
+                         bool real) {
   Dtype t = to_inexact(promote_types(a.dtype(), b.dtype()));
   if (real && is_complex(t)) {
-    throw std::invalid_argument(std::string("[") + binary_op_name(op) +
-                                "] Not supported for complex inputs.");
+    throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
   }
   return binary(op, a, b, t, t, s);
 }
@@ -225,28 +224,28 @@ array multiply(const array& a, const array& b, Stream s) {
   return arithmetic(BinaryOp::Multiply, a, b, s);
 }
 array divide(const array& a, const array& b, Stream s) {
-  return inexact_arithmetic(BinaryOp::Divide, a, b, s, false);
+  return inexact_arithmetic("divide", BinaryOp::Divide, a, b, s, false);
 }
 array floor_divide(const array& a, const array& b, Stream s) {
-  return real_arithmetic(BinaryOp::FloorDivide, a, b, s);
+  return real_arithmetic("floor_divide", BinaryOp::FloorDivide, a, b, s);
 }
 array remainder(const array& a, const array& b, Stream s) {
-  return real_arithmetic(BinaryOp::Remainder, a, b, s);
+  return real_arithmetic("remainder", BinaryOp::Remainder, a, b, s);
 }
 array power(const array& a, const array& b, Stream s) {
   return arithmetic(BinaryOp::Power, a, b, s);
 }
 array maximum(const array& a, const array& b, Stream s) {
-  return real_arithmetic(BinaryOp::Maximum, a, b, s);
+  return real_arithmetic("maximum", BinaryOp::Maximum, a, b, s);
 }
 array minimum(const array& a, const array& b, Stream s) {
-  return real_arithmetic(BinaryOp::Minimum, a, b, s);
+  return real_arithmetic("minimum", BinaryOp::Minimum, a, b, s);
 }
 array arctan2(const array& a, const array& b, Stream s) {
-  return inexact_arithmetic(BinaryOp::ArcTan2, a, b, s, true);
+  return inexact_arithmetic("arctan2", BinaryOp::ArcTan2, a, b, s, true);
 }
 array logaddexp(const array& a, const array& b, Stream s) {
-  return inexact_arithmetic(BinaryOp::LogAddExp, a, b, s, true);
+  return inexact_arithmetic("logaddexp", BinaryOp::LogAddExp, a, b, s, true);
 }
 array equal(const array& a, const array& b, Stream s) { return comparison(BinaryOp::Equal, a, b, s); }
 array not_equal(const array& a, const array& b, Stream s) {

@@ -130,7 +130,7 @@ TEST(Reshape, InfersAndViews) {
   EXPECT_THROW(reshape(iota({0, 3}), {3, 0, -1}), std::invalid_argument);  // ambiguous, as in NumPy
 
   EXPECT_EQ(error_of<std::invalid_argument>([&] { reshape(a, {4, 2}); }),
-            "[reshape] Cannot reshape array of size 6 into shape (4,2).");
+            "[reshape] Cannot reshape array of size 6 and shape (2,3) into shape (4,2).");
   EXPECT_THROW(reshape(a, {4, -1}), std::invalid_argument);
   EXPECT_THROW(reshape(a, {-1, -1}), std::invalid_argument);
   EXPECT_THROW(reshape(a, {-2, -3}), std::invalid_argument);

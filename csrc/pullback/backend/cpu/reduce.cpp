@@ -516,6 +516,18 @@ void arg_reduce_typed(const array& in, const Plan& p, uint32_t* dst) {
       kept.seek(b);
       for (size_t o = b; o < e; ++o, kept.next()) {
         const T* x = src + kept.offset;
+        if (rs == 1 && n >= 64) {
+          // Contiguous rows: the vectorized extremum, then the first position holding it.
+          A m = kMax ? reduce_contiguous<MaxOp<A>>(x, n) : reduce_contiguous<MinOp<A>>(x, n);
+          int64_t i = 0;
+          if (is_nan(m)) {
+            while (!is_nan(load<A>(x[i]))) ++i;
+          } else {
+            while (!(load<A>(x[i]) == m)) ++i;
+          }
+          dst[o] = static_cast<uint32_t>(i);
+          continue;
+        }
         A best = load<A>(x[0]);
         uint32_t at = 0;
         for (int64_t i = 1; i < n; ++i) {
