@@ -193,6 +193,18 @@ array arithmetic(BinaryOp op, const array& a, const array& b, Stream s) {
   return binary(op, a, b, t, t, s);
 }
 
+// Integer-style arithmetic that has no meaning on two booleans.
+array numeric_arithmetic(const char* name, BinaryOp op, const array& a, const array& b, Stream s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  if (t == Dtype::bool_) {
+    throw std::invalid_argument(std::string("[") + name + "] Not supported for boolean inputs.");
+  }
+  if (is_complex(t) && op != BinaryOp::Power) {
+    throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
+  }
+  return binary(op, a, b, t, t, s);
+}
+
 array real_arithmetic(const char* name, BinaryOp op, const array& a, const array& b, Stream s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
   if (is_complex(t)) {
@@ -227,13 +239,13 @@ array divide(const array& a, const array& b, Stream s) {
   return inexact_arithmetic("divide", BinaryOp::Divide, a, b, s, false);
 }
 array floor_divide(const array& a, const array& b, Stream s) {
-  return real_arithmetic("floor_divide", BinaryOp::FloorDivide, a, b, s);
+  return numeric_arithmetic("floor_divide", BinaryOp::FloorDivide, a, b, s);
 }
 array remainder(const array& a, const array& b, Stream s) {
-  return real_arithmetic("remainder", BinaryOp::Remainder, a, b, s);
+  return numeric_arithmetic("remainder", BinaryOp::Remainder, a, b, s);
 }
 array power(const array& a, const array& b, Stream s) {
-  return arithmetic(BinaryOp::Power, a, b, s);
+  return numeric_arithmetic("power", BinaryOp::Power, a, b, s);
 }
 array maximum(const array& a, const array& b, Stream s) {
   return real_arithmetic("maximum", BinaryOp::Maximum, a, b, s);

@@ -316,6 +316,22 @@ TEST(Array, SiblingOutputsFeedFurtherOps) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(Array, EvaluatesAnOutputWhoseSiblingWasDropped) {
+  int calls = 0;
+  std::vector<float> v{1, 2, 3, 4};
+  array x(v.data(), {4}, Dtype::float32);
+  array second;
+  {
+    std::vector<array> parts = split_halves(x, &calls);
+    second = parts[1];
+  }
+  // The first output is gone; the kernel still gets somewhere to write it.
+  array doubled = multiply(second, array(2.f));
+  EXPECT_EQ(to_vector<float>(doubled), (std::vector<float>{6, 8}));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(to_vector<float>(second), (std::vector<float>{3, 4}));
+}
+
 TEST(Array, DataInlineStorageForTinyBuffers) {
   size_t before = allocator::get_active_memory();
   {
@@ -361,6 +377,44 @@ TEST(Array, DataWithCustomRelease) {
     EXPECT_EQ(released, 0);
   }
   EXPECT_EQ(released, 1);
+}
+
+TEST(Array, CreationOps) {
+  array a = arange(0, 5, 1, Dtype::int32);
+  EXPECT_EQ(a.shape(), (Shape{5}));
+  EXPECT_EQ(to_vector<int32_t>(a), (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(to_doubles(arange(1, 2, 0.25, Dtype::float32)), (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(to_doubles(arange(5, 0, -2, Dtype::int64)), (std::vector<double>{5, 3, 1}));
+  EXPECT_EQ(arange(3, 1, 1, Dtype::float32).size(), 0u);
+  EXPECT_TRUE(starts_with(error_of<std::invalid_argument>([] { arange(0, 1, 0, Dtype::float32); }),
+                          "[arange]"));
+  expect_close(to_doubles(linspace(0, 1, 5, true, Dtype::float64)), {0, 0.25, 0.5, 0.75, 1}, 1e-15,
+               1e-15, "linspace");
+  expect_close(to_doubles(linspace(0, 1, 4, false, Dtype::float32)), {0, 0.25, 0.5, 0.75}, 1e-7,
+               1e-7, "linspace open");
+  array z = zeros({2, 3}, Dtype::int16);
+  EXPECT_EQ(z.dtype(), Dtype::int16);
+  EXPECT_EQ(to_doubles(z), std::vector<double>(6, 0));
+  EXPECT_EQ(to_doubles(ones({3}, Dtype::bfloat16)), std::vector<double>(3, 1));
+  array f = full({2, 2}, array(2.5f));
+  EXPECT_EQ(f.dtype(), Dtype::float32);
+  EXPECT_EQ(to_doubles(f), std::vector<double>(4, 2.5));
+  EXPECT_EQ(to_doubles(full({2}, array(2.5f), Dtype::int32)), (std::vector<double>{2, 2}));
+  EXPECT_EQ(to_doubles(full({2, 2}, from_doubles({1, 2}, Dtype::float32))),
+            (std::vector<double>{1, 2, 1, 2}));
+  EXPECT_EQ(to_doubles(zeros_like(iota({2, 2}, Dtype::uint8))), std::vector<double>(4, 0));
+  EXPECT_EQ(ones_like(iota({3}, Dtype::float16)).dtype(), Dtype::float16);
+  EXPECT_EQ(to_doubles(eye(2, 3, 1, Dtype::float32)), (std::vector<double>{0, 1, 0, 0, 0, 1}));
+  EXPECT_EQ(to_doubles(identity(3, Dtype::int32)), (std::vector<double>{1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  std::string neg = error_of<std::invalid_argument>([] { zeros({2, -1}); });
+  EXPECT_TRUE(starts_with(neg, "[full]") || starts_with(neg, "[zeros]")) << neg;
+  // copy gives a row-contiguous array with the same values.
+  array t = transpose(iota({2, 3}));
+  array c = copy(t);
+  c.eval();
+  EXPECT_TRUE(c.flags().row_contiguous);
+  EXPECT_EQ(c.strides(), (Strides{2, 1}));
+  EXPECT_EQ(to_doubles(c), (std::vector<double>{0, 3, 1, 4, 2, 5}));
 }
 
 TEST(Array, EvaluatesAMillionNodeChainWithoutOverflow) {

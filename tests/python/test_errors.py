@@ -195,3 +195,10 @@ def test_error_inside_lazy_graph_is_raised_at_construction():
     with pytest.raises(ValueError):
         a + A(3, 3)
     assert (a + 1).sum().item() == 12.0
+
+
+@pytest.mark.parametrize("op", ["power", "floor_divide", "remainder"])
+def test_integer_style_ops_reject_booleans_at_the_call(op):
+    a = mx.array([True, False])
+    with pytest.raises(ValueError, match=rf"\[{op}\]"):
+        getattr(mx, op)(a, a)
