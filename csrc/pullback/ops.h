@@ -91,7 +91,8 @@ array logical_or(const array& a, const array& b, Stream s = current_stream());
 array where(const array& cond, const array& x, const array& y, Stream s = current_stream());
 
 // ---- reductions (ops_reduce.cpp) ----
-// An empty `axes` with `all_axes` reduces everything; axes may be negative.
+// `axes`: std::nullopt reduces every axis; an explicit list (possibly negative, no duplicates)
+// reduces those, and an empty list reduces none.
 array sum(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
           Stream s = current_stream());
 array mean(const array& a, const std::optional<Axes>& axes = {}, bool keepdims = false,
@@ -154,5 +155,6 @@ array slice_update(const array& a, const array& update, const Shape& start, cons
 // dimension N." as std::invalid_argument.
 int normalize_axis(int axis, int ndim, const char* op);
 std::string shape_str(const Shape& shape);  // "(2,3)"
+std::string axes_str(const Axes& axes);     // "(1,)", "(0,2)"
 
 }  // namespace pullback

@@ -14,16 +14,6 @@ namespace pullback {
 
 namespace {
 
-std::string axes_str(const Axes& axes) {
-  std::string s = "(";
-  for (size_t i = 0; i < axes.size(); ++i) {
-    if (i) s += ",";
-    s += std::to_string(axes[i]);
-  }
-  if (axes.size() == 1) s += ",";
-  return s + ")";
-}
-
 // Sorted, distinct, non-negative axes; all of them when none are given.
 std::vector<int> resolve_axes(const array& a, const std::optional<Axes>& axes, const char* op) {
   std::vector<int> out;
@@ -103,6 +93,7 @@ array extremum(const array& a, const std::optional<Axes>& axes, bool keepdims, R
                const char* name, Stream s) {
   std::vector<int> ax = resolve_axes(a, axes, name);
   check_nonempty(a, ax, name);
+  if (a.dtype() == Dtype::bool_) op = op == ReduceOp::Max ? ReduceOp::Or : ReduceOp::And;
   return reduce(a, ax, keepdims, op, a.dtype(), s);
 }
 

@@ -11,15 +11,6 @@ namespace pullback {
 
 namespace {
 
-std::string axes_str(const Axes& axes) {
-  std::string s = "(";
-  for (size_t i = 0; i < axes.size(); ++i) {
-    if (i) s += ",";
-    s += std::to_string(axes[i]);
-  }
-  return s + (axes.size() == 1 ? ",)" : ")");
-}
-
 [[noreturn]] void fail(const char* op, const std::string& msg) {
   throw std::invalid_argument(std::string("[") + op + "] " + msg);
 }
@@ -88,14 +79,20 @@ array drop_leading_ones(const array& value, size_t ndim, Stream s) {
 
 }  // namespace
 
-std::string shape_str(const Shape& shape) {
+namespace {
+template <typename T>
+std::string tuple_str(const std::vector<T>& v) {
   std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
+  for (size_t i = 0; i < v.size(); ++i) {
     if (i) s += ",";
-    s += std::to_string(shape[i]);
+    s += std::to_string(v[i]);
   }
-  return s + (shape.size() == 1 ? ",)" : ")");
+  return s + (v.size() == 1 ? ",)" : ")");
 }
+}  // namespace
+
+std::string axes_str(const Axes& axes) { return tuple_str(axes); }
+std::string shape_str(const Shape& shape) { return tuple_str(shape); }
 
 int normalize_axis(int axis, int ndim, const char* op) {
   if (axis < -ndim || axis >= ndim) {

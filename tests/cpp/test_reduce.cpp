@@ -239,6 +239,11 @@ TEST(Reduce, OtherReductionsHandComputed) {
   EXPECT_EQ(values<bool>(all(b, Axes{1})), (std::vector<bool>{false, true}));
   EXPECT_EQ(values<bool>(any(b, Axes{0})), (std::vector<bool>{true, true, true}));
   EXPECT_EQ(values<bool>(all(b)), (std::vector<bool>{false}));
+  EXPECT_EQ(values<bool>(max(b, Axes{1})), (std::vector<bool>{true, true}));
+  EXPECT_EQ(values<bool>(min(b, Axes{1})), (std::vector<bool>{false, true}));
+  EXPECT_EQ(max(b).dtype(), Dtype::bool_);
+  EXPECT_EQ(values<uint32_t>(argmin(b, 1)), (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(values<int32_t>(prod(b, Axes{0})), (std::vector<int32_t>{1, 0, 1}));
   EXPECT_EQ(values<bool>(all(a)), (std::vector<bool>{true}));  // non-bool: nonzero test
   EXPECT_EQ(values<bool>(any(from({0, 0, 0, 2}, {2, 2}), Axes{1})), (std::vector<bool>{false, true}));
 }
@@ -373,6 +378,23 @@ TEST(Reduce, NaNAndInfinities) {
   EXPECT_EQ(values<uint32_t>(argmax(from(v, {1000})))[0], 777u);
   EXPECT_EQ(values<uint32_t>(argmin(from(v, {10, 100}), 0))[77], 7u);
   EXPECT_EQ(values(max(from({-kInf, -kInf}, {2}))), (std::vector<float>{-kInf}));
+  // Long runs are read as several streams plus a tail: a NaN anywhere still wins.
+  for (size_t n : {size_t(1000), size_t(100003)}) {
+    for (size_t at : {size_t(0), size_t(500), size_t(995), n - 1, n / 2 + 40000}) {
+      if (at >= n) continue;
+      std::vector<float> w(n);
+      for (size_t i = 0; i < n; ++i) w[i] = static_cast<float>(i % 97);
+      w[at] = kNaN;
+      SCOPED_TRACE(std::to_string(n) + " nan at " + std::to_string(at));
+      array x = from(w, {static_cast<int64_t>(n)});
+      EXPECT_TRUE(std::isnan(values(max(x))[0]));
+      EXPECT_TRUE(std::isnan(values(min(x))[0]));
+      EXPECT_TRUE(std::isnan(values(sum(x))[0]));
+      EXPECT_EQ(values<uint32_t>(argmax(x))[0], at);
+      EXPECT_EQ(values<uint32_t>(argmin(x))[0], at);
+      EXPECT_TRUE(std::isnan(as_floats(max(astype(x, Dtype::float16)))[0]));
+    }
+  }
 }
 
 TEST(Reduce, ArgReductions) {

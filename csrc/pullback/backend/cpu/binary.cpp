@@ -159,11 +159,30 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
   }
 }
 
+// The vectorized float32 kernels ([Operands]) for `op`, or nullptr.
+const simd::BinaryKernel* fast_kernels(BinaryOp op) {
+  const auto& k = simd::kernels().binary;
+  switch (op) {
+    case BinaryOp::Add: return k[size_t(simd::BinaryKind::Add)];
+    case BinaryOp::Subtract: return k[size_t(simd::BinaryKind::Subtract)];
+    case BinaryOp::Multiply: return k[size_t(simd::BinaryKind::Multiply)];
+    case BinaryOp::Divide: return k[size_t(simd::BinaryKind::Divide)];
+    case BinaryOp::Maximum: return k[size_t(simd::BinaryKind::Maximum)];
+    case BinaryOp::Minimum: return k[size_t(simd::BinaryKind::Minimum)];
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 void Binary::eval_cpu(const std::vector<array>& inputs, array& out) {
   cpu::allocate_output(inputs, out);
   if (out.size() == 0) return;
+  if (inputs[0].dtype() == Dtype::float32) {
+    // These ops are exact, so the strided layouts that fall through give the same bits.
+    const simd::BinaryKernel* k = fast_kernels(op_);
+    if (k && cpu::binary_kernel_loop(inputs[0], inputs[1], out, k)) return;
+  }
   dispatch_dtype(inputs[0].dtype(),
                  [&](auto tag) { dispatch_op<decltype(tag)>(op_, inputs[0], inputs[1], out); });
 }

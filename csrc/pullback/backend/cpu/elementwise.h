@@ -1,9 +1,11 @@
 // Loops shared by the elementwise kernels: contiguous, scalar-broadcast and strided cases.
 #pragma once
 
+#include <algorithm>
 #include <type_traits>
 
 #include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/simd_math.h"
 #include "pullback/backend/cpu/strided.h"
 
 namespace pullback::cpu {
@@ -85,6 +87,70 @@ void binary_loop(const array& a, const array& b, array& out, F f) {
                       for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i * xa], rb[i * xb]);
                     }
                   });
+}
+
+// A contiguous float32 kernel over every element of `in` (T is float or a half type, computed
+// in float) into row-contiguous `out` of the same dtype. Every layout goes through the same
+// kernel, so results do not depend on strides.
+template <typename T>
+void unary_kernel_loop(const array& in, array& out, simd::UnaryKernel kernel) {
+  const T* src = in.data<T>();
+  T* dst = out.data<T>();
+  const size_t n = out.size();
+  if (!in.flags().row_contiguous && in.data_size() == 1) {
+    float v = static_cast<float>(src[0]);
+    kernel(&v, &v, 1);
+    std::fill_n(dst, n, T(v));
+    return;
+  }
+  if (!in.flags().row_contiguous) {
+    // Gathered into out first and then transformed in place: the kernel runs contiguous and
+    // split across threads.
+    copy_strided(src, in.strides(), dst, row_major_strides(in.shape()), in.shape(), sizeof(T));
+    src = dst;
+  }
+  parallel_for(n, kElementwiseGrain, [&](size_t b, size_t e) {
+    if constexpr (std::is_same_v<T, float>) {
+      kernel(src + b, dst + b, e - b);
+    } else {
+      constexpr size_t kBlock = 1024;
+      float buf[kBlock];
+      for (size_t s = b; s < e; s += kBlock) {
+        const size_t m = std::min(kBlock, e - s);
+        for (size_t i = 0; i < m; ++i) buf[i] = static_cast<float>(src[s + i]);
+        kernel(buf, buf, m);
+        for (size_t i = 0; i < m; ++i) dst[s + i] = T(buf[i]);
+      }
+    }
+  });
+}
+
+// float32 `a op b` with kernels[Operands] when each operand is row-contiguous or a broadcast
+// scalar; returns false, doing nothing, for other layouts.
+inline bool binary_kernel_loop(const array& a, const array& b, array& out,
+                               const simd::BinaryKernel* kernels) {
+  const bool ca = a.flags().row_contiguous, cb = b.flags().row_contiguous;
+  const bool a_scalar = !ca && a.data_size() == 1, b_scalar = !cb && b.data_size() == 1;
+  if (!(ca || a_scalar) || !(cb || b_scalar)) return false;
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* po = out.data<float>();
+  const size_t n = out.size();
+  using simd::Operands;
+  if (a_scalar && b_scalar) {
+    float v;
+    kernels[size_t(Operands::VectorVector)](pa, pb, &v, 1);
+    std::fill_n(po, n, v);
+    return true;
+  }
+  const Operands form = a_scalar   ? Operands::ScalarVector
+                        : b_scalar ? Operands::VectorScalar
+                                   : Operands::VectorVector;
+  const simd::BinaryKernel kernel = kernels[size_t(form)];
+  parallel_for(n, kElementwiseGrain, [&](size_t s, size_t e) {
+    kernel(a_scalar ? pa : pa + s, b_scalar ? pb : pb + s, po + s, e - s);
+  });
+  return true;
 }
 
 }  // namespace pullback::cpu

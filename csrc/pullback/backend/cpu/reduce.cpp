@@ -29,8 +29,11 @@ namespace {
 
 // Elements of work below which a slice is not worth a thread.
 constexpr size_t kReduceGrain = size_t(1) << 15;
-// Outputs accumulated together in the column layout (fits L1 for any accumulator).
-constexpr int64_t kColumnTile = 512;
+// Bytes of outputs accumulated together in the column layout: wide enough that each
+// input row is read in long sequential pieces, small enough to stay in L1/L2.
+constexpr int64_t kColumnTileBytes = 16384;
+// Outputs tracked together by the column layout of argmax/argmin (on the stack).
+constexpr int64_t kArgTile = 512;
 
 // float16 as its bits. Kernels read float16 input through this type: the compiler
 // vectorizes loads of 16-bit integers but not of _Float16 on baseline x86-64, where each
@@ -275,9 +278,15 @@ void for_each_run(const Plan& p, OffsetWalker& outer, size_t rb, size_t re, F&& 
   }
 }
 
+// Long contiguous runs are read in chunks, each as four streams over its four quarters:
+// one sequential stream leaves memory bandwidth unused (about half of it, single-threaded).
+// Chunks also bound how many values each accumulator adds in sequence (float sums lose
+// less precision).
+constexpr int64_t kChunk = 32768;
+
 #if defined(__SSE2__)
-// float32 max/min of a contiguous run with maxps/minps and NaN tracked on the side: the
-// compiler turns a NaN-propagating comparison into branches rather than vector code.
+// float32 max/min with maxps/minps and NaN tracked on the side: the compiler turns a
+// NaN-propagating comparison into branches rather than vector code.
 template <bool kMax>
 float extremum_f32(const float* x, int64_t n) {
   const float init = kMax ? -std::numeric_limits<float>::infinity()
@@ -285,27 +294,33 @@ float extremum_f32(const float* x, int64_t n) {
   auto pick = [](__m128 a, __m128 b) { return kMax ? _mm_max_ps(a, b) : _mm_min_ps(a, b); };
   __m128 a0 = _mm_set1_ps(init), a1 = a0, a2 = a0, a3 = a0;
   __m128 nan = _mm_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m128 x0 = _mm_loadu_ps(x + i), x1 = _mm_loadu_ps(x + i + 4);
-    __m128 x2 = _mm_loadu_ps(x + i + 8), x3 = _mm_loadu_ps(x + i + 12);
-    a0 = pick(a0, x0);
-    a1 = pick(a1, x1);
-    a2 = pick(a2, x2);
-    a3 = pick(a3, x3);
-    // unordered(a, b) is true where either is NaN.
-    nan = _mm_or_ps(nan, _mm_or_ps(_mm_cmpunord_ps(x0, x1), _mm_cmpunord_ps(x2, x3)));
+  float r = init;
+  bool has_nan = false;
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const float* q = x + b;
+    const int64_t m = std::min(kChunk, n - b);
+    const int64_t part = (m / 4) & ~int64_t(3);
+    const float *s1 = q + part, *s2 = q + 2 * part, *s3 = q + 3 * part;
+    for (int64_t i = 0; i < part; i += 4) {
+      __m128 x0 = _mm_loadu_ps(q + i), x1 = _mm_loadu_ps(s1 + i);
+      __m128 x2 = _mm_loadu_ps(s2 + i), x3 = _mm_loadu_ps(s3 + i);
+      a0 = pick(a0, x0);
+      a1 = pick(a1, x1);
+      a2 = pick(a2, x2);
+      a3 = pick(a3, x3);
+      // unordered(a, b) is true where either is NaN.
+      nan = _mm_or_ps(nan, _mm_or_ps(_mm_cmpunord_ps(x0, x1), _mm_cmpunord_ps(x2, x3)));
+    }
+    for (int64_t i = 4 * part; i < m; ++i) {
+      float v = q[i];
+      has_nan |= v != v;
+      r = (kMax ? v > r : v < r) ? v : r;
+    }
   }
   float lanes[4];
   _mm_storeu_ps(lanes, pick(pick(a0, a1), pick(a2, a3)));
-  bool has_nan = _mm_movemask_ps(nan) != 0;
-  float r = init;
   for (float v : lanes) r = (kMax ? v > r : v < r) ? v : r;
-  for (; i < n; ++i) {
-    float v = x[i];
-    has_nan |= v != v;
-    r = (kMax ? v > r : v < r) ? v : r;
-  }
+  has_nan |= _mm_movemask_ps(nan) != 0;
   return has_nan ? std::numeric_limits<float>::quiet_NaN() : r;
 }
 #endif
@@ -320,25 +335,37 @@ typename Op::A reduce_contiguous(const T* x, int64_t n) {
     return extremum_f32<false>(x, n);
   }
 #endif
-  constexpr int kLanes = 16;
-  // Blocks bound how many values each lane adds in sequence (float sums lose less).
-  constexpr int64_t kBlock = 4096;
   A total = Op::init();
-  if (n < 2 * kLanes) {
+  if (n < 64) {
     for (int64_t i = 0; i < n; ++i) total = Op::apply(total, load<A>(x[i]));
     return total;
   }
-  for (int64_t b = 0; b < n; b += kBlock) {
+  // Four independent accumulators per stream: the compiler vectorizes these, but will not
+  // reassociate a single float accumulator.
+  for (int64_t b = 0; b < n; b += kChunk) {
     const T* q = x + b;
-    const int64_t m = std::min(kBlock, n - b);
-    A lanes[kLanes];
-    for (int k = 0; k < kLanes; ++k) lanes[k] = Op::init();
-    int64_t i = 0;
-    for (; i + kLanes <= m; i += kLanes) {
-      for (int k = 0; k < kLanes; ++k) lanes[k] = Op::apply(lanes[k], load<A>(q[i + k]));
+    const int64_t m = std::min(kChunk, n - b);
+    const int64_t part = (m / 4) & ~int64_t(3);
+    const T *s1 = q + part, *s2 = q + 2 * part, *s3 = q + 3 * part;
+    A lanes[16];
+    for (int k = 0; k < 16; ++k) lanes[k] = Op::init();
+    // Sub-blocks fold into `lanes` every 128 values per accumulator, again for precision.
+    for (int64_t sb = 0; sb < part; sb += 512) {
+      const int64_t se = std::min(part, sb + 512);
+      A sub[16];
+      for (int k = 0; k < 16; ++k) sub[k] = Op::init();
+      for (int64_t i = sb; i < se; i += 4) {
+        for (int k = 0; k < 4; ++k) {
+          sub[k] = Op::apply(sub[k], load<A>(q[i + k]));
+          sub[4 + k] = Op::apply(sub[4 + k], load<A>(s1[i + k]));
+          sub[8 + k] = Op::apply(sub[8 + k], load<A>(s2[i + k]));
+          sub[12 + k] = Op::apply(sub[12 + k], load<A>(s3[i + k]));
+        }
+      }
+      for (int k = 0; k < 16; ++k) lanes[k] = Op::apply(lanes[k], sub[k]);
     }
-    for (; i < m; ++i) lanes[0] = Op::apply(lanes[0], load<A>(q[i]));
-    for (int w = kLanes / 2; w > 0; w /= 2) {
+    for (int64_t i = 4 * part; i < m; ++i) lanes[0] = Op::apply(lanes[0], load<A>(q[i]));
+    for (int w = 8; w > 0; w /= 2) {
       for (int k = 0; k < w; ++k) lanes[k] = Op::apply(lanes[k], lanes[k + w]);
     }
     total = Op::apply(total, lanes[0]);
@@ -346,7 +373,7 @@ typename Op::A reduce_contiguous(const T* x, int64_t n) {
   return total;
 }
 
-// Rows and general layouts: one output at a time.
+// Rows and general layouts.
 template <typename Op, typename T>
 void partial_rows(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb, size_t re,
                   typename Op::A* dst) {
@@ -360,7 +387,7 @@ void partial_rows(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb, s
   if (p.rshape.size() == 1 && rb == 0 && re == p.r_size) {
     const int64_t n = p.rshape[0];
     auto one = [&](const T* x) {
-      if (rs == 1 && n >= 32) return reduce_contiguous<Op>(x, n);
+      if (rs == 1 && n >= 64) return reduce_contiguous<Op>(x, n);
       A acc = Op::init();
       for (int64_t i = 0; i < n; ++i) acc = Op::apply(acc, load<A>(x[i * rs]));
       return acc;
@@ -373,18 +400,23 @@ void partial_rows(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb, s
     }
     return;
   }
-  for (size_t o = ob; o < oe; ++o, kept.next()) {
-    A acc = Op::init();
-    for_each_run(p, outer, rb, re, [&](int64_t off, int64_t begin, int64_t end) {
+  // Several runs per output: take each run position for all outputs in turn, so that
+  // neighbouring outputs read neighbouring memory.
+  std::fill(dst, dst + (oe - ob), Op::init());
+  for_each_run(p, outer, rb, re, [&](int64_t off, int64_t begin, int64_t end) {
+    const int64_t len = end - begin;
+    kept.seek(ob);
+    for (size_t o = ob; o < oe; ++o, kept.next()) {
       const T* x = in + kept.offset + off + begin * rs;
-      if (rs == 1) {
-        acc = Op::apply(acc, reduce_contiguous<Op>(x, end - begin));
+      A acc = dst[o - ob];
+      if (rs == 1 && len >= 64) {
+        acc = Op::apply(acc, reduce_contiguous<Op>(x, len));
       } else {
-        for (int64_t i = 0; i < end - begin; ++i) acc = Op::apply(acc, load<A>(x[i * rs]));
+        for (int64_t i = 0; i < len; ++i) acc = Op::apply(acc, load<A>(x[i * rs]));
       }
-    });
-    dst[o - ob] = acc;
-  }
+      dst[o - ob] = acc;
+    }
+  });
 }
 
 // Columns layout: tiles of neighbouring outputs accumulate input rows.
@@ -399,14 +431,15 @@ void partial_columns(const T* in, const Plan& p, size_t ob, size_t oe, size_t rb
   // Few columns over adjacent rows: view each group of `group` rows as one wide row, so
   // the vector loop stays long; the lanes fold back onto the columns afterwards.
   const int64_t group = rs == cols && cols < 64 ? std::max<int64_t>(1, 128 / cols) : 1;
-  A wide[128 + 64];
+  const int64_t tile = std::max<int64_t>(64, kColumnTileBytes / static_cast<int64_t>(sizeof(A)));
+  A wide[128];  // group * cols <= 128
   kept.seek(ob / cols);
   size_t o = ob;
   while (o < oe) {
     const int64_t j0 = static_cast<int64_t>(o % cols);
     const int64_t j1 = std::min<int64_t>(cols, j0 + static_cast<int64_t>(oe - o));
-    for (int64_t t = j0; t < j1; t += kColumnTile) {
-      const int64_t len = std::min(kColumnTile, j1 - t);
+    for (int64_t t = j0; t < j1; t += tile) {
+      const int64_t len = std::min(tile, j1 - t);
       A* acc = dst + (o - ob) + (t - j0);
       for (int64_t j = 0; j < len; ++j) acc[j] = Op::init();
       const bool widen = group > 1 && len == cols;
@@ -545,15 +578,15 @@ void arg_reduce_typed(const array& in, const Plan& p, uint32_t* dst) {
   const int64_t cols = p.kshape.back();
   cpu::parallel_for(p.out_size, grain, [&](size_t b, size_t e) {
     OffsetWalker kept(p.kshape.data(), p.kstrides.data(), static_cast<int>(p.kshape.size()) - 1);
-    A best[kColumnTile];
-    uint32_t at[kColumnTile];
+    A best[kArgTile];
+    uint32_t at[kArgTile];
     kept.seek(b / cols);
     size_t o = b;
     while (o < e) {
       const int64_t j0 = static_cast<int64_t>(o % cols);
       const int64_t j1 = std::min<int64_t>(cols, j0 + static_cast<int64_t>(e - o));
-      for (int64_t t = j0; t < j1; t += kColumnTile) {
-        const int64_t len = std::min(kColumnTile, j1 - t);
+      for (int64_t t = j0; t < j1; t += kArgTile) {
+        const int64_t len = std::min(kArgTile, j1 - t);
         const T* x = src + kept.offset + t;
         for (int64_t j = 0; j < len; ++j) {
           best[j] = load<A>(x[j]);

@@ -11,22 +11,31 @@ namespace {
 
 using cpu::is_half_v;
 using cpu::unary_loop;
+using simd::UnaryKind;
 
 [[noreturn]] void bad_dtype(UnaryOp op, Dtype t) {
   throw std::invalid_argument(std::string("[") + unary_op_name(op) + "] Unsupported dtype " +
                               dtype_name(t) + ".");
 }
 
-// Real floating types; half types compute in float.
+// The vectorized float32 kernel for `kind`, for this CPU.
+simd::UnaryKernel fast(UnaryKind kind) { return simd::kernels().unary[size_t(kind)]; }
+
+// Real floating types; half types compute in float. float32 and the half types run the
+// vectorized `kernel` when there is one (it approximates f to about an ulp of float32).
 template <typename F>
-void real_op(UnaryOp op, const array& in, array& out, F f) {
+void real_op(UnaryOp op, const array& in, array& out, F f, simd::UnaryKernel kernel = nullptr) {
   switch (in.dtype()) {
-    case Dtype::float32: return unary_loop<float, float>(in, out, f);
+    case Dtype::float32:
+      if (kernel) return cpu::unary_kernel_loop<float>(in, out, kernel);
+      return unary_loop<float, float>(in, out, f);
     case Dtype::float64: return unary_loop<double, double>(in, out, f);
     case Dtype::float16:
+      if (kernel) return cpu::unary_kernel_loop<float16_t>(in, out, kernel);
       return unary_loop<float16_t, float16_t>(
           in, out, [&](float16_t x) { return float16_t(f(static_cast<float>(x))); });
     case Dtype::bfloat16:
+      if (kernel) return cpu::unary_kernel_loop<bfloat16_t>(in, out, kernel);
       return unary_loop<bfloat16_t, bfloat16_t>(
           in, out, [&](bfloat16_t x) { return bfloat16_t(f(static_cast<float>(x))); });
     default: bad_dtype(op, in.dtype());
@@ -35,9 +44,9 @@ void real_op(UnaryOp op, const array& in, array& out, F f) {
 
 // Real floating types and complex64 (f must accept std::complex<float> too).
 template <typename F>
-void inexact_op(UnaryOp op, const array& in, array& out, F f) {
+void inexact_op(UnaryOp op, const array& in, array& out, F f, simd::UnaryKernel kernel = nullptr) {
   if (in.dtype() == Dtype::complex64) return unary_loop<complex64_t, complex64_t>(in, out, f);
-  real_op(op, in, out, f);
+  real_op(op, in, out, f, kernel);
 }
 
 // Every real dtype; f maps T -> T (half types through float, bool through int). Callers
@@ -117,6 +126,16 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
   cpu::allocate_output(inputs, out);
   if (out.size() == 0) return;
+  // Exact ops: float32 takes the vectorized kernel (any layout); other dtypes the loops below.
+  if (in.dtype() == Dtype::float32) {
+    switch (op_) {
+      case UnaryOp::Abs: return cpu::unary_kernel_loop<float>(in, out, fast(UnaryKind::Abs));
+      case UnaryOp::Negative: return cpu::unary_kernel_loop<float>(in, out, fast(UnaryKind::Negative));
+      case UnaryOp::Square: return cpu::unary_kernel_loop<float>(in, out, fast(UnaryKind::Square));
+      case UnaryOp::Sqrt: return cpu::unary_kernel_loop<float>(in, out, fast(UnaryKind::Sqrt));
+      default: break;
+    }
+  }
   switch (op_) {
     case UnaryOp::Abs:
       if (in.dtype() == Dtype::complex64) {
@@ -125,6 +144,7 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
       return any_op(in, out, [](auto x) {
         using T = decltype(x);
         if constexpr (std::is_unsigned_v<T>) return x;
+        else if constexpr (std::is_floating_point_v<T>) return std::fabs(x);  // abs(-0.) is +0.
         else return x < T(0) ? T(-x) : x;
       });
     case UnaryOp::Negative:
@@ -151,21 +171,28 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
         return unary_loop<complex64_t, complex64_t>(in, out, [](complex64_t x) { return x * x; });
       }
       return any_op(in, out, [](auto x) { return x * x; });
-    case UnaryOp::Exp: return inexact_op(op_, in, out, [](auto x) { return std::exp(x); });
-    case UnaryOp::Log: return inexact_op(op_, in, out, [](auto x) { return std::log(x); });
+    case UnaryOp::Exp:
+      return inexact_op(op_, in, out, [](auto x) { return std::exp(x); }, fast(UnaryKind::Exp));
+    case UnaryOp::Log:
+      return inexact_op(op_, in, out, [](auto x) { return std::log(x); }, fast(UnaryKind::Log));
     case UnaryOp::Sqrt: return inexact_op(op_, in, out, [](auto x) { return std::sqrt(x); });
-    case UnaryOp::Sin: return inexact_op(op_, in, out, [](auto x) { return std::sin(x); });
-    case UnaryOp::Cos: return inexact_op(op_, in, out, [](auto x) { return std::cos(x); });
+    case UnaryOp::Sin:
+      return inexact_op(op_, in, out, [](auto x) { return std::sin(x); }, fast(UnaryKind::Sin));
+    case UnaryOp::Cos:
+      return inexact_op(op_, in, out, [](auto x) { return std::cos(x); }, fast(UnaryKind::Cos));
     case UnaryOp::Tan: return inexact_op(op_, in, out, [](auto x) { return std::tan(x); });
     case UnaryOp::Sinh: return inexact_op(op_, in, out, [](auto x) { return std::sinh(x); });
     case UnaryOp::Cosh: return inexact_op(op_, in, out, [](auto x) { return std::cosh(x); });
-    case UnaryOp::Tanh: return inexact_op(op_, in, out, [](auto x) { return std::tanh(x); });
+    case UnaryOp::Tanh:
+      return inexact_op(op_, in, out, [](auto x) { return std::tanh(x); }, fast(UnaryKind::Tanh));
     case UnaryOp::Reciprocal:
       return inexact_op(op_, in, out, [](auto x) { return decltype(x)(1) / x; });
     case UnaryOp::Rsqrt:
       return inexact_op(op_, in, out, [](auto x) { return decltype(x)(1) / std::sqrt(x); });
-    case UnaryOp::Expm1: return real_op(op_, in, out, [](auto x) { return std::expm1(x); });
-    case UnaryOp::Log1p: return real_op(op_, in, out, [](auto x) { return std::log1p(x); });
+    case UnaryOp::Expm1:
+      return real_op(op_, in, out, [](auto x) { return std::expm1(x); }, fast(UnaryKind::Expm1));
+    case UnaryOp::Log1p:
+      return real_op(op_, in, out, [](auto x) { return std::log1p(x); }, fast(UnaryKind::Log1p));
     case UnaryOp::Log2: return real_op(op_, in, out, [](auto x) { return std::log2(x); });
     case UnaryOp::Log10: return real_op(op_, in, out, [](auto x) { return std::log10(x); });
     case UnaryOp::ArcSin: return real_op(op_, in, out, [](auto x) { return std::asin(x); });
@@ -174,8 +201,10 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
     case UnaryOp::ArcSinh: return real_op(op_, in, out, [](auto x) { return std::asinh(x); });
     case UnaryOp::ArcCosh: return real_op(op_, in, out, [](auto x) { return std::acosh(x); });
     case UnaryOp::ArcTanh: return real_op(op_, in, out, [](auto x) { return std::atanh(x); });
-    case UnaryOp::Sigmoid: return real_op(op_, in, out, [](auto x) { return sigmoid_impl(x); });
-    case UnaryOp::Erf: return real_op(op_, in, out, [](auto x) { return std::erf(x); });
+    case UnaryOp::Sigmoid:
+      return real_op(op_, in, out, [](auto x) { return sigmoid_impl(x); }, fast(UnaryKind::Sigmoid));
+    case UnaryOp::Erf:
+      return real_op(op_, in, out, [](auto x) { return std::erf(x); }, fast(UnaryKind::Erf));
     case UnaryOp::ErfInv: return real_op(op_, in, out, [](auto x) { return erfinv_impl(x); });
     case UnaryOp::Floor: return real_op(op_, in, out, [](auto x) { return std::floor(x); });
     case UnaryOp::Ceil: return real_op(op_, in, out, [](auto x) { return std::ceil(x); });
