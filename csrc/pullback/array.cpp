@@ -43,7 +43,22 @@ size_t shape_size(const Shape& shape) {
 }
 
 // Strides are set with the data; an unevaluated node has none.
-ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) { size = shape_size(shape); }
+ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) {
+  // A size whose byte count does not fit in 63 bits would wrap and corrupt every kernel.
+  uint64_t n = 1;
+  bool overflow = false;
+  for (auto d : shape) {
+    if (d < 0) throw std::invalid_argument("[array] Negative dimension in shape.");
+    overflow = overflow || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n);
+  }
+  if (overflow || n > (uint64_t(1) << 59)) {
+    std::string dims;
+    for (auto d : shape) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+    throw std::invalid_argument("[array] An array of shape (" + dims +
+                                ") has more elements than can be addressed.");
+  }
+  size = n;
+}
 
 // A chain of a million nodes would otherwise be freed by a million nested destructor calls.
 ArrayDesc::~ArrayDesc() {

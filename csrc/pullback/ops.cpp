@@ -36,6 +36,11 @@ array arange(double start, double stop, double step, Dtype dtype, Stream s) {
   }
   if (dtype == Dtype::bool_) throw std::invalid_argument("[arange] A bool arange is not supported.");
   double n = std::ceil((stop - start) / step);
+  if (n > 1e18) {
+    throw std::invalid_argument("[arange] The range [" + std::to_string(start) + ", " +
+                                std::to_string(stop) + ") with step " + std::to_string(step) +
+                                " has too many elements.");
+  }
   int64_t size = n > 0 ? static_cast<int64_t>(n) : 0;
   return array({size}, dtype, std::make_shared<Arange>(s, start, step), {});
 }

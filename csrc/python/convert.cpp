@@ -278,7 +278,7 @@ std::pair<array, array> to_operands(nb::handle a, nb::handle b) {
 std::optional<Dtype> to_dtype(nb::handle d) {
   if (d.is_none()) return std::nullopt;
   Dtype t;
-  if (!nb::try_cast(d, t)) {
+  if (!nb::isinstance<Dtype>(d) || !nb::try_cast(d, t)) {
     throw nb::type_error(("dtype must be a pullback Dtype such as pullback.core.float32; got " +
                           nb::cast<std::string>(nb::repr(d)) + ".").c_str());
   }

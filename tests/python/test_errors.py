@@ -202,3 +202,21 @@ def test_integer_style_ops_reject_booleans_at_the_call(op):
     a = mx.array([True, False])
     with pytest.raises(ValueError, match=rf"\[{op}\]"):
         getattr(mx, op)(a, a)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mx.zeros((2**40, 2**40)),
+        lambda: mx.arange(0, 1e18, 1e-9),
+        lambda: mx.ones((2**31, 2**31, 2**31)),
+    ],
+)
+def test_unaddressable_sizes_raise_instead_of_crashing(make):
+    with pytest.raises(ValueError):
+        mx.eval(make())
+
+
+def test_an_int_is_not_a_dtype():
+    with pytest.raises(TypeError):
+        mx.zeros((2,), dtype=3)

@@ -89,11 +89,16 @@ void binary_loop(const array& a, const array& b, array& out, F f) {
                   });
 }
 
+// Chunk size for the transcendental kernels (about 1 ns an element), which are worth a thread
+// hand-off at smaller sizes than a memory-bound loop.
+constexpr size_t kMathGrain = size_t(1) << 14;
+
 // A contiguous float32 kernel over every element of `in` (T is float or a half type, computed
 // in float) into row-contiguous `out` of the same dtype. Every layout goes through the same
 // kernel, so results do not depend on strides.
 template <typename T>
-void unary_kernel_loop(const array& in, array& out, simd::UnaryKernel kernel) {
+void unary_kernel_loop(const array& in, array& out, simd::UnaryKernel kernel,
+                       size_t grain = kElementwiseGrain) {
   const T* src = in.data<T>();
   T* dst = out.data<T>();
   const size_t n = out.size();
@@ -109,7 +114,7 @@ void unary_kernel_loop(const array& in, array& out, simd::UnaryKernel kernel) {
     copy_strided(src, in.strides(), dst, row_major_strides(in.shape()), in.shape(), sizeof(T));
     src = dst;
   }
-  parallel_for(n, kElementwiseGrain, [&](size_t b, size_t e) {
+  parallel_for(n, grain, [&](size_t b, size_t e) {
     if constexpr (std::is_same_v<T, float>) {
       kernel(src + b, dst + b, e - b);
     } else {

@@ -27,15 +27,15 @@ template <typename F>
 void real_op(UnaryOp op, const array& in, array& out, F f, simd::UnaryKernel kernel = nullptr) {
   switch (in.dtype()) {
     case Dtype::float32:
-      if (kernel) return cpu::unary_kernel_loop<float>(in, out, kernel);
+      if (kernel) return cpu::unary_kernel_loop<float>(in, out, kernel, cpu::kMathGrain);
       return unary_loop<float, float>(in, out, f);
     case Dtype::float64: return unary_loop<double, double>(in, out, f);
     case Dtype::float16:
-      if (kernel) return cpu::unary_kernel_loop<float16_t>(in, out, kernel);
+      if (kernel) return cpu::unary_kernel_loop<float16_t>(in, out, kernel, cpu::kMathGrain);
       return unary_loop<float16_t, float16_t>(
           in, out, [&](float16_t x) { return float16_t(f(static_cast<float>(x))); });
     case Dtype::bfloat16:
-      if (kernel) return cpu::unary_kernel_loop<bfloat16_t>(in, out, kernel);
+      if (kernel) return cpu::unary_kernel_loop<bfloat16_t>(in, out, kernel, cpu::kMathGrain);
       return unary_loop<bfloat16_t, bfloat16_t>(
           in, out, [&](bfloat16_t x) { return bfloat16_t(f(static_cast<float>(x))); });
     default: bad_dtype(op, in.dtype());
