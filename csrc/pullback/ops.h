@@ -134,6 +134,8 @@ array expand_dims(const array& a, const Axes& axes, Stream s = current_stream())
 array broadcast_to(const array& a, const Shape& shape, Stream s = current_stream());
 std::vector<array> broadcast_arrays(const std::vector<array>& arrays, Stream s = current_stream());
 Shape broadcast_shapes(const Shape& a, const Shape& b);  // throws naming both shapes
+// Whether `from` broadcasts to exactly `to`.
+bool is_broadcastable(const Shape& from, const Shape& to);
 array flatten(const array& a, int start_axis = 0, int end_axis = -1, Stream s = current_stream());
 array concatenate(const std::vector<array>& arrays, std::optional<int> axis = 0,
                   Stream s = current_stream());

@@ -58,14 +58,6 @@ Shape prepare_slice(const char* op, const array& a, Shape& start, Shape& stop,
   return out;
 }
 
-bool broadcastable(const Shape& from, const Shape& to) {
-  if (from.size() > to.size()) return false;
-  const size_t diff = to.size() - from.size();
-  for (size_t d = 0; d < from.size(); ++d) {
-    if (from[d] != 1 && from[d] != to[d + diff]) return false;
-  }
-  return true;
-}
 
 // NumPy assignment drops leading size-1 axes of a value with more axes than its target.
 array drop_leading_ones(const array& value, size_t ndim, Stream s) {
@@ -90,6 +82,15 @@ std::string tuple_str(const std::vector<T>& v) {
   return s + (v.size() == 1 ? ",)" : ")");
 }
 }  // namespace
+
+bool is_broadcastable(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const size_t diff = to.size() - from.size();
+  for (size_t d = 0; d < from.size(); ++d) {
+    if (from[d] != 1 && from[d] != to[d + diff]) return false;
+  }
+  return true;
+}
 
 std::string axes_str(const Axes& axes) { return tuple_str(axes); }
 std::string shape_str(const Shape& shape) { return tuple_str(shape); }
@@ -127,7 +128,7 @@ array broadcast_to(const array& a, const Shape& shape, Stream s) {
   for (auto d : shape) {
     if (d < 0) fail("broadcast_to", "Negative dimensions are not allowed in shape " + shape_str(shape) + ".");
   }
-  if (!broadcastable(a.shape(), shape)) {
+  if (!is_broadcastable(a.shape(), shape)) {
     fail("broadcast_to", "Cannot broadcast array of shape " + shape_str(a.shape()) + " to shape " +
                              shape_str(shape) + ".");
   }
@@ -370,7 +371,7 @@ array slice_update(const array& a, const array& update, const Shape& start_in,
   Shape start = start_in, stop = stop_in;
   Shape region = prepare_slice("slice_update", a, start, stop, strides);
   array upd = drop_leading_ones(update, region.size(), s);
-  if (!broadcastable(upd.shape(), region)) {
+  if (!is_broadcastable(upd.shape(), region)) {
     fail("slice_update", "Cannot broadcast update of shape " + shape_str(update.shape()) +
                              " into the slice of shape " + shape_str(region) + " of an array of shape " +
                              shape_str(a.shape()) + ".");

@@ -145,15 +145,6 @@ BasicIndex parse(const char* op, const array& a, nb::handle key) {
   return idx;
 }
 
-bool broadcastable(const Shape& from, const Shape& to) {
-  if (from.size() > to.size()) return false;
-  const size_t diff = to.size() - from.size();
-  for (size_t d = 0; d < from.size(); ++d) {
-    if (from[d] != 1 && from[d] != to[d + diff]) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 array index_array(const array& a, nb::handle key) {
@@ -170,7 +161,7 @@ array update_array(const array& a, nb::handle key, const array& value) {
   bool leading_ones = true;
   for (size_t d = 0; d < extra; ++d) leading_ones = leading_ones && v.shape()[d] == 1;
   if (extra && leading_ones) v = pullback::reshape(v, Shape(v.shape().begin() + extra, v.shape().end()));
-  if (!broadcastable(v.shape(), idx.result)) {
+  if (!pullback::is_broadcastable(v.shape(), idx.result)) {
     throw std::invalid_argument("[__setitem__] Cannot assign a value of shape " +
                                 pullback::shape_str(value.shape()) + " to an indexed region of shape " +
                                 pullback::shape_str(idx.result) + ".");

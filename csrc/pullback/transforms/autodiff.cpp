@@ -5,6 +5,7 @@
 
 #include "pullback/ops.h"
 #include "pullback/primitives/misc.h"
+#include "pullback/transforms/graph.h"
 #include "pullback/transforms/transforms.h"
 
 namespace pullback {
@@ -43,31 +44,22 @@ std::vector<array> dependent_tape(const std::vector<array>& outputs,
     depends.insert(t.id());
   }
   std::vector<array> tape;
-  std::vector<std::pair<array, size_t>> stack;
-  auto visit = [&](const array& a) {
-    if (tracer_ids.count(a.id()) || !a.has_primitive() || !seen.insert(a.id()).second) return;
-    for (auto& s : a.siblings()) seen.insert(s.id());
-    stack.emplace_back(a, 0);
-  };
-  for (auto& o : outputs) {
-    visit(o);
-    while (!stack.empty()) {
-      auto& [node, next] = stack.back();
-      auto& ins = node.inputs();
-      if (next < ins.size()) {
-        array in = ins[next++];
-        visit(in);
-      } else {
-        bool dep = false;
-        for (auto& in : ins) dep = dep || depends.count(in.id());
-        if (dep) {
-          for (auto& out : node.outputs()) depends.insert(out.id());
-          tape.push_back(node);
+  walk_graph(
+      outputs,
+      [&](const array& a) {
+        if (tracer_ids.count(a.id()) || !a.has_primitive() || !seen.insert(a.id()).second) {
+          return false;
         }
-        stack.pop_back();
-      }
-    }
-  }
+        for (auto& s : a.siblings()) seen.insert(s.id());
+        return true;
+      },
+      [&](array& node) {
+        bool dep = false;
+        for (auto& in : node.inputs()) dep = dep || depends.count(in.id());
+        if (!dep) return;
+        for (auto& out : node.outputs()) depends.insert(out.id());
+        tape.push_back(std::move(node));
+      });
   return tape;
 }
 

@@ -1,6 +1,7 @@
 #include <stdexcept>
 
 #include "pullback/primitives/primitive.h"
+#include "pullback/transforms/graph.h"
 #include "pullback/transforms/transforms.h"
 
 namespace pullback {
@@ -12,33 +13,22 @@ int g_tracing = 0;
 bool in_tracing() { return detail::g_tracing > 0; }
 
 void eval(const std::vector<array>& outputs) {
-  // Post-order walk with an explicit stack: deep graphs must not overflow the C stack.
   static uint32_t walk_counter = 0;
   const uint32_t mark = ++walk_counter;
-  std::vector<array> tape;
-  std::vector<std::pair<array, size_t>> stack;
-  auto visit = [&](const array& a) {
-    if (a.is_evaluated() || !a.visit(mark)) return;
-    if (!a.has_primitive()) {
-      throw std::invalid_argument("[eval] Found an array with neither data nor a primitive.");
-    }
-    stack.emplace_back(a, 0);
-  };
   for (auto& o : outputs) {
     if (!o.valid()) throw std::invalid_argument("[eval] Cannot evaluate an uninitialized array.");
-    visit(o);
-    while (!stack.empty()) {
-      auto& [node, next] = stack.back();
-      auto& ins = node.inputs();
-      if (next < ins.size()) {
-        array in = ins[next++];
-        visit(in);
-      } else {
-        tape.push_back(std::move(node));
-        stack.pop_back();
-      }
-    }
   }
+  std::vector<array> tape;
+  walk_graph(
+      outputs,
+      [mark](const array& a) {
+        if (a.is_evaluated() || !a.visit(mark)) return false;
+        if (!a.has_primitive()) {
+          throw std::invalid_argument("[eval] Found an array with neither data nor a primitive.");
+        }
+        return true;
+      },
+      [&tape](array& a) { tape.push_back(std::move(a)); });
 
   bool keep_graph = in_tracing();
   for (auto& entry : tape) {

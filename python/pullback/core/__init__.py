@@ -52,37 +52,30 @@ def _unflatten(structure: Any, leaves: Sequence[array]) -> Any:
     return kind(out) if not hasattr(kind, "_fields") else kind(*out)
 
 
-def _as_list(x: Union[array, Sequence[array]]) -> Tuple[List[array], bool]:
-    if isinstance(x, array):
-        return [x], True
-    return list(x), False
+def _as_list(x: Union[array, Sequence[array]]) -> List[array]:
+    return [x] if isinstance(x, array) else list(x)
 
 
 # ---- transforms ----
 
-def vjp(fun: Callable, primals: List[array], cotangents: List[array]) -> Tuple[List[array], List[array]]:
-    """Returns ``(fun(*primals), vjps)``: the outputs, and the cotangents pulled back to the primals."""
-    primals, _ = _as_list(primals)
-    cotangents, _ = _as_list(cotangents)
-
+def _flat_outputs(fun: Callable) -> Callable:
+    """``fun`` taking positional arrays and returning an array or a sequence of them, as a
+    function of a list of arrays returning a list."""
     def flat(xs):
         out = fun(*xs)
         return [out] if isinstance(out, array) else list(out)
+    return flat
 
-    outs, vjps = _vjp_flat(flat, primals, cotangents)
+
+def vjp(fun: Callable, primals: List[array], cotangents: List[array]) -> Tuple[List[array], List[array]]:
+    """Returns ``(fun(*primals), vjps)``: the outputs, and the cotangents pulled back to the primals."""
+    outs, vjps = _vjp_flat(_flat_outputs(fun), _as_list(primals), _as_list(cotangents))
     return list(outs), list(vjps)
 
 
 def jvp(fun: Callable, primals: List[array], tangents: List[array]) -> Tuple[List[array], List[array]]:
     """Returns ``(fun(*primals), jvps)``: the outputs, and the tangents pushed forward to them."""
-    primals, _ = _as_list(primals)
-    tangents, _ = _as_list(tangents)
-
-    def flat(xs):
-        out = fun(*xs)
-        return [out] if isinstance(out, array) else list(out)
-
-    outs, jvps = _jvp_flat(flat, primals, tangents)
+    outs, jvps = _jvp_flat(_flat_outputs(fun), _as_list(primals), _as_list(tangents))
     return list(outs), list(jvps)
 
 

@@ -1,0 +1,34 @@
+// Walking the lazy graph without recursion: deep graphs must not overflow the C stack.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "pullback/array.h"
+
+namespace pullback {
+
+// Post-order walk from `outputs`: `enter(a)` decides whether node `a` is visited (and its
+// inputs walked); `leave(a)` runs once per visited node, after every input it depends on.
+template <typename Enter, typename Leave>
+void walk_graph(const std::vector<array>& outputs, Enter&& enter, Leave&& leave) {
+  std::vector<std::pair<array, size_t>> stack;
+  for (auto& o : outputs) {
+    if (!enter(o)) continue;
+    stack.emplace_back(o, 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      auto& ins = node.inputs();
+      if (next < ins.size()) {
+        array in = ins[next++];
+        if (enter(in)) stack.emplace_back(std::move(in), 0);
+      } else {
+        array done = std::move(node);
+        stack.pop_back();
+        leave(done);
+      }
+    }
+  }
+}
+
+}  // namespace pullback
