@@ -20,11 +20,6 @@ constexpr Dtype kAll[kNumDtypes] = {
     Dtype::bfloat16, Dtype::float32, Dtype::float64, Dtype::complex64};
 
 uint16_t bf16_bits(float f) { return bfloat16_t(f).bits; }
-float float_from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 uint16_t f16_bits(float16_t h) {
   uint16_t u;
   std::memcpy(&u, &h, 2);
@@ -199,25 +194,25 @@ TEST(Dtype, Bfloat16RoundsToNearestEven) {
   EXPECT_EQ(bf16_bits(0.0f), 0x0000);
   EXPECT_EQ(bf16_bits(-0.0f), 0x8000);
   // Exactly halfway: ties go to the even mantissa.
-  EXPECT_EQ(bf16_bits(float_from_bits(0x3f808000)), 0x3f80);
-  EXPECT_EQ(bf16_bits(float_from_bits(0x3f818000)), 0x3f82);
-  EXPECT_EQ(bf16_bits(float_from_bits(0xbf818000)), 0xbf82);
+  EXPECT_EQ(bf16_bits(float_of(0x3f808000)), 0x3f80);
+  EXPECT_EQ(bf16_bits(float_of(0x3f818000)), 0x3f82);
+  EXPECT_EQ(bf16_bits(float_of(0xbf818000)), 0xbf82);
   // Just off halfway: nearest.
-  EXPECT_EQ(bf16_bits(float_from_bits(0x3f808001)), 0x3f81);
-  EXPECT_EQ(bf16_bits(float_from_bits(0x3f807fff)), 0x3f80);
-  EXPECT_EQ(bf16_bits(float_from_bits(0x3f81ffff)), 0x3f82);
+  EXPECT_EQ(bf16_bits(float_of(0x3f808001)), 0x3f81);
+  EXPECT_EQ(bf16_bits(float_of(0x3f807fff)), 0x3f80);
+  EXPECT_EQ(bf16_bits(float_of(0x3f81ffff)), 0x3f82);
   // Infinities stay infinite; the largest finite floats round up to infinity.
   EXPECT_EQ(bf16_bits(std::numeric_limits<float>::infinity()), 0x7f80);
   EXPECT_EQ(bf16_bits(-std::numeric_limits<float>::infinity()), 0xff80);
   EXPECT_EQ(bf16_bits(std::numeric_limits<float>::max()), 0x7f80);
-  EXPECT_EQ(bf16_bits(float_from_bits(0x7f7f0000)), 0x7f7f);
+  EXPECT_EQ(bf16_bits(float_of(0x7f7f0000)), 0x7f7f);
   // NaN stays NaN (never collapses into infinity).
   bfloat16_t n(std::numeric_limits<float>::quiet_NaN());
   EXPECT_TRUE(std::isnan(static_cast<float>(n)));
-  bfloat16_t sn(float_from_bits(0x7f800001));  // signalling NaN whose payload is in the low half
+  bfloat16_t sn(float_of(0x7f800001));  // signalling NaN whose payload is in the low half
   EXPECT_TRUE(std::isnan(static_cast<float>(sn)));
   // Subnormals keep their value when representable.
-  EXPECT_EQ(static_cast<float>(bfloat16_t(float_from_bits(0x00010000))), float_from_bits(0x00010000));
+  EXPECT_EQ(static_cast<float>(bfloat16_t(float_of(0x00010000))), float_of(0x00010000));
   // Values round-trip exactly when they fit in 8 significant bits.
   for (float v : {0.5f, 3.0f, -7.5f, 256.0f, 1.0f / 1024, 65280.0f}) {
     EXPECT_EQ(static_cast<float>(bfloat16_t(v)), v);

@@ -9,8 +9,10 @@
 
 #include "pullback/ops.h"
 #include "pullback/transforms/transforms.h"
+#include "test_utils.h"
 
 using namespace pullback;
+using namespace pbtest;
 
 namespace {
 
@@ -22,22 +24,6 @@ Values random_values(size_t n, unsigned seed) {
   Values v(n);
   for (auto& x : v) x = dist(gen);
   return v;
-}
-
-array make(const Values& v, const Shape& shape, Dtype dtype = Dtype::float32) {
-  array a64(v.data(), shape, Dtype::float64);
-  if (dtype == Dtype::float64) return a64;
-  array a = astype(a64, dtype);
-  a.eval();
-  return a;
-}
-
-// Row-major float64 values of any array (evaluates it).
-Values read(const array& x) {
-  array c = copy(astype(x, Dtype::float64));
-  c.eval();
-  const double* p = c.data<double>();
-  return Values(p, p + c.size());
 }
 
 // An evaluated view of `base`'s buffer with the given layout, made without any shape op so
@@ -95,38 +81,23 @@ Values reference(const Values& a, Shape sa, const Values& b, Shape sb, Shape& ou
   return out;
 }
 
-void expect_close(const Values& got, const Values& want, double tol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << "at flat index " << i;
-  }
-}
-
-size_t count(const Shape& s) {
-  size_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
-
 void check_product(const Shape& sa, const Shape& sb, Dtype dtype = Dtype::float32, double tol = 1e-5) {
   SCOPED_TRACE(shape_str(sa) + " @ " + shape_str(sb) + " " + dtype_name(dtype));
-  Values va = random_values(count(sa), 1), vb = random_values(count(sb), 2);
-  array c = matmul(make(va, sa, dtype), make(vb, sb, dtype));
+  Values va = random_values(shape_size(sa), 1), vb = random_values(shape_size(sb), 2);
+  array c = matmul(from_doubles(va, sa, dtype), from_doubles(vb, sb, dtype));
   Shape want_shape;
   Values want = reference(va, sa, vb, sb, want_shape);
   EXPECT_EQ(c.shape(), want_shape);
   EXPECT_EQ(c.dtype(), dtype);
-  expect_close(read(c), want, tol);
+  expect_close(to_doubles(c), want, tol, tol, "product");
 }
 
+// Expects f to throw std::invalid_argument with `fragment` in its message.
 template <typename F>
 void expect_error(F&& f, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "expected std::invalid_argument containing: " << fragment;
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
+  std::string msg = error_of<std::invalid_argument>(f);
+  EXPECT_NE(msg.find(fragment), std::string::npos)
+      << "expected std::invalid_argument containing: " << fragment << "; got: \"" << msg << "\"";
 }
 
 }  // namespace
@@ -149,9 +120,11 @@ TEST(Matmul, Float64AndHalfTypes) {
 
 TEST(Matmul, MixedDtypesPromote) {
   Values va = random_values(6, 3), vb = random_values(6, 4);
-  array c = matmul(make(va, {2, 3}, Dtype::float16), make(vb, {3, 2}, Dtype::float32));
+  array c =
+      matmul(from_doubles(va, {2, 3}, Dtype::float16), from_doubles(vb, {3, 2}, Dtype::float32));
   EXPECT_EQ(c.dtype(), Dtype::float32);
-  array d = matmul(make(va, {2, 3}, Dtype::int32), make(vb, {3, 2}, Dtype::float32));
+  array d =
+      matmul(from_doubles(va, {2, 3}, Dtype::int32), from_doubles(vb, {3, 2}, Dtype::float32));
   EXPECT_EQ(d.dtype(), Dtype::float32);
   EXPECT_EQ(d.shape(), (Shape{2, 2}));
 }
@@ -184,9 +157,9 @@ TEST(Matmul, BatchBroadcasting) {
 TEST(Matmul, EmptyAxes) {
   array c = matmul(zeros({3, 0}), zeros({0, 4}));
   EXPECT_EQ(c.shape(), (Shape{3, 4}));
-  expect_close(read(c), Values(12, 0.0), 0);
+  expect_close(to_doubles(c), Values(12, 0.0), 0, 0, "empty inner axis");
   EXPECT_EQ(matmul(zeros({0, 3}), zeros({3, 4})).shape(), (Shape{0, 4}));
-  EXPECT_EQ(read(matmul(zeros({0, 3}), zeros({3, 4}))).size(), 0u);
+  EXPECT_EQ(to_doubles(matmul(zeros({0, 3}), zeros({3, 4}))).size(), 0u);
   EXPECT_EQ(matmul(zeros({2, 0, 3}), zeros({3, 4})).shape(), (Shape{2, 0, 4}));
 }
 
@@ -202,25 +175,28 @@ TEST(Matmul, StridedOperands) {
     for (int64_t p = 0; p < k; ++p) ta[p * m + i] = va[i * k + p];
   for (int64_t p = 0; p < k; ++p)
     for (int64_t j = 0; j < n; ++j) tb[j * k + p] = vb[p * n + j];
-  array a_t = strided_view(make(ta, {k, m}), {m, k}, {1, m});
-  array b_t = strided_view(make(tb, {n, k}), {k, n}, {1, k});
-  array a = make(va, {m, k}), b = make(vb, {k, n});
-  expect_close(read(matmul(a_t, b)), want, 1e-5);
-  expect_close(read(matmul(a, b_t)), want, 1e-5);
-  expect_close(read(matmul(a_t, b_t)), want, 1e-5);
+  array a_t = strided_view(from_doubles(ta, {k, m}, Dtype::float32), {m, k}, {1, m});
+  array b_t = strided_view(from_doubles(tb, {n, k}, Dtype::float32), {k, n}, {1, k});
+  array a = from_doubles(va, {m, k}, Dtype::float32), b = from_doubles(vb, {k, n}, Dtype::float32);
+  expect_close(to_doubles(matmul(a_t, b)), want, 1e-5, 1e-5, "a_t @ b");
+  expect_close(to_doubles(matmul(a, b_t)), want, 1e-5, 1e-5, "a @ b_t");
+  expect_close(to_doubles(matmul(a_t, b_t)), want, 1e-5, 1e-5, "a_t @ b_t");
 
   // Rows with a gap (a leading dimension wider than the row) and an offset.
   Values wide(2 + m * (k + 3), 0.0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t p = 0; p < k; ++p) wide[2 + i * (k + 3) + p] = va[i * k + p];
-  array a_wide = strided_view(make(wide, {static_cast<int64_t>(wide.size())}), {m, k}, {k + 3, 1}, 2);
-  expect_close(read(matmul(a_wide, b)), want, 1e-5);
+  array a_wide =
+      strided_view(from_doubles(wide, {static_cast<int64_t>(wide.size())}, Dtype::float32), {m, k},
+                   {k + 3, 1}, 2);
+  expect_close(to_doubles(matmul(a_wide, b)), want, 1e-5, 1e-5, "a_wide @ b");
 
   // Every other element: no BLAS layout, so the kernel copies.
   Values sparse(2 * m * k, 0.0);
   for (size_t i = 0; i < va.size(); ++i) sparse[2 * i] = va[i];
-  array a_step = strided_view(make(sparse, {2 * m * k}), {m, k}, {2 * k, 2});
-  expect_close(read(matmul(a_step, b)), want, 1e-5);
+  array a_step =
+      strided_view(from_doubles(sparse, {2 * m * k}, Dtype::float32), {m, k}, {2 * k, 2});
+  expect_close(to_doubles(matmul(a_step, b)), want, 1e-5, 1e-5, "a_step @ b");
 }
 
 TEST(Matmul, StridedBatches) {
@@ -231,32 +207,38 @@ TEST(Matmul, StridedBatches) {
   for (int64_t t = 0; t < batch; ++t)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t p = 0; p < k; ++p) ta[t * m * k + p * m + i] = va[t * m * k + i * k + p];
-  array a = strided_view(make(ta, {batch, k, m}), {batch, m, k}, {m * k, 1, m});
-  array b = strided_view(make(vb, {k, n}), {batch, k, n}, {0, n, 1});
+  array a =
+      strided_view(from_doubles(ta, {batch, k, m}, Dtype::float32), {batch, m, k}, {m * k, 1, m});
+  array b = strided_view(from_doubles(vb, {k, n}, Dtype::float32), {batch, k, n}, {0, n, 1});
   Shape want_shape;
   Values want = reference(va, {batch, m, k}, vb, {k, n}, want_shape);
   array c = matmul(a, b);
   EXPECT_EQ(c.shape(), want_shape);
-  expect_close(read(c), want, 1e-5);
+  expect_close(to_doubles(c), want, 1e-5, 1e-5, "strided batches");
 }
 
 TEST(Matmul, ShapeOpViews) {
   Values va = random_values(2 * 4 * 3, 9), vb = random_values(2 * 5 * 4, 10);
-  array a = make(va, {2, 4, 3}), b = make(vb, {2, 5, 4});
+  array a = from_doubles(va, {2, 4, 3}, Dtype::float32),
+        b = from_doubles(vb, {2, 5, 4}, Dtype::float32);
   array c = matmul(swapaxes(a, -1, -2), swapaxes(b, -1, -2));
   array want = matmul(copy(swapaxes(a, -1, -2)), copy(swapaxes(b, -1, -2)));
-  expect_close(read(c), read(want), 1e-6);
-  array a2 = make(random_values(24, 14), {12, 2}), b2 = make(random_values(36, 15), {12, 3});
-  expect_close(read(matmul(transpose(a2), b2)), read(matmul(copy(transpose(a2)), b2)), 1e-6);
+  expect_close(to_doubles(c), to_doubles(want), 1e-6, 1e-6, "swapaxes views");
+  array a2 = from_doubles(random_values(24, 14), {12, 2}, Dtype::float32),
+        b2 = from_doubles(random_values(36, 15), {12, 3}, Dtype::float32);
+  expect_close(to_doubles(matmul(transpose(a2), b2)), to_doubles(matmul(copy(transpose(a2)), b2)),
+               1e-6, 1e-6, "transposed view");
   // A basic slice with a step: rows 0, 2, 4, ... of a2.
   array rows = slice(a2, {0, 0}, {12, 2}, {2, 1});
-  expect_close(read(matmul(rows, make(random_values(6, 16), {2, 3}))),
-               read(matmul(copy(rows), make(random_values(6, 16), {2, 3}))), 1e-6);
+  expect_close(
+      to_doubles(matmul(rows, from_doubles(random_values(6, 16), {2, 3}, Dtype::float32))),
+      to_doubles(matmul(copy(rows), from_doubles(random_values(6, 16), {2, 3}, Dtype::float32))),
+      1e-6, 1e-6, "sliced rows");
   // A broadcast operand.
-  array row = make(random_values(3, 17), {1, 3});
+  array row = from_doubles(random_values(3, 17), {1, 3}, Dtype::float32);
   array tiled = broadcast_to(row, {4, 3});
-  expect_close(read(matmul(tiled, transpose(b2))),
-               read(matmul(copy(tiled), transpose(b2))), 1e-6);
+  expect_close(to_doubles(matmul(tiled, transpose(b2))),
+               to_doubles(matmul(copy(tiled), transpose(b2))), 1e-6, 1e-6, "broadcast row");
 }
 
 TEST(Matmul, Errors) {
@@ -277,12 +259,12 @@ namespace {
 // summed over the batch axes its operand was broadcast along.
 void check_vjp(const Shape& sa, const Shape& sb) {
   SCOPED_TRACE(shape_str(sa) + " @ " + shape_str(sb));
-  Values va = random_values(count(sa), 11), vb = random_values(count(sb), 12);
+  Values va = random_values(shape_size(sa), 11), vb = random_values(shape_size(sb), 12);
   Shape out_shape;
   reference(va, sa, vb, sb, out_shape);
-  Values vg = random_values(count(out_shape), 13);
-  array a = make(va, sa, Dtype::float64), b = make(vb, sb, Dtype::float64);
-  array g = make(vg, out_shape, Dtype::float64);
+  Values vg = random_values(shape_size(out_shape), 13);
+  array a = from_doubles(va, sa, Dtype::float64), b = from_doubles(vb, sb, Dtype::float64);
+  array g = from_doubles(vg, out_shape, Dtype::float64);
   auto [outs, grads] = vjp(
       [](const std::vector<array>& x) { return std::vector<array>{matmul(x[0], x[1])}; }, {a, b},
       {g});
@@ -300,7 +282,7 @@ void check_vjp(const Shape& sa, const Shape& sb) {
     for (size_t i = 0; i < c.size(); ++i) acc += c[i] * vg[i];
     return acc;
   };
-  Values ga = read(grads[0]), gb = read(grads[1]);
+  Values ga = to_doubles(grads[0]), gb = to_doubles(grads[1]);
   for (size_t i = 0; i < va.size(); ++i) {
     Values lo = va, hi = va;
     lo[i] -= 1e-3;
@@ -330,14 +312,14 @@ TEST(Matmul, Vjp) {
 }
 
 TEST(Matmul, VjpKeepsDtypeOfMixedInputs) {
-  array a = make(random_values(6, 1), {2, 3}, Dtype::float16);
-  array b = make(random_values(6, 2), {3, 2}, Dtype::float32);
+  array a = from_doubles(random_values(6, 1), {2, 3}, Dtype::float16);
+  array b = from_doubles(random_values(6, 2), {3, 2}, Dtype::float32);
   auto [outs, grads] = vjp(
       [](const std::vector<array>& x) { return std::vector<array>{matmul(x[0], x[1])}; }, {a, b},
       {ones({2, 2})});
   EXPECT_EQ(grads[0].dtype(), Dtype::float16);
   EXPECT_EQ(grads[1].dtype(), Dtype::float32);
-  Values ga = read(grads[0]), vb = read(b);
+  Values ga = to_doubles(grads[0]), vb = to_doubles(b);
   // dA = ones(2,2) @ B^T: every row is B's row sums.
   for (int i = 0; i < 2; ++i)
     for (int p = 0; p < 3; ++p) EXPECT_NEAR(ga[i * 3 + p], vb[p * 2] + vb[p * 2 + 1], 1e-2);
@@ -345,22 +327,22 @@ TEST(Matmul, VjpKeepsDtypeOfMixedInputs) {
 
 TEST(Matmul, Jvp) {
   const Shape sa{2, 3, 4}, sb{4, 5};
-  Values va = random_values(count(sa), 21), vb = random_values(count(sb), 22);
-  Values ta = random_values(count(sa), 23), tb = random_values(count(sb), 24);
-  auto [outs, tangents] = jvp(
-      [](const std::vector<array>& x) { return std::vector<array>{matmul(x[0], x[1])}; },
-      {make(va, sa, Dtype::float64), make(vb, sb, Dtype::float64)},
-      {make(ta, sa, Dtype::float64), make(tb, sb, Dtype::float64)});
+  Values va = random_values(shape_size(sa), 21), vb = random_values(shape_size(sb), 22);
+  Values ta = random_values(shape_size(sa), 23), tb = random_values(shape_size(sb), 24);
+  auto [outs, tangents] =
+      jvp([](const std::vector<array>& x) { return std::vector<array>{matmul(x[0], x[1])}; },
+          {from_doubles(va, sa, Dtype::float64), from_doubles(vb, sb, Dtype::float64)},
+          {from_doubles(ta, sa, Dtype::float64), from_doubles(tb, sb, Dtype::float64)});
   Shape s;
   Values t1 = reference(ta, sa, vb, sb, s), t2 = reference(va, sa, tb, sb, s);
   for (size_t i = 0; i < t1.size(); ++i) t1[i] += t2[i];
-  expect_close(read(tangents[0]), t1, 1e-12);
+  expect_close(to_doubles(tangents[0]), t1, 1e-12, 1e-12, "jvp");
 }
 
 TEST(Matmul, SecondOrder) {
   // d/dA sum((A @ B) * (A @ B)) = 2 (A B) B^T, itself differentiated through vjp again.
   Values va = random_values(6, 31), vb = random_values(6, 32);
-  array a = make(va, {2, 3}, Dtype::float64), b = make(vb, {3, 2}, Dtype::float64);
+  array a = from_doubles(va, {2, 3}, Dtype::float64), b = from_doubles(vb, {3, 2}, Dtype::float64);
   auto grad_a = [b](const std::vector<array>& x) {
     auto [o, g] = vjp(
         [b](const std::vector<array>& y) {
@@ -376,7 +358,7 @@ TEST(Matmul, SecondOrder) {
   for (int p = 0; p < 3; ++p)
     for (int q = 0; q < 3; ++q)
       for (int j = 0; j < 2; ++j) bbt[p * 3 + q] += vb[p * 2 + j] * vb[q * 2 + j];
-  Values got = read(gg[0]);
+  Values got = to_doubles(gg[0]);
   for (int i = 0; i < 2; ++i)
     for (int p = 0; p < 3; ++p) {
       double want = 0;

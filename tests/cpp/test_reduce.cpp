@@ -6,60 +6,21 @@
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pullback/ops.h"
 #include "pullback/transforms/transforms.h"
+#include "test_utils.h"
 
 using namespace pullback;
+using namespace pbtest;
 
 namespace {
 
 const float kInf = std::numeric_limits<float>::infinity();
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-array iota(const Shape& shape, float first = 0.f) {
-  std::vector<float> v(shape_size(shape));
-  std::iota(v.begin(), v.end(), first);
-  return array(v.data(), shape, Dtype::float32);
-}
-
-array from(const std::vector<float>& v, const Shape& shape) {
-  return array(v.data(), shape, Dtype::float32);
-}
-
-// Elements in row-major order, read through the array's strides (views included).
-template <typename T = float>
-std::vector<T> values(array a) {
-  a.eval();
-  std::vector<T> out(a.size());
-  const T* p = a.data<T>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    int64_t off = 0;
-    size_t rem = i;
-    for (int d = a.ndim() - 1; d >= 0; --d) {
-      off += static_cast<int64_t>(rem % a.shape()[d]) * a.strides()[d];
-      rem /= a.shape()[d];
-    }
-    out[i] = p[off];
-  }
-  return out;
-}
-
-std::vector<float> as_floats(const array& a) { return values<float>(astype(a, Dtype::float32)); }
-
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
 
 void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol) {
   ASSERT_EQ(got.size(), want.size());
@@ -72,16 +33,6 @@ void expect_near(const std::vector<float>& got, const std::vector<float>& want, 
       EXPECT_NEAR(got[i], want[i], tol * (1.f + std::fabs(want[i]))) << "at " << i;
     }
   }
-}
-
-array grad_of(const std::function<array(const array&)>& fn, const array& x,
-              std::optional<array> ct = {}) {
-  auto f = [&](const std::vector<array>& in) { return std::vector<array>{fn(in[0])}; };
-  if (!ct) {
-    array y = fn(x);
-    ct = ones(y.shape(), y.dtype());
-  }
-  return vjp(f, {x}, {*ct}).second[0];
 }
 
 array tangent_of(const std::function<array(const array&)>& fn, const array& x, const array& t) {
@@ -98,9 +49,9 @@ std::vector<float> numeric_grad(const std::function<array(const array&)>& fn,
     auto at = [&](float delta) {
       std::vector<float> x = x0;
       x[i] += delta;
-      array y = fn(from(x, shape));
+      array y = fn(from_vector(x, shape));
       double acc = 0;
-      std::vector<float> yv = values(y), wv = values(w);
+      std::vector<float> yv = to_vector<float>(y), wv = to_vector<float>(w);
       for (size_t k = 0; k < yv.size(); ++k) acc += double(yv[k]) * wv[k];
       return acc;
     };
@@ -149,7 +100,7 @@ array pattern(const Shape& shape) {
   std::vector<float> v(shape_size(shape));
   const float choices[] = {0.5f, 1.f, 2.f, -1.f, -2.f, 1.f, 0.5f};
   for (size_t i = 0; i < v.size(); ++i) v[i] = choices[(i * 5 + i / 3) % 7];
-  return from(v, shape);
+  return from_vector(v, shape);
 }
 
 std::vector<std::vector<int>> all_axis_subsets(int ndim) {
@@ -165,7 +116,7 @@ std::vector<std::vector<int>> all_axis_subsets(int ndim) {
 }
 
 void check_against_reference(const array& x, const std::string& label) {
-  std::vector<float> xv = values(x);
+  std::vector<float> xv = to_vector<float>(x);
   for (const auto& axes : all_axis_subsets(x.ndim())) {
     SCOPED_TRACE(label + " axes " + std::to_string(axes.size()));
     Axes ax(axes.begin(), axes.end());
@@ -186,7 +137,7 @@ void check_against_reference(const array& x, const std::string& label) {
       array r = c.fn(x, ax);
       ASSERT_EQ(r.shape(), kept);
       std::vector<double> want = reference(xv, x.shape(), axes, c.op);
-      std::vector<float> got = values(r);
+      std::vector<float> got = to_vector<float>(r);
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << "at " << i;
     }
@@ -197,55 +148,57 @@ void check_against_reference(const array& x, const std::string& label) {
 
 TEST(Reduce, SumHandComputed) {
   array a = iota({2, 3, 4});  // a[i,j,k] = 12i + 4j + k
-  EXPECT_EQ(values(sum(a)), (std::vector<float>{276}));
+  EXPECT_EQ(to_vector<float>(sum(a)), (std::vector<float>{276}));
   EXPECT_EQ(sum(a).shape(), (Shape{}));
-  EXPECT_EQ(values(sum(a, Axes{0})),
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{0})),
             (std::vector<float>{12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34}));
-  EXPECT_EQ(values(sum(a, Axes{1})), (std::vector<float>{12, 15, 18, 21, 48, 51, 54, 57}));
-  EXPECT_EQ(values(sum(a, Axes{-1})), (std::vector<float>{6, 22, 38, 54, 70, 86}));
-  EXPECT_EQ(values(sum(a, Axes{0, 2})), (std::vector<float>{60, 92, 124}));
-  EXPECT_EQ(values(sum(a, Axes{2, 0})), (std::vector<float>{60, 92, 124}));
-  EXPECT_EQ(values(sum(a, Axes{0, 1})), (std::vector<float>{60, 66, 72, 78}));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{1})),
+            (std::vector<float>{12, 15, 18, 21, 48, 51, 54, 57}));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{-1})), (std::vector<float>{6, 22, 38, 54, 70, 86}));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{0, 2})), (std::vector<float>{60, 92, 124}));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{2, 0})), (std::vector<float>{60, 92, 124}));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{0, 1})), (std::vector<float>{60, 66, 72, 78}));
   EXPECT_EQ(sum(a, Axes{0, 2}, true).shape(), (Shape{1, 3, 1}));
-  EXPECT_EQ(values(sum(a, Axes{0, 2}, true)), (std::vector<float>{60, 92, 124}));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{0, 2}, true)), (std::vector<float>{60, 92, 124}));
   EXPECT_EQ(sum(a, std::nullopt, true).shape(), (Shape{1, 1, 1}));
   // No axes: nothing is reduced.
   EXPECT_EQ(sum(a, Axes{}).shape(), (Shape{2, 3, 4}));
-  EXPECT_EQ(values(sum(a, Axes{})), values(a));
+  EXPECT_EQ(to_vector<float>(sum(a, Axes{})), to_vector<float>(a));
   // A scalar reduces to itself.
-  EXPECT_EQ(values(sum(array(3.f))), (std::vector<float>{3}));
+  EXPECT_EQ(to_vector<float>(sum(array(3.f))), (std::vector<float>{3}));
 }
 
 TEST(Reduce, OtherReductionsHandComputed) {
-  array a = from({3, -1, 4, 1, -5, 9}, {2, 3});
-  EXPECT_EQ(values(prod(a, Axes{1})), (std::vector<float>{-12, -45}));
-  EXPECT_EQ(values(prod(a)), (std::vector<float>{540}));
-  EXPECT_EQ(values(max(a, Axes{0})), (std::vector<float>{3, -1, 9}));
-  EXPECT_EQ(values(min(a, Axes{1})), (std::vector<float>{-1, -5}));
-  EXPECT_EQ(values(max(a)), (std::vector<float>{9}));
-  EXPECT_EQ(values(mean(a, Axes{1})), (std::vector<float>{2, 5.f / 3}));
-  EXPECT_EQ(values(mean(a)), (std::vector<float>{11.f / 6}));
+  array a = from_doubles({3, -1, 4, 1, -5, 9}, {2, 3}, Dtype::float32);
+  EXPECT_EQ(to_vector<float>(prod(a, Axes{1})), (std::vector<float>{-12, -45}));
+  EXPECT_EQ(to_vector<float>(prod(a)), (std::vector<float>{540}));
+  EXPECT_EQ(to_vector<float>(max(a, Axes{0})), (std::vector<float>{3, -1, 9}));
+  EXPECT_EQ(to_vector<float>(min(a, Axes{1})), (std::vector<float>{-1, -5}));
+  EXPECT_EQ(to_vector<float>(max(a)), (std::vector<float>{9}));
+  EXPECT_EQ(to_vector<float>(mean(a, Axes{1})), (std::vector<float>{2, 5.f / 3}));
+  EXPECT_EQ(to_vector<float>(mean(a)), (std::vector<float>{11.f / 6}));
   // var of (3,-1,4): mean 2, squares 1+9+4 = 14.
   // (1,-5,9): mean 5/3, squares (4 + 400 + 484) / 9 = 888 / 9.
-  expect_near(values(var(a, Axes{1})), {14.f / 3, 888.f / 27}, 1e-6f);
-  expect_near(values(var(a, Axes{1}, false, 1)), {7.f, 888.f / 18}, 1e-6f);
-  expect_near(values(pullback::std(a, Axes{1}, false, 1)), {std::sqrt(7.f), std::sqrt(888.f / 18)},
-              1e-6f);
+  expect_near(to_vector<float>(var(a, Axes{1})), {14.f / 3, 888.f / 27}, 1e-6f);
+  expect_near(to_vector<float>(var(a, Axes{1}, false, 1)), {7.f, 888.f / 18}, 1e-6f);
+  expect_near(to_vector<float>(pullback::std(a, Axes{1}, false, 1)),
+              {std::sqrt(7.f), std::sqrt(888.f / 18)}, 1e-6f);
   // ddof equal to the count divides by zero (NumPy and MLX give inf).
-  EXPECT_EQ(values(var(a, Axes{1}, false, 3)), (std::vector<float>{kInf, kInf}));
+  EXPECT_EQ(to_vector<float>(var(a, Axes{1}, false, 3)), (std::vector<float>{kInf, kInf}));
   EXPECT_EQ(var(a, Axes{1}, true).shape(), (Shape{2, 1}));
 
   array b = array(std::vector<uint8_t>{1, 0, 1, 1, 1, 1}.data(), {2, 3}, Dtype::bool_);
-  EXPECT_EQ(values<bool>(all(b, Axes{1})), (std::vector<bool>{false, true}));
-  EXPECT_EQ(values<bool>(any(b, Axes{0})), (std::vector<bool>{true, true, true}));
-  EXPECT_EQ(values<bool>(all(b)), (std::vector<bool>{false}));
-  EXPECT_EQ(values<bool>(max(b, Axes{1})), (std::vector<bool>{true, true}));
-  EXPECT_EQ(values<bool>(min(b, Axes{1})), (std::vector<bool>{false, true}));
+  EXPECT_EQ(to_vector<bool>(all(b, Axes{1})), (std::vector<bool>{false, true}));
+  EXPECT_EQ(to_vector<bool>(any(b, Axes{0})), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(to_vector<bool>(all(b)), (std::vector<bool>{false}));
+  EXPECT_EQ(to_vector<bool>(max(b, Axes{1})), (std::vector<bool>{true, true}));
+  EXPECT_EQ(to_vector<bool>(min(b, Axes{1})), (std::vector<bool>{false, true}));
   EXPECT_EQ(max(b).dtype(), Dtype::bool_);
-  EXPECT_EQ(values<uint32_t>(argmin(b, 1)), (std::vector<uint32_t>{1, 0}));
-  EXPECT_EQ(values<int32_t>(prod(b, Axes{0})), (std::vector<int32_t>{1, 0, 1}));
-  EXPECT_EQ(values<bool>(all(a)), (std::vector<bool>{true}));  // non-bool: nonzero test
-  EXPECT_EQ(values<bool>(any(from({0, 0, 0, 2}, {2, 2}), Axes{1})), (std::vector<bool>{false, true}));
+  EXPECT_EQ(to_vector<uint32_t>(argmin(b, 1)), (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(to_vector<int32_t>(prod(b, Axes{0})), (std::vector<int32_t>{1, 0, 1}));
+  EXPECT_EQ(to_vector<bool>(all(a)), (std::vector<bool>{true}));  // non-bool: nonzero test
+  EXPECT_EQ(to_vector<bool>(any(from_doubles({0, 0, 0, 2}, {2, 2}, Dtype::float32), Axes{1})),
+            (std::vector<bool>{false, true}));
 }
 
 TEST(Reduce, MatchesReferenceOnEveryAxisSubsetAndLayout) {
@@ -275,12 +228,12 @@ TEST(Reduce, LargeLayoutsMatchReference) {
     size_t n = shape_size(c.shape);
     std::vector<float> v(n);
     for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>((i * 7919) % 17) - 8.f;
-    array x = from(v, c.shape);
+    array x = from_vector(v, c.shape);
     Axes ax(c.axes.begin(), c.axes.end());
     std::vector<double> s = reference(v, c.shape, c.axes, Ref::Sum);
     std::vector<double> m = reference(v, c.shape, c.axes, Ref::Max);
-    std::vector<float> got_s = values(sum(x, ax)), got_m = values(max(x, ax));
-    std::vector<float> got_a = values(min(x, ax));
+    std::vector<float> got_s = to_vector<float>(sum(x, ax)), got_m = to_vector<float>(max(x, ax));
+    std::vector<float> got_a = to_vector<float>(min(x, ax));
     std::vector<double> a = reference(v, c.shape, c.axes, Ref::Min);
     ASSERT_EQ(got_s.size(), s.size());
     for (size_t i = 0; i < s.size(); ++i) {
@@ -290,8 +243,8 @@ TEST(Reduce, LargeLayoutsMatchReference) {
     }
   }
   // 8M ones sum exactly; a float32 sum of 0.1s stays close to the true value.
-  EXPECT_EQ(values(sum(ones({1 << 23}))), (std::vector<float>{8388608.f}));
-  float s = values(sum(full({1 << 22}, array(0.1f))))[0];
+  EXPECT_EQ(to_vector<float>(sum(ones({1 << 23}))), (std::vector<float>{8388608.f}));
+  float s = to_vector<float>(sum(full({1 << 22}, array(0.1f))))[0];
   EXPECT_NEAR(s, 0.1 * (1 << 22), 0.1 * (1 << 22) * 1e-5);
 }
 
@@ -319,65 +272,73 @@ TEST(Reduce, OutputDtypes) {
   EXPECT_EQ(argmin(i8).dtype(), Dtype::uint32);
 
   // Values through the widened accumulators.
-  EXPECT_EQ(values<int32_t>(sum(full({300}, array(int64_t(100), Dtype::int8)))),
+  EXPECT_EQ(to_vector<int32_t>(sum(full({300}, array(int64_t(100), Dtype::int8)))),
             (std::vector<int32_t>{30000}));
-  EXPECT_EQ(values<uint32_t>(sum(full({1000}, array(int64_t(255), Dtype::uint8)))),
+  EXPECT_EQ(to_vector<uint32_t>(sum(full({1000}, array(int64_t(255), Dtype::uint8)))),
             (std::vector<uint32_t>{255000}));
-  EXPECT_EQ(values<int32_t>(sum(greater(iota({10}), array(3.f)))), (std::vector<int32_t>{6}));
-  EXPECT_EQ(values<int64_t>(sum(full({4}, array(int64_t(1) << 40, Dtype::int64)))),
+  EXPECT_EQ(to_vector<int32_t>(sum(greater(iota({10}), array(3.f)))), (std::vector<int32_t>{6}));
+  EXPECT_EQ(to_vector<int64_t>(sum(full({4}, array(int64_t(1) << 40, Dtype::int64)))),
             (std::vector<int64_t>{int64_t(1) << 42}));
-  EXPECT_EQ(values<double>(mean(astype(from({1, 2, 4}, {3}), Dtype::float64))),
-            (std::vector<double>{7.0 / 3}));
-  EXPECT_EQ(values<float>(mean(astype(from({1, 2, 4}, {3}), Dtype::int32))),
-            (std::vector<float>{7.f / 3}));
-  EXPECT_EQ(values<int8_t>(min(astype(from({5, -3, 7}, {3}), Dtype::int8))),
-            (std::vector<int8_t>{-3}));
-  EXPECT_EQ(values<uint64_t>(max(astype(from({5, 3, 7}, {3}), Dtype::uint64))),
-            (std::vector<uint64_t>{7}));
+  EXPECT_EQ(
+      to_vector<double>(mean(astype(from_doubles({1, 2, 4}, {3}, Dtype::float32), Dtype::float64))),
+      (std::vector<double>{7.0 / 3}));
+  EXPECT_EQ(
+      to_vector<float>(mean(astype(from_doubles({1, 2, 4}, {3}, Dtype::float32), Dtype::int32))),
+      (std::vector<float>{7.f / 3}));
+  EXPECT_EQ(
+      to_vector<int8_t>(min(astype(from_doubles({5, -3, 7}, {3}, Dtype::float32), Dtype::int8))),
+      (std::vector<int8_t>{-3}));
+  EXPECT_EQ(
+      to_vector<uint64_t>(max(astype(from_doubles({5, 3, 7}, {3}, Dtype::float32), Dtype::uint64))),
+      (std::vector<uint64_t>{7}));
 }
 
 TEST(Reduce, HalfPrecisionAccumulatesInFloat32) {
   // 4096 ones in float16: a float16 accumulator would stall at 2048.
   array h = ones({4096}, Dtype::float16);
-  EXPECT_EQ(as_floats(sum(h)), (std::vector<float>{4096}));
-  EXPECT_EQ(as_floats(mean(h)), (std::vector<float>{1}));
+  EXPECT_EQ(to_floats(sum(h)), (std::vector<float>{4096}));
+  EXPECT_EQ(to_floats(mean(h)), (std::vector<float>{1}));
   // A mean whose sum would overflow float16 (max 65504).
-  EXPECT_EQ(as_floats(mean(full({100000}, array(2.0, Dtype::float16)))), (std::vector<float>{2}));
-  array b = astype(from({1.5f, -2.f, 3.25f, 0.f}, {2, 2}), Dtype::bfloat16);
-  EXPECT_EQ(as_floats(max(b, Axes{1})), (std::vector<float>{1.5f, 3.25f}));
-  EXPECT_EQ(as_floats(min(b, Axes{0})), (std::vector<float>{1.5f, -2.f}));
-  EXPECT_EQ(as_floats(sum(b, Axes{0})), (std::vector<float>{4.75f, -2.f}));
-  array f = astype(from({1e-7f, -0.f, 65504.f, kInf, -kInf, 3.f}, {6}), Dtype::float16);
-  std::vector<float> fv = as_floats(f);
-  EXPECT_EQ(as_floats(max(f)), (std::vector<float>{kInf}));
-  EXPECT_EQ(as_floats(min(f)), (std::vector<float>{-kInf}));
-  EXPECT_EQ(as_floats(sum(slice(f, {0}, {3}, {1}))), (std::vector<float>{fv[0] + 65504.f}));
-  EXPECT_EQ(values<uint32_t>(argmax(f)), (std::vector<uint32_t>{3}));
+  EXPECT_EQ(to_floats(mean(full({100000}, array(2.0, Dtype::float16)))), (std::vector<float>{2}));
+  array b = astype(from_doubles({1.5f, -2.f, 3.25f, 0.f}, {2, 2}, Dtype::float32), Dtype::bfloat16);
+  EXPECT_EQ(to_floats(max(b, Axes{1})), (std::vector<float>{1.5f, 3.25f}));
+  EXPECT_EQ(to_floats(min(b, Axes{0})), (std::vector<float>{1.5f, -2.f}));
+  EXPECT_EQ(to_floats(sum(b, Axes{0})), (std::vector<float>{4.75f, -2.f}));
+  array f = astype(from_doubles({1e-7f, -0.f, 65504.f, kInf, -kInf, 3.f}, {6}, Dtype::float32),
+                   Dtype::float16);
+  std::vector<float> fv = to_floats(f);
+  EXPECT_EQ(to_floats(max(f)), (std::vector<float>{kInf}));
+  EXPECT_EQ(to_floats(min(f)), (std::vector<float>{-kInf}));
+  EXPECT_EQ(to_floats(sum(slice(f, {0}, {3}, {1}))), (std::vector<float>{fv[0] + 65504.f}));
+  EXPECT_EQ(to_vector<uint32_t>(argmax(f)), (std::vector<uint32_t>{3}));
   // precise softmax of float16 computes in float32 and returns float16.
-  array sm = softmax(astype(from({0, 1, 2}, {3}), Dtype::float16), std::nullopt, true);
+  array sm = softmax(astype(from_doubles({0, 1, 2}, {3}, Dtype::float32), Dtype::float16),
+                     std::nullopt, true);
   EXPECT_EQ(sm.dtype(), Dtype::float16);
-  expect_near(as_floats(sm), {0.09003057f, 0.24472847f, 0.66524096f}, 1e-3f);
-  expect_near(as_floats(softmax(astype(from({0, 1, 2}, {3}), Dtype::bfloat16))),
-              {0.09003057f, 0.24472847f, 0.66524096f}, 1e-2f);
+  expect_near(to_floats(sm), {0.09003057f, 0.24472847f, 0.66524096f}, 1e-3f);
+  expect_near(
+      to_floats(softmax(astype(from_doubles({0, 1, 2}, {3}, Dtype::float32), Dtype::bfloat16))),
+      {0.09003057f, 0.24472847f, 0.66524096f}, 1e-2f);
 }
 
 TEST(Reduce, NaNAndInfinities) {
-  array a = from({1, kNaN, 3, -2, 5, 0}, {2, 3});
-  std::vector<float> mx = values(max(a, Axes{1})), mn = values(min(a, Axes{1}));
+  array a = from_doubles({1, kNaN, 3, -2, 5, 0}, {2, 3}, Dtype::float32);
+  std::vector<float> mx = to_vector<float>(max(a, Axes{1})), mn = to_vector<float>(min(a, Axes{1}));
   EXPECT_TRUE(std::isnan(mx[0]));
   EXPECT_EQ(mx[1], 5.f);
   EXPECT_TRUE(std::isnan(mn[0]));
   EXPECT_EQ(mn[1], -2.f);
-  EXPECT_EQ(values<uint32_t>(argmax(a, 1)), (std::vector<uint32_t>{1, 1}));
-  EXPECT_EQ(values<uint32_t>(argmin(a, 1)), (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(to_vector<uint32_t>(argmax(a, 1)), (std::vector<uint32_t>{1, 1}));
+  EXPECT_EQ(to_vector<uint32_t>(argmin(a, 1)), (std::vector<uint32_t>{1, 0}));
   // NaN also propagates in the vectorized paths (long rows and columns).
   std::vector<float> v(1000, 1.f);
   v[777] = kNaN;
-  EXPECT_TRUE(std::isnan(values(max(from(v, {1000})))[0]));
-  EXPECT_TRUE(std::isnan(values(min(from(v, {10, 100}), Axes{0}))[77]));
-  EXPECT_EQ(values<uint32_t>(argmax(from(v, {1000})))[0], 777u);
-  EXPECT_EQ(values<uint32_t>(argmin(from(v, {10, 100}), 0))[77], 7u);
-  EXPECT_EQ(values(max(from({-kInf, -kInf}, {2}))), (std::vector<float>{-kInf}));
+  EXPECT_TRUE(std::isnan(to_vector<float>(max(from_vector(v, {1000})))[0]));
+  EXPECT_TRUE(std::isnan(to_vector<float>(min(from_vector(v, {10, 100}), Axes{0}))[77]));
+  EXPECT_EQ(to_vector<uint32_t>(argmax(from_vector(v, {1000})))[0], 777u);
+  EXPECT_EQ(to_vector<uint32_t>(argmin(from_vector(v, {10, 100}), 0))[77], 7u);
+  EXPECT_EQ(to_vector<float>(max(from_doubles({-kInf, -kInf}, {2}, Dtype::float32))),
+            (std::vector<float>{-kInf}));
   // Long runs are read as several streams plus a tail: a NaN anywhere still wins.
   for (size_t n : {size_t(1000), size_t(100003)}) {
     for (size_t at : {size_t(0), size_t(500), size_t(995), n - 1, n / 2 + 40000}) {
@@ -386,39 +347,39 @@ TEST(Reduce, NaNAndInfinities) {
       for (size_t i = 0; i < n; ++i) w[i] = static_cast<float>(i % 97);
       w[at] = kNaN;
       SCOPED_TRACE(std::to_string(n) + " nan at " + std::to_string(at));
-      array x = from(w, {static_cast<int64_t>(n)});
-      EXPECT_TRUE(std::isnan(values(max(x))[0]));
-      EXPECT_TRUE(std::isnan(values(min(x))[0]));
-      EXPECT_TRUE(std::isnan(values(sum(x))[0]));
-      EXPECT_EQ(values<uint32_t>(argmax(x))[0], at);
-      EXPECT_EQ(values<uint32_t>(argmin(x))[0], at);
-      EXPECT_TRUE(std::isnan(as_floats(max(astype(x, Dtype::float16)))[0]));
+      array x = from_vector(w, {static_cast<int64_t>(n)});
+      EXPECT_TRUE(std::isnan(to_vector<float>(max(x))[0]));
+      EXPECT_TRUE(std::isnan(to_vector<float>(min(x))[0]));
+      EXPECT_TRUE(std::isnan(to_vector<float>(sum(x))[0]));
+      EXPECT_EQ(to_vector<uint32_t>(argmax(x))[0], at);
+      EXPECT_EQ(to_vector<uint32_t>(argmin(x))[0], at);
+      EXPECT_TRUE(std::isnan(to_floats(max(astype(x, Dtype::float16)))[0]));
     }
   }
 }
 
 TEST(Reduce, ArgReductions) {
-  array a = from({3, 7, 7, 1, 0, 9, 9, 2, -4, 5, 5, -4}, {3, 4});
-  EXPECT_EQ(values<uint32_t>(argmax(a, 1)), (std::vector<uint32_t>{1, 1, 1}));  // first of ties
-  EXPECT_EQ(values<uint32_t>(argmin(a, 1)), (std::vector<uint32_t>{3, 0, 0}));
-  EXPECT_EQ(values<uint32_t>(argmax(a, 0)), (std::vector<uint32_t>{0, 1, 1, 1}));
-  EXPECT_EQ(values<uint32_t>(argmin(a, -2)), (std::vector<uint32_t>{2, 2, 2, 2}));
-  EXPECT_EQ(values<uint32_t>(argmax(a)), (std::vector<uint32_t>{5}));
-  EXPECT_EQ(values<uint32_t>(argmin(a)), (std::vector<uint32_t>{8}));
+  array a = from_doubles({3, 7, 7, 1, 0, 9, 9, 2, -4, 5, 5, -4}, {3, 4}, Dtype::float32);
+  EXPECT_EQ(to_vector<uint32_t>(argmax(a, 1)), (std::vector<uint32_t>{1, 1, 1}));  // first of ties
+  EXPECT_EQ(to_vector<uint32_t>(argmin(a, 1)), (std::vector<uint32_t>{3, 0, 0}));
+  EXPECT_EQ(to_vector<uint32_t>(argmax(a, 0)), (std::vector<uint32_t>{0, 1, 1, 1}));
+  EXPECT_EQ(to_vector<uint32_t>(argmin(a, -2)), (std::vector<uint32_t>{2, 2, 2, 2}));
+  EXPECT_EQ(to_vector<uint32_t>(argmax(a)), (std::vector<uint32_t>{5}));
+  EXPECT_EQ(to_vector<uint32_t>(argmin(a)), (std::vector<uint32_t>{8}));
   EXPECT_EQ(argmax(a).shape(), (Shape{}));
   EXPECT_EQ(argmax(a, std::nullopt, true).shape(), (Shape{1, 1}));
   EXPECT_EQ(argmax(a, 1, true).shape(), (Shape{3, 1}));
   EXPECT_EQ(argmax(a, 0).shape(), (Shape{4}));
-  EXPECT_EQ(values<uint32_t>(argmax(transpose(a), 1)), (std::vector<uint32_t>{0, 1, 1, 1}));
-  EXPECT_EQ(values<uint32_t>(argmax(array(2.f))), (std::vector<uint32_t>{0}));
-  EXPECT_EQ(values<uint32_t>(argmin(astype(a, Dtype::int16), 1)),
+  EXPECT_EQ(to_vector<uint32_t>(argmax(transpose(a), 1)), (std::vector<uint32_t>{0, 1, 1, 1}));
+  EXPECT_EQ(to_vector<uint32_t>(argmax(array(2.f))), (std::vector<uint32_t>{0}));
+  EXPECT_EQ(to_vector<uint32_t>(argmin(astype(a, Dtype::int16), 1)),
             (std::vector<uint32_t>{3, 0, 0}));
   // Large, parallel, both layouts.
   std::vector<float> v(300 * 500);
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919) % 1009);
-  array big = from(v, {300, 500});
-  std::vector<uint32_t> rows = values<uint32_t>(argmax(big, 1));
-  std::vector<uint32_t> cols = values<uint32_t>(argmin(big, 0));
+  array big = from_vector(v, {300, 500});
+  std::vector<uint32_t> rows = to_vector<uint32_t>(argmax(big, 1));
+  std::vector<uint32_t> cols = to_vector<uint32_t>(argmin(big, 0));
   for (int r = 0; r < 300; ++r) {
     uint32_t best = 0;
     for (int c = 1; c < 500; ++c) {
@@ -437,13 +398,13 @@ TEST(Reduce, ArgReductions) {
 
 TEST(Reduce, EmptyReductions) {
   array e = iota({3, 0});
-  EXPECT_EQ(values(sum(e, Axes{1})), (std::vector<float>{0, 0, 0}));
-  EXPECT_EQ(values(prod(e, Axes{1})), (std::vector<float>{1, 1, 1}));
-  EXPECT_EQ(values<bool>(all(e, Axes{1})), (std::vector<bool>{true, true, true}));
-  EXPECT_EQ(values<bool>(any(e, Axes{1})), (std::vector<bool>{false, false, false}));
+  EXPECT_EQ(to_vector<float>(sum(e, Axes{1})), (std::vector<float>{0, 0, 0}));
+  EXPECT_EQ(to_vector<float>(prod(e, Axes{1})), (std::vector<float>{1, 1, 1}));
+  EXPECT_EQ(to_vector<bool>(all(e, Axes{1})), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(to_vector<bool>(any(e, Axes{1})), (std::vector<bool>{false, false, false}));
   EXPECT_EQ(sum(e, Axes{0}).shape(), (Shape{0}));
-  EXPECT_TRUE(std::isnan(values(mean(e))[0]));
-  EXPECT_EQ(values(logsumexp(e, Axes{1})), (std::vector<float>{-kInf, -kInf, -kInf}));
+  EXPECT_TRUE(std::isnan(to_vector<float>(mean(e))[0]));
+  EXPECT_EQ(to_vector<float>(logsumexp(e, Axes{1})), (std::vector<float>{-kInf, -kInf, -kInf}));
   EXPECT_EQ(softmax(e, Axes{1}).shape(), (Shape{3, 0}));
   // NumPy's rule: max/min/argmax over zero elements fail even when the output is empty.
   EXPECT_EQ(error_of<std::invalid_argument>([&] { max(e, Axes{1}); }),
@@ -475,93 +436,114 @@ TEST(Reduce, AxisErrors) {
 }
 
 TEST(Reduce, LogSumExpAndSoftmax) {
-  array a = from({1, 2, 3, 1000, 1001, 1002}, {2, 3});
+  array a = from_doubles({1, 2, 3, 1000, 1001, 1002}, {2, 3}, Dtype::float32);
   float l = std::log(std::exp(1.f) + std::exp(2.f) + std::exp(3.f));
-  expect_near(values(logsumexp(a, Axes{1})), {l, 999 + l}, 1e-6f);
+  expect_near(to_vector<float>(logsumexp(a, Axes{1})), {l, 999 + l}, 1e-6f);
   EXPECT_EQ(logsumexp(a, Axes{1}, true).shape(), (Shape{2, 1}));
-  expect_near(values(logsumexp(a)), {1002 + std::log(1 + std::exp(-1.f) + std::exp(-2.f))}, 1e-6f);
+  expect_near(to_vector<float>(logsumexp(a)),
+              {1002 + std::log(1 + std::exp(-1.f) + std::exp(-2.f))}, 1e-6f);
   // Infinite maxima: all -inf gives -inf, any +inf gives +inf.
-  expect_near(values(logsumexp(from({-kInf, -kInf, 0, kInf}, {2, 2}), Axes{1})), {-kInf, kInf}, 0);
-  expect_near(values(logsumexp(from({-kInf, 0}, {2}))), {0}, 0);
+  expect_near(to_vector<float>(logsumexp(
+                  from_doubles({-kInf, -kInf, 0, kInf}, {2, 2}, Dtype::float32), Axes{1})),
+              {-kInf, kInf}, 0);
+  expect_near(to_vector<float>(logsumexp(from_doubles({-kInf, 0}, {2}, Dtype::float32))), {0}, 0);
 
-  std::vector<float> sm = values(softmax(a, Axes{1}));
+  std::vector<float> sm = to_vector<float>(softmax(a, Axes{1}));
   float z = std::exp(1.f) + std::exp(2.f) + std::exp(3.f);
   std::vector<float> row = {std::exp(1.f) / z, std::exp(2.f) / z, std::exp(3.f) / z};
   expect_near(sm, {row[0], row[1], row[2], row[0], row[1], row[2]}, 1e-6f);
   // Over several axes, and with the default (all axes).
-  std::vector<float> all = values(softmax(from({0, 0, 0, 0}, {2, 2}), Axes{0, 1}));
+  std::vector<float> all =
+      to_vector<float>(softmax(from_doubles({0, 0, 0, 0}, {2, 2}, Dtype::float32), Axes{0, 1}));
   expect_near(all, {0.25f, 0.25f, 0.25f, 0.25f}, 1e-7f);
-  expect_near(values(softmax(from({0, 0, 0, 0}, {2, 2}))), {0.25f, 0.25f, 0.25f, 0.25f}, 1e-7f);
-  expect_near(values(softmax(from({0, -kInf}, {2}))), {1, 0}, 0);
+  expect_near(to_vector<float>(softmax(from_doubles({0, 0, 0, 0}, {2, 2}, Dtype::float32))),
+              {0.25f, 0.25f, 0.25f, 0.25f}, 1e-7f);
+  expect_near(to_vector<float>(softmax(from_doubles({0, -kInf}, {2}, Dtype::float32))), {1, 0}, 0);
 }
 
 TEST(ReduceGrad, SumMeanBroadcastBack) {
   array x = iota({2, 3});
-  EXPECT_EQ(values(grad_of([](const array& a) { return sum(a); }, x)), std::vector<float>(6, 1));
-  array ct = from({1, 2, 3}, {3});
-  EXPECT_EQ(values(grad_of([](const array& a) { return sum(a, Axes{0}); }, x, ct)),
+  EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return sum(a); }, x)),
+            std::vector<float>(6, 1));
+  array ct = from_doubles({1, 2, 3}, {3}, Dtype::float32);
+  EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return sum(a, Axes{0}); }, x, ct)),
             (std::vector<float>{1, 2, 3, 1, 2, 3}));
-  EXPECT_EQ(values(grad_of([](const array& a) { return sum(a, Axes{1}, true); }, x,
-                           from({1, 2}, {2, 1}))),
+  EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return sum(a, Axes{1}, true); }, x,
+                                     from_doubles({1, 2}, {2, 1}, Dtype::float32))),
             (std::vector<float>{1, 1, 1, 2, 2, 2}));
-  expect_near(values(grad_of([](const array& a) { return mean(a, Axes{1}); }, x, from({3, 6}, {2}))),
+  expect_near(to_vector<float>(grad_of([](const array& a) { return mean(a, Axes{1}); }, x,
+                                       from_doubles({3, 6}, {2}, Dtype::float32))),
               {1, 1, 1, 2, 2, 2}, 1e-7f);
   array h = astype(x, Dtype::float16);
   array gh = grad_of([](const array& a) { return mean(a); }, h);
   EXPECT_EQ(gh.dtype(), Dtype::float16);
-  expect_near(as_floats(gh), std::vector<float>(6, 1.f / 6), 1e-3f);
+  expect_near(to_floats(gh), std::vector<float>(6, 1.f / 6), 1e-3f);
   // jvp of a sum is the sum of the tangent.
-  EXPECT_EQ(values(tangent_of([](const array& a) { return sum(a, Axes{0}); }, x, iota({2, 3}, 1))),
+  EXPECT_EQ(to_vector<float>(tangent_of([](const array& a) { return sum(a, Axes{0}); }, x,
+                                        iota({2, 3}, Dtype::float32, 1))),
             (std::vector<float>{5, 7, 9}));
 }
 
 TEST(ReduceGrad, ProdHandlesZeros) {
   auto p = [](const array& a) { return prod(a, Axes{1}); };
   // No zero: prod / x.
-  EXPECT_EQ(values(grad_of(p, from({2, 3, 4}, {1, 3}))), (std::vector<float>{12, 8, 6}));
+  EXPECT_EQ(to_vector<float>(grad_of(p, from_doubles({2, 3, 4}, {1, 3}, Dtype::float32))),
+            (std::vector<float>{12, 8, 6}));
   // One zero: only the zero gets the product of the others.
-  EXPECT_EQ(values(grad_of(p, from({2, 0, 4}, {1, 3}))), (std::vector<float>{0, 8, 0}));
+  EXPECT_EQ(to_vector<float>(grad_of(p, from_doubles({2, 0, 4}, {1, 3}, Dtype::float32))),
+            (std::vector<float>{0, 8, 0}));
   // Two zeros: everything is zero.
-  EXPECT_EQ(values(grad_of(p, from({0, 3, 0}, {1, 3}))), (std::vector<float>{0, 0, 0}));
+  EXPECT_EQ(to_vector<float>(grad_of(p, from_doubles({0, 3, 0}, {1, 3}, Dtype::float32))),
+            (std::vector<float>{0, 0, 0}));
   // Rows are independent; the cotangent scales.
-  EXPECT_EQ(values(grad_of(p, from({1, 2, 3, 0, 5, 6}, {2, 3}), from({1, 2}, {2}))),
+  EXPECT_EQ(to_vector<float>(grad_of(p, from_doubles({1, 2, 3, 0, 5, 6}, {2, 3}, Dtype::float32),
+                                     from_doubles({1, 2}, {2}, Dtype::float32))),
             (std::vector<float>{6, 3, 2, 60, 0, 0}));
   // Second derivative stays finite: d/dx0 of d prod/dx1 at (2, 0, 4) is x2 = 4.
   auto g1 = [](const array& a) {
-    return sum(multiply(grad_of([](const array& b) { return prod(b); }, a), from({0, 1, 0}, {3})));
+    return sum(multiply(grad_of([](const array& b) { return prod(b); }, a),
+                        from_doubles({0, 1, 0}, {3}, Dtype::float32)));
   };
-  EXPECT_EQ(values(grad_of(g1, from({2, 0, 4}, {3}))), (std::vector<float>{4, 0, 2}));
-  EXPECT_EQ(values(tangent_of([](const array& a) { return prod(a); }, from({2, 3, 4}, {3}),
-                              from({1, 0, 1}, {3}))),
+  EXPECT_EQ(to_vector<float>(grad_of(g1, from_doubles({2, 0, 4}, {3}, Dtype::float32))),
+            (std::vector<float>{4, 0, 2}));
+  EXPECT_EQ(to_vector<float>(tangent_of([](const array& a) { return prod(a); },
+                                        from_doubles({2, 3, 4}, {3}, Dtype::float32),
+                                        from_doubles({1, 0, 1}, {3}, Dtype::float32))),
             (std::vector<float>{12 + 6}));
 }
 
 TEST(ReduceGrad, MaxMinSplitAmongTies) {
-  array x = from({1, 5, 5, 2, 3, 0}, {2, 3});
-  EXPECT_EQ(values(grad_of([](const array& a) { return max(a, Axes{1}); }, x, from({2, 1}, {2}))),
+  array x = from_doubles({1, 5, 5, 2, 3, 0}, {2, 3}, Dtype::float32);
+  EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return max(a, Axes{1}); }, x,
+                                     from_doubles({2, 1}, {2}, Dtype::float32))),
             (std::vector<float>{0, 1, 1, 0, 1, 0}));
-  EXPECT_EQ(values(grad_of([](const array& a) { return min(a, Axes{0}); }, x)),
+  EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return min(a, Axes{0}); }, x)),
             (std::vector<float>{1, 0, 0, 0, 1, 1}));
-  EXPECT_EQ(values(grad_of([](const array& a) { return max(a); }, from({4, 4, 4, 4}, {4}))),
+  EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return max(a); },
+                                     from_doubles({4, 4, 4, 4}, {4}, Dtype::float32))),
             (std::vector<float>{0.25f, 0.25f, 0.25f, 0.25f}));
-  EXPECT_EQ(values(tangent_of([](const array& a) { return max(a, Axes{1}); }, x, iota({2, 3}))),
-            (std::vector<float>{1.5f, 4}));
+  EXPECT_EQ(
+      to_vector<float>(tangent_of([](const array& a) { return max(a, Axes{1}); }, x, iota({2, 3}))),
+      (std::vector<float>{1.5f, 4}));
 }
 
 TEST(ReduceGrad, NotDifferentiableGiveZeros) {
-  array x = from({1, 5, 2}, {3});
-  EXPECT_EQ(values(grad_of([](const array& a) { return astype(argmax(a), Dtype::float32); }, x)),
+  array x = from_doubles({1, 5, 2}, {3}, Dtype::float32);
+  EXPECT_EQ(to_vector<float>(
+                grad_of([](const array& a) { return astype(argmax(a), Dtype::float32); }, x)),
             (std::vector<float>{0, 0, 0}));
-  EXPECT_EQ(values(grad_of([](const array& a) { return astype(all(a), Dtype::float32); }, x)),
-            (std::vector<float>{0, 0, 0}));
-  EXPECT_EQ(values(grad_of([](const array& a) { return astype(any(a), Dtype::float32); }, x)),
-            (std::vector<float>{0, 0, 0}));
+  EXPECT_EQ(
+      to_vector<float>(grad_of([](const array& a) { return astype(all(a), Dtype::float32); }, x)),
+      (std::vector<float>{0, 0, 0}));
+  EXPECT_EQ(
+      to_vector<float>(grad_of([](const array& a) { return astype(any(a), Dtype::float32); }, x)),
+      (std::vector<float>{0, 0, 0}));
 }
 
 TEST(ReduceGrad, ComposedOpsMatchFiniteDifferences) {
   std::vector<float> x0 = {0.3f, -1.2f, 2.f, 0.7f, 1.1f, -0.4f};
   Shape shape = {2, 3};
-  array x = from(x0, shape);
+  array x = from_vector(x0, shape);
   struct Case {
     const char* name;
     std::function<array(const array&)> fn;
@@ -581,20 +563,20 @@ TEST(ReduceGrad, ComposedOpsMatchFiniteDifferences) {
     array y = c.fn(x);
     std::vector<float> w(y.size());
     for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + 0.25f * i;
-    array wa = from(w, y.shape());
+    array wa = from_vector(w, y.shape());
     std::vector<float> num = numeric_grad(c.fn, x0, shape, wa);
-    expect_near(values(grad_of(c.fn, x, wa)), num, 2e-3f);
+    expect_near(to_vector<float>(grad_of(c.fn, x, wa)), num, 2e-3f);
     // jvp along a direction agrees with the vjp: <J t, w> == <t, J^T w>.
-    array t = from({1, -2, 0.5f, 0.25f, 3, -1}, shape);
-    std::vector<float> jt = values(tangent_of(c.fn, x, t));
-    std::vector<float> gt = values(grad_of(c.fn, x, wa)), tv = values(t);
+    array t = from_doubles({1, -2, 0.5f, 0.25f, 3, -1}, shape, Dtype::float32);
+    std::vector<float> jt = to_vector<float>(tangent_of(c.fn, x, t));
+    std::vector<float> gt = to_vector<float>(grad_of(c.fn, x, wa)), tv = to_vector<float>(t);
     double lhs = 0, rhs = 0;
     for (size_t i = 0; i < jt.size(); ++i) lhs += double(jt[i]) * w[i];
     for (size_t i = 0; i < gt.size(); ++i) rhs += double(gt[i]) * tv[i];
     EXPECT_NEAR(lhs, rhs, 1e-4 * (1 + std::fabs(rhs)));
   }
   // logsumexp's gradient is the softmax, even with huge inputs.
-  array big = from({1000, 1001, 1002}, {3});
-  expect_near(values(grad_of([](const array& a) { return logsumexp(a); }, big)),
-              values(softmax(big)), 1e-6f);
+  array big = from_doubles({1000, 1001, 1002}, {3}, Dtype::float32);
+  expect_near(to_vector<float>(grad_of([](const array& a) { return logsumexp(a); }, big)),
+              to_vector<float>(softmax(big)), 1e-6f);
 }

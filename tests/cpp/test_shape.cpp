@@ -2,65 +2,21 @@
 // messages, and the vjp/jvp of every shape primitive.
 #include <gtest/gtest.h>
 
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pullback/ops.h"
 #include "pullback/transforms/transforms.h"
+#include "test_utils.h"
 
 using namespace pullback;
+using namespace pbtest;
 
 namespace {
 
-array iota(const Shape& shape, float first = 0.f) {
-  std::vector<float> v(shape_size(shape));
-  std::iota(v.begin(), v.end(), first);
-  return array(v.data(), shape, Dtype::float32);
-}
-
-array from(const std::vector<float>& v, const Shape& shape) {
-  return array(v.data(), shape, Dtype::float32);
-}
-
-// Elements in row-major order, read through the array's strides (views included).
-template <typename T = float>
-std::vector<T> values(array a) {
-  a.eval();
-  std::vector<T> out(a.size());
-  const T* p = a.data<T>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    int64_t off = 0;
-    size_t rem = i;
-    for (int d = a.ndim() - 1; d >= 0; --d) {
-      off += static_cast<int64_t>(rem % a.shape()[d]) * a.strides()[d];
-      rem /= a.shape()[d];
-    }
-    out[i] = p[off];
-  }
-  return out;
-}
-
 bool shares_buffer(const array& a, const array& b) {
   return a.data_shared_ptr() && a.data_shared_ptr() == b.data_shared_ptr();
-}
-
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
-// The cotangent of `x` for fn(x) with output cotangent `ct`.
-array grad_of(const std::function<array(const array&)>& fn, const array& x, const array& ct) {
-  auto [outs, grads] = vjp([&](const std::vector<array>& in) { return std::vector<array>{fn(in[0])}; },
-                           {x}, {ct});
-  return grads[0];
 }
 
 }  // namespace
@@ -85,10 +41,10 @@ TEST(Broadcast, Shapes) {
 }
 
 TEST(Broadcast, ToIsAStrideZeroView) {
-  array a = from({1, 2, 3}, {3, 1});
+  array a = from_doubles({1, 2, 3}, {3, 1}, Dtype::float32);
   array b = broadcast_to(a, {2, 3, 2});
   EXPECT_EQ(b.shape(), (Shape{2, 3, 2}));
-  EXPECT_EQ(values(b), (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
+  EXPECT_EQ(to_vector<float>(b), (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
   EXPECT_TRUE(shares_buffer(a, b));
   EXPECT_EQ(b.strides(), (Strides{0, 1, 0}));
   EXPECT_FALSE(b.flags().row_contiguous);
@@ -96,7 +52,7 @@ TEST(Broadcast, ToIsAStrideZeroView) {
   EXPECT_EQ(b.data_size(), 3u);
 
   array s = broadcast_to(array(7.f), {4, 5});
-  EXPECT_EQ(values(s), std::vector<float>(20, 7.f));
+  EXPECT_EQ(to_vector<float>(s), std::vector<float>(20, 7.f));
   EXPECT_EQ(s.data_size(), 1u);
 
   // Only new leading axes: still dense in memory.
@@ -110,10 +66,11 @@ TEST(Broadcast, ToIsAStrideZeroView) {
 }
 
 TEST(Broadcast, Arrays) {
-  auto out = broadcast_arrays({from({1, 2}, {2}), from({10, 20, 30}, {3, 1})});
+  auto out = broadcast_arrays({from_doubles({1, 2}, {2}, Dtype::float32),
+                               from_doubles({10, 20, 30}, {3, 1}, Dtype::float32)});
   ASSERT_EQ(out.size(), 2u);
-  EXPECT_EQ(values(out[0]), (std::vector<float>{1, 2, 1, 2, 1, 2}));
-  EXPECT_EQ(values(out[1]), (std::vector<float>{10, 10, 20, 20, 30, 30}));
+  EXPECT_EQ(to_vector<float>(out[0]), (std::vector<float>{1, 2, 1, 2, 1, 2}));
+  EXPECT_EQ(to_vector<float>(out[1]), (std::vector<float>{10, 10, 20, 20, 30, 30}));
   EXPECT_THROW(broadcast_arrays({iota({2, 3}), iota({4})}), std::invalid_argument);
 }
 
@@ -121,7 +78,7 @@ TEST(Reshape, InfersAndViews) {
   array a = iota({2, 3});
   array b = reshape(a, {3, -1});
   EXPECT_EQ(b.shape(), (Shape{3, 2}));
-  EXPECT_EQ(values(b), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(to_vector<float>(b), (std::vector<float>{0, 1, 2, 3, 4, 5}));
   EXPECT_TRUE(shares_buffer(a, b));
   EXPECT_TRUE(b.flags().row_contiguous);
   EXPECT_EQ(reshape(a, {-1}).shape(), (Shape{6}));
@@ -141,14 +98,14 @@ TEST(Reshape, CopiesOnlyWhenStridesCannotExpressIt) {
   array a = iota({3, 4});
   array t = transpose(a);  // (4,3), column-major view
   array flat = reshape(t, {12});
-  EXPECT_EQ(values(flat), (std::vector<float>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}));
+  EXPECT_EQ(to_vector<float>(flat), (std::vector<float>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}));
   EXPECT_FALSE(shares_buffer(a, flat));
   EXPECT_TRUE(flat.flags().row_contiguous);
 
   // Adding or dropping unit axes of a strided view never copies.
   array cols = slice(a, {0, 1}, {3, 3}, {1, 1});  // (3,2), row stride 4
   array r = reshape(cols, {3, 1, 2});
-  EXPECT_EQ(values(r), (std::vector<float>{1, 2, 5, 6, 9, 10}));
+  EXPECT_EQ(to_vector<float>(r), (std::vector<float>{1, 2, 5, 6, 9, 10}));
   EXPECT_TRUE(shares_buffer(a, r));
   // Splitting a strided axis is a view too.
   array rows = slice(a, {0, 0}, {3, 4}, {1, 2});  // (3,2) with strides (4,2)
@@ -157,20 +114,20 @@ TEST(Reshape, CopiesOnlyWhenStridesCannotExpressIt) {
   EXPECT_TRUE(shares_buffer(a, split_view));
   // Every other column of a (3,4) array is evenly spaced: merging its axes is still a view.
   array even = reshape(rows, {6});
-  EXPECT_EQ(values(even), (std::vector<float>{0, 2, 4, 6, 8, 10}));
+  EXPECT_EQ(to_vector<float>(even), (std::vector<float>{0, 2, 4, 6, 8, 10}));
   EXPECT_TRUE(shares_buffer(a, even));
   EXPECT_EQ(even.strides(), (Strides{2}));
   // Merging axes that are not evenly spaced copies.
   array merged = reshape(cols, {6});
-  EXPECT_EQ(values(merged), (std::vector<float>{1, 2, 5, 6, 9, 10}));
+  EXPECT_EQ(to_vector<float>(merged), (std::vector<float>{1, 2, 5, 6, 9, 10}));
   EXPECT_FALSE(shares_buffer(a, merged));
 
   // A broadcast array keeps its stride-0 axes through a compatible reshape.
-  array bc = broadcast_to(from({1, 2}, {2}), {3, 2});
+  array bc = broadcast_to(from_doubles({1, 2}, {2}, Dtype::float32), {3, 2});
   array bc3 = reshape(bc, {3, 1, 2});
-  EXPECT_EQ(values(bc3), (std::vector<float>{1, 2, 1, 2, 1, 2}));
+  EXPECT_EQ(to_vector<float>(bc3), (std::vector<float>{1, 2, 1, 2, 1, 2}));
   EXPECT_TRUE(shares_buffer(bc, bc3));
-  EXPECT_EQ(values(reshape(bc, {2, 3})), (std::vector<float>{1, 2, 1, 2, 1, 2}));
+  EXPECT_EQ(to_vector<float>(reshape(bc, {2, 3})), (std::vector<float>{1, 2, 1, 2, 1, 2}));
 }
 
 TEST(Transpose, ViewsAndErrors) {
@@ -182,7 +139,7 @@ TEST(Transpose, ViewsAndErrors) {
   EXPECT_EQ(t.strides(), (Strides{4, 1, 12}));
   EXPECT_FALSE(t.flags().row_contiguous);
   EXPECT_TRUE(t.flags().contiguous);  // dense, in a permuted order
-  auto v = values(t);
+  auto v = to_vector<float>(t);
   EXPECT_EQ(v[0], 0);
   EXPECT_EQ(v[1], 12);  // t[0,0,1] = a[1,0,0]
   EXPECT_EQ(v[2], 1);   // t[0,1,0] = a[0,0,1]
@@ -191,9 +148,10 @@ TEST(Transpose, ViewsAndErrors) {
   EXPECT_EQ(r.shape(), (Shape{4, 3, 2}));
   r.eval();
   EXPECT_TRUE(r.flags().col_contiguous);
-  EXPECT_EQ(values(r)[1], 12);
+  EXPECT_EQ(to_vector<float>(r)[1], 12);
 
-  EXPECT_EQ(values(transpose(iota({2, 3}), {-1, -2})), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  EXPECT_EQ(to_vector<float>(transpose(iota({2, 3}), {-1, -2})),
+            (std::vector<float>{0, 3, 1, 4, 2, 5}));
   EXPECT_EQ(error_of<std::invalid_argument>([&] { transpose(a, {0, 1}); }),
             "[transpose] Received 2 axes (0,1) for an array of shape (2,3,4).");
   EXPECT_THROW(transpose(a, {0, 0, 1}), std::invalid_argument);
@@ -203,10 +161,10 @@ TEST(Transpose, ViewsAndErrors) {
 TEST(Transpose, SwapAndMoveAxes) {
   array a = iota({2, 3, 4});
   EXPECT_EQ(swapaxes(a, 0, -1).shape(), (Shape{4, 3, 2}));
-  EXPECT_EQ(values(swapaxes(a, 0, 2))[1], 12);
+  EXPECT_EQ(to_vector<float>(swapaxes(a, 0, 2))[1], 12);
   EXPECT_EQ(moveaxis(a, 0, -1).shape(), (Shape{3, 4, 2}));
   EXPECT_EQ(moveaxis(a, 2, 0).shape(), (Shape{4, 2, 3}));
-  EXPECT_EQ(values(moveaxis(a, 2, 0))[1], 4);  // [0,0,1] <- a[0,1,0]
+  EXPECT_EQ(to_vector<float>(moveaxis(a, 2, 0))[1], 4);  // [0,0,1] <- a[0,1,0]
   EXPECT_THROW(swapaxes(a, 0, 3), std::invalid_argument);
   EXPECT_THROW(moveaxis(a, -4, 0), std::invalid_argument);
 }
@@ -216,7 +174,7 @@ TEST(SqueezeExpand, Shapes) {
   EXPECT_EQ(squeeze(a).shape(), (Shape{3, 2}));
   EXPECT_EQ(squeeze(a, Axes{2}).shape(), (Shape{1, 3, 2}));
   EXPECT_EQ(squeeze(a, Axes{0, -2}).shape(), (Shape{3, 2}));
-  EXPECT_EQ(values(squeeze(a)), values(a));
+  EXPECT_EQ(to_vector<float>(squeeze(a)), to_vector<float>(a));
   EXPECT_EQ(error_of<std::invalid_argument>([&] { squeeze(a, Axes{1}); }),
             "[squeeze] Cannot squeeze axis 1 of an array of shape (1,3,1,2): its size is 3, not 1.");
   EXPECT_THROW(squeeze(a, Axes{4}), std::invalid_argument);
@@ -245,20 +203,24 @@ TEST(Flatten, Ranges) {
 
 TEST(Concatenate, AxesAndPromotion) {
   array a = iota({2, 2});
-  array b = iota({2, 1}, 10);
-  EXPECT_EQ(values(concatenate({a, b}, 1)), (std::vector<float>{0, 1, 10, 2, 3, 11}));
-  EXPECT_EQ(values(concatenate({a, iota({1, 2}, 10)}, 0)), (std::vector<float>{0, 1, 2, 3, 10, 11}));
-  EXPECT_EQ(values(concatenate({a, b}, std::nullopt)), (std::vector<float>{0, 1, 2, 3, 10, 11}));
+  array b = iota({2, 1}, Dtype::float32, 10);
+  EXPECT_EQ(to_vector<float>(concatenate({a, b}, 1)), (std::vector<float>{0, 1, 10, 2, 3, 11}));
+  EXPECT_EQ(to_vector<float>(concatenate({a, iota({1, 2}, Dtype::float32, 10)}, 0)),
+            (std::vector<float>{0, 1, 2, 3, 10, 11}));
+  EXPECT_EQ(to_vector<float>(concatenate({a, b}, std::nullopt)),
+            (std::vector<float>{0, 1, 2, 3, 10, 11}));
   // Strided inputs.
-  EXPECT_EQ(values(concatenate({transpose(a), a}, -1)), (std::vector<float>{0, 2, 0, 1, 1, 3, 2, 3}));
+  EXPECT_EQ(to_vector<float>(concatenate({transpose(a), a}, -1)),
+            (std::vector<float>{0, 2, 0, 1, 1, 3, 2, 3}));
 
   int32_t ints[2] = {5, 6};
-  array c = concatenate({array(ints, {2}, Dtype::int32), from({0.5f}, {1})});
+  array c =
+      concatenate({array(ints, {2}, Dtype::int32), from_doubles({0.5f}, {1}, Dtype::float32)});
   EXPECT_EQ(c.dtype(), Dtype::float32);
-  EXPECT_EQ(values(c), (std::vector<float>{5, 6, 0.5f}));
+  EXPECT_EQ(to_vector<float>(c), (std::vector<float>{5, 6, 0.5f}));
   array d = concatenate({array(ints, {2}, Dtype::int32), array(ints, {2}, Dtype::int32)});
   EXPECT_EQ(d.dtype(), Dtype::int32);
-  EXPECT_EQ(values<int32_t>(d), (std::vector<int32_t>{5, 6, 5, 6}));
+  EXPECT_EQ(to_vector<int32_t>(d), (std::vector<int32_t>{5, 6, 5, 6}));
 
   EXPECT_EQ(error_of<std::invalid_argument>([&] { concatenate({a, iota({3, 3})}, 0); }),
             "[concatenate] Array 0 of shape (2,2) and array 1 of shape (3,3) differ outside the "
@@ -271,14 +233,15 @@ TEST(Concatenate, AxesAndPromotion) {
 
 TEST(Stack, Axes) {
   array a = iota({2, 3});
-  array b = iota({2, 3}, 10);
+  array b = iota({2, 3}, Dtype::float32, 10);
   EXPECT_EQ(stack({a, b}).shape(), (Shape{2, 2, 3}));
   EXPECT_EQ(stack({a, b}, 1).shape(), (Shape{2, 2, 3}));
   array last = stack({a, b}, -1);
   EXPECT_EQ(last.shape(), (Shape{2, 3, 2}));
-  EXPECT_EQ(values(last), (std::vector<float>{0, 10, 1, 11, 2, 12, 3, 13, 4, 14, 5, 15}));
-  EXPECT_EQ(values(stack({a, b}, 1)), (std::vector<float>{0, 1, 2, 10, 11, 12, 3, 4, 5, 13, 14, 15}));
-  EXPECT_EQ(values(stack({array(1.f), array(2.f)})), (std::vector<float>{1, 2}));
+  EXPECT_EQ(to_vector<float>(last), (std::vector<float>{0, 10, 1, 11, 2, 12, 3, 13, 4, 14, 5, 15}));
+  EXPECT_EQ(to_vector<float>(stack({a, b}, 1)),
+            (std::vector<float>{0, 1, 2, 10, 11, 12, 3, 4, 5, 13, 14, 15}));
+  EXPECT_EQ(to_vector<float>(stack({array(1.f), array(2.f)})), (std::vector<float>{1, 2}));
   EXPECT_EQ(error_of<std::invalid_argument>([&] { stack({a, iota({3})}); }),
             "[stack] All arrays must have the same shape; array 0 has shape (2,3) and array 1 has "
             "shape (3,).");
@@ -289,10 +252,10 @@ TEST(Split, SectionsAndIndices) {
   array a = iota({6, 2});
   auto parts = split(a, 3);
   ASSERT_EQ(parts.size(), 3u);
-  EXPECT_EQ(values(parts[1]), (std::vector<float>{4, 5, 6, 7}));
+  EXPECT_EQ(to_vector<float>(parts[1]), (std::vector<float>{4, 5, 6, 7}));
   EXPECT_TRUE(shares_buffer(a, [&] { parts[2].eval(); return parts[2]; }()));
   auto cols = split(a, 2, 1);
-  EXPECT_EQ(values(cols[1]), (std::vector<float>{1, 3, 5, 7, 9, 11}));
+  EXPECT_EQ(to_vector<float>(cols[1]), (std::vector<float>{1, 3, 5, 7, 9, 11}));
   EXPECT_EQ(error_of<std::invalid_argument>([&] { split(a, 4); }),
             "[split] Array of shape (6,2) cannot be split into 4 equal sections along axis 0.");
   EXPECT_THROW(split(a, 0), std::invalid_argument);
@@ -303,7 +266,7 @@ TEST(Split, SectionsAndIndices) {
   EXPECT_EQ(at[0].shape(), (Shape{1, 2}));
   EXPECT_EQ(at[1].shape(), (Shape{3, 2}));
   EXPECT_EQ(at[2].shape(), (Shape{2, 2}));
-  EXPECT_EQ(values(at[2]), (std::vector<float>{8, 9, 10, 11}));
+  EXPECT_EQ(to_vector<float>(at[2]), (std::vector<float>{8, 9, 10, 11}));
   // NumPy's rules: negative indices wrap, out-of-order ones give empty sections.
   auto odd = split(a, Shape{-2, 2, 10}, 0);
   ASSERT_EQ(odd.size(), 4u);
@@ -317,13 +280,13 @@ TEST(Slice, ViewsWithAnyStep) {
   array a = iota({4, 5});
   array s = slice(a, {1, 0}, {3, 5}, {1, 2});
   EXPECT_EQ(s.shape(), (Shape{2, 3}));
-  EXPECT_EQ(values(s), (std::vector<float>{5, 7, 9, 10, 12, 14}));
+  EXPECT_EQ(to_vector<float>(s), (std::vector<float>{5, 7, 9, 10, 12, 14}));
   EXPECT_TRUE(shares_buffer(a, s));
   EXPECT_EQ(s.strides(), (Strides{5, 2}));
 
   array rev = slice(a, {3, 4}, {-1, -1}, {-1, -2});  // a[::-1, ::-2]
   EXPECT_EQ(rev.shape(), (Shape{4, 3}));
-  EXPECT_EQ(values(rev), (std::vector<float>{19, 17, 15, 14, 12, 10, 9, 7, 5, 4, 2, 0}));
+  EXPECT_EQ(to_vector<float>(rev), (std::vector<float>{19, 17, 15, 14, 12, 10, 9, 7, 5, 4, 2, 0}));
   EXPECT_TRUE(shares_buffer(a, rev));
   EXPECT_FALSE(rev.flags().contiguous);
 
@@ -335,8 +298,8 @@ TEST(Slice, ViewsWithAnyStep) {
 
   // Slicing a view, then copying it out.
   array twice = slice(rev, {1, 0}, {3, 3}, {1, 2});
-  EXPECT_EQ(values(twice), (std::vector<float>{14, 10, 9, 5}));
-  EXPECT_EQ(values(copy(twice)), (std::vector<float>{14, 10, 9, 5}));
+  EXPECT_EQ(to_vector<float>(twice), (std::vector<float>{14, 10, 9, 5}));
+  EXPECT_EQ(to_vector<float>(copy(twice)), (std::vector<float>{14, 10, 9, 5}));
 
   // Empty and clamped ranges.
   EXPECT_EQ(slice(a, {2, 0}, {2, 5}, {1, 1}).shape(), (Shape{0, 5}));
@@ -347,26 +310,28 @@ TEST(Slice, ViewsWithAnyStep) {
 
 TEST(SliceUpdate, WritesRegionAndLeavesInputAlone) {
   array a = iota({3, 4});
-  array u = from({-1, -2}, {2});
+  array u = from_doubles({-1, -2}, {2}, Dtype::float32);
   array out = slice_update(a, u, {0, 1}, {3, 4}, {2, 2});  // a[::2, 1::2] = u
-  EXPECT_EQ(values(out), (std::vector<float>{0, -1, 2, -2, 4, 5, 6, 7, 8, -1, 10, -2}));
-  EXPECT_EQ(values(a), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(to_vector<float>(out), (std::vector<float>{0, -1, 2, -2, 4, 5, 6, 7, 8, -1, 10, -2}));
+  EXPECT_EQ(to_vector<float>(a), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
 
-  array rev = slice_update(a, iota({1, 1, 4}, 100), {2, 3}, {-1, -1}, {-1, -1});  // a[::-1, ::-1]
-  EXPECT_EQ(values(rev), (std::vector<float>{103, 102, 101, 100, 103, 102, 101, 100, 103, 102, 101, 100}));
+  // a[::-1, ::-1]
+  array rev = slice_update(a, iota({1, 1, 4}, Dtype::float32, 100), {2, 3}, {-1, -1}, {-1, -1});
+  EXPECT_EQ(to_vector<float>(rev),
+            (std::vector<float>{103, 102, 101, 100, 103, 102, 101, 100, 103, 102, 101, 100}));
 
   // The update is cast to a's dtype.
   int32_t ints[4] = {0, 1, 2, 3};
   array ia = array(ints, {4}, Dtype::int32);
   array iu = slice_update(ia, array(7.9f), {1}, {3}, {1});
   EXPECT_EQ(iu.dtype(), Dtype::int32);
-  EXPECT_EQ(values<int32_t>(iu), (std::vector<int32_t>{0, 7, 7, 3}));
+  EXPECT_EQ(to_vector<int32_t>(iu), (std::vector<int32_t>{0, 7, 7, 3}));
 
   // A lazy input no one else holds lends its buffer.
   array donor = copy(iota({4}));
   array donated = slice_update(donor, array(9.f), {0}, {1}, {1});
   donor = array();
-  EXPECT_EQ(values(donated), (std::vector<float>{9, 1, 2, 3}));
+  EXPECT_EQ(to_vector<float>(donated), (std::vector<float>{9, 1, 2, 3}));
 
   EXPECT_EQ(error_of<std::invalid_argument>([&] { slice_update(a, iota({3}), {0, 0}, {3, 4}, {1, 2}); }),
             "[slice_update] Cannot broadcast update of shape (3,) into the slice of shape (3,2) of an "
@@ -376,71 +341,73 @@ TEST(SliceUpdate, WritesRegionAndLeavesInputAlone) {
 // ---- derivatives ----
 
 TEST(ShapeGrad, BroadcastSumsOverRepeatedAxes) {
-  array x = from({1, 2, 3}, {3, 1});
+  array x = from_doubles({1, 2, 3}, {3, 1}, Dtype::float32);
   array g = grad_of([](const array& a) { return broadcast_to(a, {2, 3, 4}); }, x, iota({2, 3, 4}));
   // Sum over axes 0 and 2 of iota(2,3,4).
   EXPECT_EQ(g.shape(), (Shape{3, 1}));
-  EXPECT_EQ(values(g), (std::vector<float>{60, 92, 124}));
+  EXPECT_EQ(to_vector<float>(g), (std::vector<float>{60, 92, 124}));
   auto [outs, tans] = jvp([](const std::vector<array>& in) { return std::vector<array>{broadcast_to(in[0], {2, 3, 2})}; },
-                          {x}, {from({1, 0, 2}, {3, 1})});
-  EXPECT_EQ(values(tans[0]), (std::vector<float>{1, 1, 0, 0, 2, 2, 1, 1, 0, 0, 2, 2}));
+                          {x}, {from_doubles({1, 0, 2}, {3, 1}, Dtype::float32)});
+  EXPECT_EQ(to_vector<float>(tans[0]), (std::vector<float>{1, 1, 0, 0, 2, 2, 1, 1, 0, 0, 2, 2}));
 }
 
 TEST(ShapeGrad, ReshapeAndTranspose) {
   array x = iota({2, 3});
-  array g = grad_of([](const array& a) { return reshape(a, {3, 2}); }, x, iota({3, 2}, 1));
+  array g = grad_of([](const array& a) { return reshape(a, {3, 2}); }, x,
+                    iota({3, 2}, Dtype::float32, 1));
   EXPECT_EQ(g.shape(), (Shape{2, 3}));
-  EXPECT_EQ(values(g), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(to_vector<float>(g), (std::vector<float>{1, 2, 3, 4, 5, 6}));
 
   array y = iota({2, 3, 4});
   array gt = grad_of([](const array& a) { return transpose(a, {2, 0, 1}); }, y, iota({4, 2, 3}));
   EXPECT_EQ(gt.shape(), (Shape{2, 3, 4}));
   // gt[i,j,k] = ct[k,i,j] = 6k + 3i + j
-  auto v = values(gt);
+  auto v = to_vector<float>(gt);
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 4; ++k) EXPECT_EQ(v[i * 12 + j * 4 + k], 6 * k + 3 * i + j);
 
   auto [outs, tans] = jvp([](const std::vector<array>& in) { return std::vector<array>{transpose(in[0])}; },
-                          {x}, {iota({2, 3}, 1)});
-  EXPECT_EQ(values(tans[0]), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+                          {x}, {iota({2, 3}, Dtype::float32, 1)});
+  EXPECT_EQ(to_vector<float>(tans[0]), (std::vector<float>{1, 4, 2, 5, 3, 6}));
 }
 
 TEST(ShapeGrad, SliceScattersIntoZeros) {
   array x = iota({3, 4});
   array g = grad_of([](const array& a) { return slice(a, {2, 1}, {-1, 4}, {-2, 2}); }, x,
-                    from({1, 2, 3, 4}, {2, 2}));
-  EXPECT_EQ(values(g), (std::vector<float>{0, 3, 0, 4, 0, 0, 0, 0, 0, 1, 0, 2}));
+                    from_doubles({1, 2, 3, 4}, {2, 2}, Dtype::float32));
+  EXPECT_EQ(to_vector<float>(g), (std::vector<float>{0, 3, 0, 4, 0, 0, 0, 0, 0, 1, 0, 2}));
   auto [outs, tans] = jvp([](const std::vector<array>& in) { return std::vector<array>{slice(in[0], {0, 0}, {3, 4}, {2, 3})}; },
-                          {x}, {iota({3, 4}, 1)});
-  EXPECT_EQ(values(tans[0]), (std::vector<float>{1, 4, 9, 12}));
+                          {x}, {iota({3, 4}, Dtype::float32, 1)});
+  EXPECT_EQ(to_vector<float>(tans[0]), (std::vector<float>{1, 4, 9, 12}));
 }
 
 TEST(ShapeGrad, SliceUpdateSplitsTheCotangent) {
   array a = iota({2, 3});
-  array u = from({10, 20}, {2});  // broadcast over the two rows of the region
+  // Broadcast over the two rows of the region.
+  array u = from_doubles({10, 20}, {2}, Dtype::float32);
   auto f = [](const std::vector<array>& in) {
     return std::vector<array>{slice_update(in[0], in[1], {0, 1}, {2, 3}, {1, 1})};
   };
-  auto [outs, grads] = vjp(f, {a, u}, {iota({2, 3}, 1)});
-  EXPECT_EQ(values(outs[0]), (std::vector<float>{0, 10, 20, 3, 10, 20}));
-  EXPECT_EQ(values(grads[0]), (std::vector<float>{1, 0, 0, 4, 0, 0}));
+  auto [outs, grads] = vjp(f, {a, u}, {iota({2, 3}, Dtype::float32, 1)});
+  EXPECT_EQ(to_vector<float>(outs[0]), (std::vector<float>{0, 10, 20, 3, 10, 20}));
+  EXPECT_EQ(to_vector<float>(grads[0]), (std::vector<float>{1, 0, 0, 4, 0, 0}));
   EXPECT_EQ(grads[1].shape(), (Shape{2}));
-  EXPECT_EQ(values(grads[1]), (std::vector<float>{2 + 5, 3 + 6}));
+  EXPECT_EQ(to_vector<float>(grads[1]), (std::vector<float>{2 + 5, 3 + 6}));
 
-  auto [o2, tans] = jvp(f, {a, u}, {ones({2, 3}), from({-1, -2}, {2})});
-  EXPECT_EQ(values(tans[0]), (std::vector<float>{1, -1, -2, 1, -1, -2}));
+  auto [o2, tans] = jvp(f, {a, u}, {ones({2, 3}), from_doubles({-1, -2}, {2}, Dtype::float32)});
+  EXPECT_EQ(to_vector<float>(tans[0]), (std::vector<float>{1, -1, -2, 1, -1, -2}));
 }
 
 TEST(ShapeGrad, ConcatenateSlicesTheCotangent) {
   array a = iota({2, 1});
   array b = iota({2, 2});
   auto f = [](const std::vector<array>& in) { return std::vector<array>{concatenate(in, 1)}; };
-  auto [outs, grads] = vjp(f, {a, b}, {iota({2, 3}, 1)});
-  EXPECT_EQ(values(grads[0]), (std::vector<float>{1, 4}));
-  EXPECT_EQ(values(grads[1]), (std::vector<float>{2, 3, 5, 6}));
+  auto [outs, grads] = vjp(f, {a, b}, {iota({2, 3}, Dtype::float32, 1)});
+  EXPECT_EQ(to_vector<float>(grads[0]), (std::vector<float>{1, 4}));
+  EXPECT_EQ(to_vector<float>(grads[1]), (std::vector<float>{2, 3, 5, 6}));
   auto [o2, tans] = jvp(f, {a, b}, {ones({2, 1}), zeros({2, 2})});
-  EXPECT_EQ(values(tans[0]), (std::vector<float>{1, 0, 0, 1, 0, 0}));
+  EXPECT_EQ(to_vector<float>(tans[0]), (std::vector<float>{1, 0, 0, 1, 0, 0}));
 }
 
 TEST(ShapeGrad, CompositesStackSplitSqueeze) {
@@ -451,11 +418,12 @@ TEST(ShapeGrad, CompositesStackSplitSqueeze) {
     return std::vector<array>{stack({parts[1], parts[0]}, 0)};
   };
   auto [outs, grads] = vjp(f, {x}, {iota({2, 2, 2})});
-  EXPECT_EQ(values(outs[0]), (std::vector<float>{4, 5, 6, 7, 0, 1, 2, 3}));
-  EXPECT_EQ(values(grads[0]), (std::vector<float>{4, 5, 6, 7, 0, 1, 2, 3}));
+  EXPECT_EQ(to_vector<float>(outs[0]), (std::vector<float>{4, 5, 6, 7, 0, 1, 2, 3}));
+  EXPECT_EQ(to_vector<float>(grads[0]), (std::vector<float>{4, 5, 6, 7, 0, 1, 2, 3}));
 
   array y = iota({1, 3, 1});
-  array gs = grad_of([](const array& a) { return squeeze(a); }, y, from({7, 8, 9}, {3}));
+  array gs = grad_of([](const array& a) { return squeeze(a); }, y,
+                     from_doubles({7, 8, 9}, {3}, Dtype::float32));
   EXPECT_EQ(gs.shape(), (Shape{1, 3, 1}));
-  EXPECT_EQ(values(gs), (std::vector<float>{7, 8, 9}));
+  EXPECT_EQ(to_vector<float>(gs), (std::vector<float>{7, 8, 9}));
 }

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,6 +48,14 @@ std::vector<T> to_vector(array a) {
   return out;
 }
 
+// An evaluated array of T's dtype holding `values` in `shape` (the inverse of to_vector<T>).
+template <typename T>
+array from_vector(const std::vector<T>& values, const Shape& shape) {
+  if (pullback::shape_size(shape) != values.size())
+    throw std::logic_error("from_vector: size mismatch");
+  return array(values.data(), shape, pullback::dtype_of<T>::value);
+}
+
 // Elements of a real array of any dtype, converted to double on the host.
 inline std::vector<double> to_doubles(const array& a) {
   using namespace pullback;
@@ -63,6 +74,14 @@ inline std::vector<double> to_doubles(const array& a) {
       }
     }
   });
+  return out;
+}
+
+// Elements of a real array of any dtype as float (through to_doubles; exact for float32 and
+// the half types).
+inline std::vector<float> to_floats(const array& a) {
+  std::vector<float> out;
+  for (double v : to_doubles(a)) out.push_back(static_cast<float>(v));
   return out;
 }
 
@@ -97,10 +116,10 @@ inline double round_trip(double v, Dtype dtype) {
   return to_doubles(from_doubles({v}, {}, dtype))[0];
 }
 
-// Float32 values 0, 1, ... in `shape`.
-inline array iota(const Shape& shape, Dtype dtype = Dtype::float32) {
+// Values first, first + 1, ... (float32 unless `dtype` says otherwise) in `shape`.
+inline array iota(const Shape& shape, Dtype dtype = Dtype::float32, double first = 0) {
   std::vector<double> v(pullback::shape_size(shape));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = first + static_cast<double>(i);
   return from_doubles(v, shape, dtype);
 }
 
@@ -114,6 +133,18 @@ std::string error_of(F&& f) {
     return e.what();
   }
   return "";
+}
+
+// The bits of a float, and the float with the given bits.
+inline uint32_t bits_of(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+inline float float_of(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
 }
 
 inline bool starts_with(const std::string& s, const std::string& prefix) {
@@ -138,6 +169,17 @@ inline void expect_close(const std::vector<double>& got, const std::vector<doubl
 }
 
 using ArrayFn = std::function<std::vector<array>(const std::vector<array>&)>;
+
+// The cotangent of `x` for fn(x) with output cotangent `ct` (ones like fn(x) by default).
+inline array grad_of(const std::function<array(const array&)>& fn, const array& x,
+                     std::optional<array> ct = {}) {
+  auto f = [&](const std::vector<array>& in) { return std::vector<array>{fn(in[0])}; };
+  if (!ct) {
+    array y = fn(x);
+    ct = pullback::ones(y.shape(), y.dtype());
+  }
+  return pullback::vjp(f, {x}, {*ct}).second[0];
+}
 
 // Sum over outputs of <cotangent, output>, computed on the host.
 inline double weighted_output(const ArrayFn& f, const std::vector<array>& primals,
