@@ -499,7 +499,11 @@ void array_releasebuffer(PyObject*, Py_buffer* view) {
 void collect_arrays(nb::handle tree, std::vector<array>& out) {
   if (nb::isinstance<array>(tree)) {
     out.push_back(nb::cast<const array&>(tree));
-  } else if (PyList_Check(tree.ptr()) || PyTuple_Check(tree.ptr())) {
+  } else if (PyTuple_Check(tree.ptr())) {
+    for (Py_ssize_t i = 0, n = PyTuple_GET_SIZE(tree.ptr()); i < n; ++i) {
+      collect_arrays(PyTuple_GET_ITEM(tree.ptr(), i), out);
+    }
+  } else if (PyList_Check(tree.ptr())) {
     for (nb::handle item : nb::iter(tree)) collect_arrays(item, out);
   } else if (PyDict_Check(tree.ptr())) {
     for (auto [k, v] : nb::borrow<nb::dict>(tree)) collect_arrays(v, out);

@@ -12,7 +12,38 @@ int g_tracing = 0;
 
 bool in_tracing() { return detail::g_tracing > 0; }
 
+namespace {
+
+// Runs one primitive call whose inputs are all evaluated, then drops its graph.
+void run_node(array node, bool keep_graph) {
+  std::vector<array> outs = node.outputs();
+  Primitive& p = node.primitive();
+  if (p.device().type == Device::Type::cpu) {
+    p.eval_cpu(node.inputs(), outs);
+  } else {
+    p.eval_gpu(node.inputs(), outs);
+  }
+  for (auto& o : outs) o.mark_evaluated();
+  if (!keep_graph) node.detach();
+}
+
+bool inputs_evaluated(const array& a) {
+  for (auto& in : a.inputs()) {
+    if (!in.is_evaluated()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void eval(const std::vector<array>& outputs) {
+  // An op evaluated right after it was recorded, the eager pattern, needs no walk.
+  if (outputs.size() == 1 && outputs[0].valid() && !outputs[0].is_evaluated() &&
+      outputs[0].has_primitive() && inputs_evaluated(outputs[0])) {
+    run_node(outputs[0], in_tracing());
+    return;
+  }
+
   static uint32_t walk_counter = 0;
   const uint32_t mark = ++walk_counter;
   for (auto& o : outputs) {
@@ -35,16 +66,7 @@ void eval(const std::vector<array>& outputs) {
     // Taking the node out of the tape lets its inputs' buffers go (or be donated) as
     // soon as their last consumer has run.
     array node = std::move(entry);
-    if (node.is_evaluated()) continue;
-    std::vector<array> outs = node.outputs();
-    Primitive& p = node.primitive();
-    if (p.device().type == Device::Type::cpu) {
-      p.eval_cpu(node.inputs(), outs);
-    } else {
-      p.eval_gpu(node.inputs(), outs);
-    }
-    for (auto& o : outs) o.mark_evaluated();
-    if (!keep_graph) node.detach();
+    if (!node.is_evaluated()) run_node(std::move(node), keep_graph);
   }
 }
 
