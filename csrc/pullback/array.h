@@ -105,6 +105,7 @@ class array {
   Primitive& primitive() const { return *desc_->primitive; }
   const std::shared_ptr<Primitive>& primitive_ptr() const { return desc_->primitive; }
   std::vector<array>& inputs() const { return desc_->inputs; }
+  size_t num_outputs() const { return desc_->siblings.size() + 1; }
   // The other outputs of this array's primitive call that are still alive.
   std::vector<array> siblings() const;
   // All outputs of this array's primitive call, in order (this one included); outputs that

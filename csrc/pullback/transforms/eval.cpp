@@ -14,9 +14,14 @@ bool in_tracing() { return detail::g_tracing > 0; }
 
 namespace {
 
-// Runs one primitive call whose inputs are all evaluated, then drops its graph.
-void run_node(array node, bool keep_graph) {
-  std::vector<array> outs = node.outputs();
+// Runs one primitive call whose inputs are all evaluated, then drops its graph. `outs` is
+// scratch space, reused across calls to save an allocation per node.
+void run_node(array node, bool keep_graph, std::vector<array>& outs) {
+  if (node.num_outputs() == 1) {
+    outs.assign(1, node);
+  } else {
+    outs = node.outputs();
+  }
   Primitive& p = node.primitive();
   if (p.device().type == Device::Type::cpu) {
     p.eval_cpu(node.inputs(), outs);
@@ -24,6 +29,7 @@ void run_node(array node, bool keep_graph) {
     p.eval_gpu(node.inputs(), outs);
   }
   for (auto& o : outs) o.mark_evaluated();
+  outs.clear();
   if (!keep_graph) node.detach();
 }
 
@@ -40,7 +46,8 @@ void eval(const std::vector<array>& outputs) {
   // An op evaluated right after it was recorded, the eager pattern, needs no walk.
   if (outputs.size() == 1 && outputs[0].valid() && !outputs[0].is_evaluated() &&
       outputs[0].has_primitive() && inputs_evaluated(outputs[0])) {
-    run_node(outputs[0], in_tracing());
+    std::vector<array> outs;
+    run_node(outputs[0], in_tracing(), outs);
     return;
   }
 
@@ -62,11 +69,12 @@ void eval(const std::vector<array>& outputs) {
       [&tape](array& a) { tape.push_back(std::move(a)); });
 
   bool keep_graph = in_tracing();
+  std::vector<array> outs;
   for (auto& entry : tape) {
     // Taking the node out of the tape lets its inputs' buffers go (or be donated) as
     // soon as their last consumer has run.
     array node = std::move(entry);
-    if (!node.is_evaluated()) run_node(std::move(node), keep_graph);
+    if (!node.is_evaluated()) run_node(std::move(node), keep_graph, outs);
   }
 }
 
