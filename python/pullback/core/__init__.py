@@ -9,9 +9,6 @@ from pullback._core import *  # noqa: F401,F403
 from pullback._core import _jvp_flat, _vjp_flat, array, default_device, default_stream
 from pullback._core import set_default_device, set_default_stream
 
-__all__ = [name for name in dir() if not name.startswith("_")]  # re-exported names
-
-
 # ---- pytrees of arrays (private: the transforms' view of their arguments) ----
 
 def _flatten(tree: Any, what: str) -> Tuple[List[array], Any]:
@@ -171,3 +168,11 @@ def stream(s):
         yield s
     finally:
         set_default_stream(old)
+
+
+import pullback._core as _core_module  # noqa: E402
+
+__all__ = sorted(
+    {name for name in dir(_core_module) if not name.startswith("_")}
+    | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream"}
+)
