@@ -64,20 +64,27 @@ constexpr double kRoundMagicD = 6755399441055744.0;  // 1.5 * 2^52
 // 2^n for n in [-126, 127].
 PB_SIMD_INLINE float pow2i(int32_t n) { return as_float(uint32_t(n + 127) << 23); }
 
+// x = n ln2 + r with |r| <= ln2/2: n by rounding x log2(e), r with ln2 split in two parts so
+// that n ln2 is exact. Returns r and sets n.
+template <bool kFma>
+PB_SIMD_INLINE float reduce_ln2(float x, int32_t& n) {
+  constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  const float t = madd<kFma>(x, kLog2e, kRoundMagic);
+  const float nf = t - kRoundMagic;
+  n = int32_t(as_bits(t) - as_bits(kRoundMagic));
+  return madd<kFma>(nf, -kLn2Lo, madd<kFma>(nf, -kLn2Hi, x));
+}
+
 // e^x = 2^n * e^r with n = round(x / ln2), |r| <= ln2 / 2; ln2 is split so that n * kLn2Hi is
 // exact. The scale 2^n is applied as two factors so that n in [-150, 128] neither wraps the
 // exponent field nor loses the subnormal rounding: p * 2^h is exact, the second product rounds
 // once.
 template <bool kFma>
 PB_SIMD_INLINE float exp(float x) {
-  constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   float xc = select(x > 89.f, 89.f, x);  // comparisons are false for NaN, which passes through
   xc = select(xc < -104.f, -104.f, xc);
-  const float t = madd<kFma>(xc, kLog2e, kRoundMagic);
-  const float n = t - kRoundMagic;
-  const int32_t ni = int32_t(as_bits(t) - as_bits(kRoundMagic));
-  float r = madd<kFma>(n, -kLn2Hi, xc);
-  r = madd<kFma>(n, -kLn2Lo, r);
+  int32_t ni;
+  const float r = reduce_ln2<kFma>(xc, ni);
   // e^r = 1 + r + r^2 P(r), near-minimax on |r| <= ln2/2 (relative error 4e-9).
   float p = 1.381461275741458e-03f;
   p = madd<kFma>(p, r, 8.368710055947304e-03f);
@@ -93,14 +100,10 @@ PB_SIMD_INLINE float exp(float x) {
 // n <= 24; beyond that the -1 hardly matters and the exp route (with its split scale) is used.
 template <bool kFma>
 PB_SIMD_INLINE float expm1(float x) {
-  constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   float xc = select(x > 89.f, 89.f, x);
   xc = select(xc < -30.f, -30.f, xc);  // e^-30 - 1 rounds to -1
-  const float t = madd<kFma>(xc, kLog2e, kRoundMagic);
-  const float n = t - kRoundMagic;
-  const int32_t ni = int32_t(as_bits(t) - as_bits(kRoundMagic));
-  float r = madd<kFma>(n, -kLn2Hi, xc);
-  r = madd<kFma>(n, -kLn2Lo, r);
+  int32_t ni;
+  const float r = reduce_ln2<kFma>(xc, ni);
   // e^r - 1 = r + r^2/2 + r^3 E(r) (relative error 1e-9).
   float e = 1.982412941e-04f;
   e = madd<kFma>(e, r, 1.393324463e-03f);
