@@ -248,6 +248,13 @@ void array::copy_shared_buffer(const array& other, Strides strides, ArrayFlags f
   desc_->evaluated = true;
 }
 
+void array::reset_data() {
+  desc_->data.reset();
+  desc_->data_ptr = nullptr;
+  desc_->data_size = 0;
+  desc_->evaluated = false;
+}
+
 void array::copy_shared_buffer(const array& other) {
   copy_shared_buffer(other, other.strides(), other.flags(), other.data_size());
 }

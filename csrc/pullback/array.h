@@ -153,6 +153,8 @@ class array {
   // Drops the graph above this array (its primitive and inputs); it keeps its data.
   void detach();
   void mark_evaluated() { desc_->evaluated = true; }
+  // Back to unevaluated, without a buffer: for the outputs of a kernel that stopped midway.
+  void reset_data();
 
   const std::shared_ptr<ArrayDesc>& desc() const { return desc_; }
 

@@ -10,16 +10,7 @@
 
 namespace pullback {
 
-namespace detail {
-extern int g_tracing;
-}
-
 namespace {
-
-struct TracingScope {
-  TracingScope() { ++detail::g_tracing; }
-  ~TracingScope() { --detail::g_tracing; }
-};
 
 // Stand-ins for the primals: fresh nodes, so the walk knows where to stop.
 std::vector<array> make_tracers(const std::vector<array>& primals) {
@@ -79,7 +70,7 @@ std::pair<std::vector<array>, std::vector<array>> vjp(const Fn& fn,
   std::vector<array> tracers = make_tracers(primals);
   std::vector<array> outputs;
   {
-    TracingScope scope;
+    TraceScope scope;
     outputs = fn(tracers);
   }
   if (outputs.size() != cotangents.size()) {
@@ -148,7 +139,7 @@ std::pair<std::vector<array>, std::vector<array>> jvp(const Fn& fn,
   std::vector<array> tracers = make_tracers(primals);
   std::vector<array> outputs;
   {
-    TracingScope scope;
+    TraceScope scope;
     outputs = fn(tracers);
   }
   std::unordered_map<uintptr_t, array> tan;

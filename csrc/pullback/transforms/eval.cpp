@@ -1,16 +1,20 @@
+#include <atomic>
 #include <stdexcept>
 
+#include "pullback/interrupt.h"
 #include "pullback/primitives/primitive.h"
 #include "pullback/transforms/graph.h"
 #include "pullback/transforms/transforms.h"
 
 namespace pullback {
 
-namespace detail {
-int g_tracing = 0;
+namespace {
+thread_local int t_trace_depth = 0;
 }
 
-bool in_tracing() { return detail::g_tracing > 0; }
+bool in_tracing() { return t_trace_depth > 0; }
+TraceScope::TraceScope() { ++t_trace_depth; }
+TraceScope::~TraceScope() { --t_trace_depth; }
 
 namespace {
 
@@ -23,10 +27,19 @@ void run_node(array node, bool keep_graph, std::vector<array>& outs) {
     outs = node.outputs();
   }
   Primitive& p = node.primitive();
-  if (p.device().type == Device::Type::cpu) {
-    p.eval_cpu(node.inputs(), outs);
-  } else {
-    p.eval_gpu(node.inputs(), outs);
+  try {
+    KernelScope scope(node.inputs(), outs);
+    if (p.device().type == Device::Type::cpu) {
+      p.eval_cpu(node.inputs(), outs);
+    } else {
+      p.eval_gpu(node.inputs(), outs);
+    }
+  } catch (...) {
+    // A kernel stopped midway (an interrupt, an error): its outputs go back to unevaluated,
+    // and the node keeps its graph, so it can be evaluated again.
+    for (auto& o : outs) o.reset_data();
+    outs.clear();
+    throw;
   }
   for (auto& o : outs) o.mark_evaluated();
   outs.clear();
@@ -48,10 +61,12 @@ void eval(const std::vector<array>& outputs) {
       outputs[0].has_primitive() && inputs_evaluated(outputs[0])) {
     std::vector<array> outs;
     run_node(outputs[0], in_tracing(), outs);
+    // Only an interrupt a kernel already saw: polling the host here would tax every eager op.
+    if (interrupt_pending(/*poll_host=*/false)) throw Interrupted();
     return;
   }
 
-  static uint32_t walk_counter = 0;
+  static std::atomic<uint32_t> walk_counter{0};
   const uint32_t mark = ++walk_counter;
   for (auto& o : outputs) {
     if (!o.valid()) throw std::invalid_argument("[eval] Cannot evaluate an uninitialized array.");
@@ -70,12 +85,16 @@ void eval(const std::vector<array>& outputs) {
 
   bool keep_graph = in_tracing();
   std::vector<array> outs;
-  for (auto& entry : tape) {
+  // Polling costs a call into the host; every few nodes is often enough for a quick stop.
+  constexpr size_t kPollEvery = 16;
+  for (size_t i = 0; i < tape.size(); ++i) {
     // Taking the node out of the tape lets its inputs' buffers go (or be donated) as
     // soon as their last consumer has run.
-    array node = std::move(entry);
+    array node = std::move(tape[i]);
     if (!node.is_evaluated()) run_node(std::move(node), keep_graph, outs);
+    if (i % kPollEvery == kPollEvery - 1 && interrupt_pending()) throw Interrupted();
   }
+  if (interrupt_pending()) throw Interrupted();
 }
 
 }  // namespace pullback

@@ -23,7 +23,18 @@ std::pair<std::vector<array>, std::vector<array>> jvp(const Fn& fn,
                                                       const std::vector<array>& primals,
                                                       const std::vector<array>& tangents);
 
-// Whether a transform is tracing now; eval then keeps the graph so gradients still flow.
+// Whether a transform is tracing on this thread; eval then keeps the graph so gradients still
+// flow. Tracing is per thread: while one thread is inside grad, another thread's eval still
+// releases its graph as it goes.
 bool in_tracing();
+
+// Marks a transform as tracing on this thread for the scope's lifetime (scopes nest).
+class TraceScope {
+ public:
+  TraceScope();
+  ~TraceScope();
+  TraceScope(const TraceScope&) = delete;
+  TraceScope& operator=(const TraceScope&) = delete;
+};
 
 }  // namespace pullback

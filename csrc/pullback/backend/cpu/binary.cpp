@@ -203,10 +203,10 @@ void select_loop(const array& c, const array& x, const array& y, array& out) {
   Shape shape = out.shape();
   std::vector<Strides> st{c.strides(), x.strides(), y.strides(), row_major_strides(out.shape())};
   cpu::collapse_dims(shape, st);
-  const int64_t m = shape.back(), sc = st[0].back(), sx = st[1].back(), sy = st[2].back();
+  const int64_t sc = st[0].back(), sx = st[1].back(), sy = st[2].back();
   cpu::for_each_row<4>(shape, {st[0].data(), st[1].data(), st[2].data(), st[3].data()},
-                       [&](const std::array<int64_t, 4>& o) {
-                         for (int64_t i = 0; i < m; ++i) {
+                       [&](const std::array<int64_t, 4>& o, int64_t b, int64_t e) {
+                         for (int64_t i = b; i < e; ++i) {
                            po[o[3] + i] = pc[o[0] + i * sc] ? px[o[1] + i * sx] : py[o[2] + i * sy];
                          }
                        });

@@ -13,6 +13,12 @@ namespace pullback::cpu {
 template <typename T>
 constexpr bool is_half_v = std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>;
 
+// Every one of dst[0, n) set to v.
+template <typename U>
+void parallel_fill(U* dst, size_t n, U v) {
+  parallel_for(n, kElementwiseGrain, [&](size_t b, size_t e) { std::fill(dst + b, dst + e, v); });
+}
+
 // f(T) -> U over every element of `in` into row-contiguous `out`.
 template <typename T, typename U, typename F>
 void unary_loop(const array& in, array& out, F f) {
@@ -26,18 +32,18 @@ void unary_loop(const array& in, array& out, F f) {
     return;
   }
   if (in.data_size() == 1) {
-    U v = f(src[0]);
-    for (size_t i = 0; i < n; ++i) dst[i] = v;
+    parallel_fill(dst, n, f(src[0]));
     return;
   }
   Shape shape = in.shape();
   std::vector<Strides> st{in.strides(), row_major_strides(in.shape())};
   collapse_dims(shape, st);
-  const int64_t m = shape.back(), si = st[0].back();
-  for_each_row<2>(shape, {st[0].data(), st[1].data()}, [&](const std::array<int64_t, 2>& o) {
+  const int64_t si = st[0].back();
+  for_each_row<2>(shape, {st[0].data(), st[1].data()},
+                  [&](const std::array<int64_t, 2>& o, int64_t b, int64_t e) {
     const T* s = src + o[0];
     U* d = dst + o[1];
-    for (int64_t i = 0; i < m; ++i) d[i] = f(s[i * si]);
+    for (int64_t i = b; i < e; ++i) d[i] = f(s[i * si]);
   });
 }
 
@@ -71,20 +77,20 @@ void binary_loop(const array& a, const array& b, array& out, F f) {
   Shape shape = out.shape();
   std::vector<Strides> st{a.strides(), b.strides(), row_major_strides(out.shape())};
   collapse_dims(shape, st);
-  const int64_t m = shape.back(), xa = st[0].back(), xb = st[1].back();
+  const int64_t xa = st[0].back(), xb = st[1].back();
   for_each_row<3>(shape, {st[0].data(), st[1].data(), st[2].data()},
-                  [&](const std::array<int64_t, 3>& o) {
+                  [&](const std::array<int64_t, 3>& o, int64_t s, int64_t e) {
                     const T* ra = pa + o[0];
                     const T* rb = pb + o[1];
                     U* ro = po + o[2];
                     if (xa == 1 && xb == 1) {
-                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i], rb[i]);
+                      for (int64_t i = s; i < e; ++i) ro[i] = f(ra[i], rb[i]);
                     } else if (xa == 0 && xb == 1) {
-                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[0], rb[i]);
+                      for (int64_t i = s; i < e; ++i) ro[i] = f(ra[0], rb[i]);
                     } else if (xa == 1 && xb == 0) {
-                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i], rb[0]);
+                      for (int64_t i = s; i < e; ++i) ro[i] = f(ra[i], rb[0]);
                     } else {
-                      for (int64_t i = 0; i < m; ++i) ro[i] = f(ra[i * xa], rb[i * xb]);
+                      for (int64_t i = s; i < e; ++i) ro[i] = f(ra[i * xa], rb[i * xb]);
                     }
                   });
 }
@@ -105,7 +111,7 @@ void unary_kernel_loop(const array& in, array& out, simd::UnaryKernel kernel,
   if (!in.flags().row_contiguous && in.data_size() == 1) {
     float v = static_cast<float>(src[0]);
     kernel(&v, &v, 1);
-    std::fill_n(dst, n, T(v));
+    parallel_fill(dst, n, T(v));
     return;
   }
   if (!in.flags().row_contiguous) {
@@ -145,7 +151,7 @@ inline bool binary_kernel_loop(const array& a, const array& b, array& out,
   if (a_scalar && b_scalar) {
     float v;
     kernels[size_t(Operands::VectorVector)](pa, pb, &v, 1);
-    std::fill_n(po, n, v);
+    parallel_fill(po, n, v);
     return true;
   }
   const Operands form = a_scalar   ? Operands::ScalarVector

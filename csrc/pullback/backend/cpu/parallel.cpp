@@ -1,11 +1,15 @@
 #include "pullback/backend/cpu/parallel.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "pullback/interrupt.h"
 
 namespace pullback::cpu {
 namespace {
@@ -83,24 +87,55 @@ thread_local bool t_in_pool_job = false;
 
 int num_threads() { return pool().size(); }
 
-void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& f) {
+void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& f,
+                  size_t max_chunk) {
   if (n == 0) return;
-  if (t_in_pool_job || n < 2 * grain || pool().size() == 1) {
+  grain = std::max<size_t>(grain, 1);
+  // Inside a chunk the outer loop already splits the work and polls.
+  if (t_in_pool_job || n < 2 * grain) {
     f(0, n);
     return;
   }
-  int parts = pool().size();
-  size_t max_parts = n / grain;
-  if (max_parts < static_cast<size_t>(parts)) parts = static_cast<int>(max_parts);
-  size_t chunk = (n + parts - 1) / parts;
-  pool().run([&](int i) {
-    if (i >= parts) return;
-    size_t b = i * chunk, e = b + chunk < n ? b + chunk : n;
-    if (b >= e) return;
+  const size_t threads = static_cast<size_t>(pool().size());
+  if (max_chunk == 0) max_chunk = kMaxGrainsPerChunk * grain;
+  const size_t even = (n + threads - 1) / threads;
+  const size_t chunk = std::max(grain, std::min(even, max_chunk));
+  const size_t chunks = (n + chunk - 1) / chunk;
+
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  bool interrupted = false;
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto participate = [&](int participant) {
     t_in_pool_job = true;
-    f(b, e);
+    for (;;) {
+      // Only the calling thread may talk to the host (it holds Python's GIL).
+      if (participant == 0 && interrupt_kernel_now()) {
+        interrupted = true;
+        stop.store(true, std::memory_order_relaxed);
+      }
+      if (stop.load(std::memory_order_relaxed)) break;
+      const size_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= chunks) break;
+      const size_t b = c * chunk, e = std::min(n, b + chunk);
+      try {
+        f(b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+        stop.store(true, std::memory_order_relaxed);
+      }
+    }
     t_in_pool_job = false;
-  });
+  };
+  if (threads == 1 || chunks == 1) {
+    participate(0);
+  } else {
+    pool().run(participate);
+  }
+  if (error) std::rethrow_exception(error);
+  if (interrupted) throw Interrupted();
 }
 
 }  // namespace pullback::cpu

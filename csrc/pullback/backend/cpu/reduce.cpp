@@ -29,6 +29,10 @@ namespace {
 
 // Elements of work below which a slice is not worth a thread.
 constexpr size_t kReduceGrain = size_t(1) << 15;
+// A long reduction is cut into slices of about this many elements (a few milliseconds), up to
+// kMaxReduceSlices of them (the partial results take slices * outputs accumulators).
+constexpr size_t kReduceSliceElements = size_t(1) << 22;
+constexpr size_t kMaxReduceSlices = size_t(1) << 14;
 // Bytes of outputs accumulated together in the column layout: wide enough that each
 // input row is read in long sequential pieces, small enough to stay in L1/L2.
 constexpr int64_t kColumnTileBytes = 16384;
@@ -502,14 +506,16 @@ void reduce_typed(const array& in, const Plan& p, typename Op::A* dst) {
     cpu::parallel_for(outs, grain, [&](size_t b, size_t e) { partial(b, e, 0, rsize, dst + b); });
     return;
   }
-  // Few long reductions: every slice of the reduced elements makes partial results.
-  const size_t slices = std::min(threads, rsize / kReduceGrain);
+  // Few long reductions: every slice of the reduced elements makes partial results. Slices
+  // are short enough that an interrupt is acted on between them, and one is taken at a time.
+  const size_t slices = std::min({rsize / kReduceGrain, kMaxReduceSlices,
+                                  std::max(threads, rsize / kReduceSliceElements)});
   std::unique_ptr<A[]> parts(new A[slices * outs]);
   cpu::parallel_for(slices, 1, [&](size_t b, size_t e) {
     for (size_t c = b; c < e; ++c) {
       partial(0, outs, rsize * c / slices, rsize * (c + 1) / slices, parts.get() + c * outs);
     }
-  });
+  }, /*max_chunk=*/1);
   for (size_t o = 0; o < outs; ++o) {
     A acc = parts[o];
     for (size_t c = 1; c < slices; ++c) acc = Op::apply(acc, parts[c * outs + o]);

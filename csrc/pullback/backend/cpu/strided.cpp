@@ -43,14 +43,15 @@ int64_t offset_of(size_t i, const Shape& shape, const Strides& strides) {
 namespace {
 template <typename T>
 void copy_rows(const T* src, const Strides& ss, T* dst, const Strides& ds, const Shape& shape) {
-  const int64_t n = shape.back(), si = ss.back(), di = ds.back();
-  for_each_row<2>(shape, {ss.data(), ds.data()}, [&](const std::array<int64_t, 2>& o) {
+  const int64_t si = ss.back(), di = ds.back();
+  for_each_row<2>(shape, {ss.data(), ds.data()},
+                  [&](const std::array<int64_t, 2>& o, int64_t b, int64_t e) {
     const T* s = src + o[0];
     T* d = dst + o[1];
     if (si == 1 && di == 1) {
-      std::memcpy(d, s, n * sizeof(T));
+      std::memcpy(d + b, s + b, (e - b) * sizeof(T));
     } else {
-      for (int64_t i = 0; i < n; ++i) d[i * di] = s[i * si];
+      for (int64_t i = b; i < e; ++i) d[i * di] = s[i * si];
     }
   });
 }
@@ -112,9 +113,10 @@ void convert_typed(const array& in, array& out) {
   Shape shape = in.shape();
   std::vector<Strides> st{in.strides(), row_major_strides(in.shape())};
   collapse_dims(shape, st);
-  const int64_t n = shape.back(), si = st[0].back(), di = st[1].back();
-  for_each_row<2>(shape, {st[0].data(), st[1].data()}, [&](const std::array<int64_t, 2>& o) {
-    for (int64_t i = 0; i < n; ++i) dst[o[1] + i * di] = convert_one<To>(src[o[0] + i * si]);
+  const int64_t si = st[0].back(), di = st[1].back();
+  for_each_row<2>(shape, {st[0].data(), st[1].data()},
+                  [&](const std::array<int64_t, 2>& o, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[o[1] + i * di] = convert_one<To>(src[o[0] + i * si]);
   });
 }
 }  // namespace
