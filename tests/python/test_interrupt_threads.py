@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 
+import numpy as np
 import pytest
 
 import pullback.core as mx
@@ -89,3 +90,25 @@ def test_eval_in_one_thread_releases_its_graph_while_another_traces():
     assert x[0, 0].item() == 300.0
     # Each step's graph is dropped: a few buffers, not 300 steps' worth.
     assert grown < 8 * 2**20
+
+
+def test_ctrl_c_stops_a_long_matmul():
+    a = mx.ones((8192, 8192))
+    mx.eval(a)
+    c = a @ a  # about 5 s of gemm, run as panels of rows
+    killer = _send_sigint_after(0.3)
+    with pytest.raises(KeyboardInterrupt):
+        mx.eval(c)
+    killer.wait()
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_long_matmul_in_panels_matches_numpy(transposed):
+    # Just over the size from which a gemm runs as panels of rows.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4100, 2000)).astype(np.float32)
+    y = rng.standard_normal((2000, 2100)).astype(np.float32)
+    a = mx.array(x.T.copy()).T if transposed else mx.array(x)
+    got = np.array(a @ mx.array(y))
+    want = x.astype(np.float64) @ y.astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)

@@ -11,6 +11,7 @@
 
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
+#include "pullback/interrupt.h"
 #include "pullback/ops.h"
 #include "pullback/primitives/matmul.h"
 
@@ -24,6 +25,12 @@ constexpr double kSingleThreadedGemm = 1 << 18;
 constexpr double kSingleThreadedGemv = 1 << 13;
 // Multiply-adds per pool chunk below which splitting a batch costs more than it saves.
 constexpr double kBatchGrainFlops = 1 << 17;
+// A gemm beyond this many multiply-adds (about 0.2 s) runs as panels of rows of about
+// kPanelFlops each, so that an interrupt is acted on between them; a panel keeps at least
+// kMinPanelRows rows, enough that repacking b for each panel costs little.
+constexpr double kInterruptibleGemmFlops = double(int64_t(1) << 34);
+constexpr double kPanelFlops = double(int64_t(1) << 33);
+constexpr int64_t kMinPanelRows = 128;
 
 // OpenBLAS sizes its pool from the core count; follow PULLBACK_NUM_THREADS too, unless the
 // user set OpenBLAS's own variables. Our pool's workers sleep on a condition variable while
@@ -123,8 +130,19 @@ void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t 
     } else {
       gemv(true, k, n, b, lb.ld, a, incx, c);
     }
-  } else {
+  } else if (static_cast<double>(m) * n * k <= kInterruptibleGemmFlops) {
     gemm(la, lb, m, n, k, a, b, c);
+  } else {
+    // A long product runs as panels of rows, each still one large gemm, with a poll for an
+    // interrupt between them (interrupt.h).
+    const double flops = static_cast<double>(m) * n * k;
+    const int64_t panel =
+        std::max<int64_t>(kMinPanelRows, static_cast<int64_t>(m * (kPanelFlops / flops)));
+    for (int64_t r = 0; r < m; r += panel) {
+      if (r > 0 && interrupt_kernel_now()) throw Interrupted();
+      const T* a_rows = la.transposed ? a + r : a + r * la.ld;
+      gemm(la, lb, std::min(panel, m - r), n, k, a_rows, b, c + r * n);
+    }
   }
 }
 
@@ -176,19 +194,23 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
   }
 
   const int64_t mn = m * n;
-  auto run = [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
-              c + static_cast<int64_t>(i) * mn);
-    }
+  auto run = [&](size_t i) {
+    product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
+            c + static_cast<int64_t>(i) * mn);
   };
   const double flops = static_cast<double>(m) * n * k;
   const double single_threaded = (m == 1 || n == 1) ? kSingleThreadedGemv : kSingleThreadedGemm;
   if (nbatch > 1 && flops <= single_threaded) {
     const auto grain = static_cast<size_t>(std::max(1.0, kBatchGrainFlops / flops));
-    cpu::parallel_for(nbatch, grain, run);
+    cpu::parallel_for(nbatch, grain, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) run(i);
+    });
   } else {
-    run(0, nbatch);
+    // Products BLAS runs on all threads, one after another, with a poll between them.
+    for (int64_t i = 0; i < nbatch; ++i) {
+      if (i > 0 && interrupt_kernel_now()) throw Interrupted();
+      run(static_cast<size_t>(i));
+    }
   }
 }
 
