@@ -84,7 +84,8 @@ Arrays Reduce::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const 
   if (op_ == ReduceOp::And || op_ == ReduceOp::Or) return {zeros_like(x, s)};
   if (op_ == ReduceOp::Sum) return {astype(broadcast_to(cts[0], x.shape(), s), x.dtype(), s)};
   if (!is_inexact(x.dtype())) return {zeros_like(x, s)};
-  array w = input_weights(x, outputs[0]);
+  // Complex products: the cotangent times the conjugate derivative (see Unary::vjp).
+  array w = conjugate(input_weights(x, outputs[0]), s);
   return {astype(multiply(cts[0], w, s), x.dtype(), s)};
 }
 
