@@ -63,9 +63,17 @@ array reduce(const array& a, const std::vector<int>& axes, bool keepdims, Reduce
 
 bool is_half(Dtype t) { return t == Dtype::float16 || t == Dtype::bfloat16; }
 
-// The dtype of sum and prod: small integers and bool widen, floats keep their type.
+// The dtype of sum and prod (MLX's): integers narrower than 32 bits and bool widen to 32
+// bits, other types keep theirs. (The kernel accumulates integers in 64 bits.)
 Dtype sum_dtype(Dtype t) {
-  return is_half(t) ? t : reduce_accumulator_dtype(ReduceOp::Sum, t);
+  switch (t) {
+    case Dtype::bool_:
+    case Dtype::int8:
+    case Dtype::int16: return Dtype::int32;
+    case Dtype::uint8:
+    case Dtype::uint16: return Dtype::uint32;
+    default: return t;
+  }
 }
 
 // A sum whose float16/bfloat16 result stays in float32, for ops that go on computing.
