@@ -146,6 +146,12 @@ array arg_reduce(const array& a, std::optional<int> axis, bool keepdims, ArgRedu
                                 " of length zero in an array of shape " + shape_str(a.shape()) +
                                 ".");
   }
+  // The result is uint32 (MLX's dtype): a longer axis would give indices that wrap.
+  if (static_cast<uint64_t>(a.shape(ax)) > uint64_t(UINT32_MAX) + 1) {
+    throw std::invalid_argument(std::string("[") + name + "] The axis " + std::to_string(*axis) +
+                                " of an array of shape " + shape_str(a.shape()) +
+                                " is longer than uint32 indices can address (2**32).");
+  }
   std::vector<int> axes{ax};
   array r(reduced_shape(a.shape(), axes, true), Dtype::uint32,
           std::make_shared<ArgReduce>(s, op, ax), {a});
