@@ -173,9 +173,9 @@ def test_real_imag_conj_values():
     np.testing.assert_array_equal(np.array(mx.conj(x)), [1.5, -2.0])
 
 
-def test_abs_of_complex_vmaps_to_float():
+def test_abs_of_complex_is_float():
     z = mx.array(np.array([[3 + 4j, 1j], [2, -1 - 1j]], dtype=np.complex64))
-    r = mx.vmap(mx.abs)(z) if hasattr(mx, "vmap") else mx.abs(z)
+    r = mx.abs(z)
     assert r.dtype == mx.float32
     np.testing.assert_allclose(np.array(r), np.abs(np.array(z)), rtol=1e-6)
 
@@ -466,3 +466,13 @@ def test_zero_size_reductions_match_numpy():
     with pytest.raises(ValueError, match=r"^\[argmax\]"):
         mx.argmax(mx.array(e), axis=0)
     assert mx.max(mx.array(e), axis=1).shape == (0,)
+
+
+@pytest.mark.parametrize("index", [sys.maxsize, -sys.maxsize - 1, 2**63, -(2**63) - 1, 2**100, -(2**100)])
+def test_huge_integer_indices_raise_index_error_naming_the_op(index):
+    a = mx.arange(5)
+    with pytest.raises(IndexError, match=rf"^\[__getitem__\] Index {index} is out of bounds"):
+        a[index]
+    with pytest.raises(IndexError, match=rf"^\[__setitem__\] Index {index} is out of bounds"):
+        a[index] = 1
+    assert a.tolist() == [0, 1, 2, 3, 4]
