@@ -224,19 +224,45 @@ array round_integer_to_power_of_ten(const array& a, int k, Stream s) {
 array round(const array& a, int decimals, Stream s) {
   if (!is_inexact(a.dtype())) {
     if (decimals >= 0 || a.dtype() == Dtype::bool_) return a;
-    return round_integer_to_power_of_ten(a, -decimals, s);
+    // Beyond 10**40 every 64-bit value rounds alike; the clamp also keeps -INT_MIN defined.
+    return round_integer_to_power_of_ten(a, decimals < -40 ? 40 : -decimals, s);
+  }
+  if (is_complex(a.dtype())) {
+    throw std::invalid_argument("[round] Not supported for complex inputs.");
   }
   if (decimals == 0) return unary("round", UnaryOp::Round, a, s, Domain::real);
+  if (a.dtype() == Dtype::float16 || a.dtype() == Dtype::bfloat16) {
+    // Scaled in float32: 10**5 is already infinite in float16, and the scaling loses less.
+    return astype(round(astype(a, Dtype::float32, s), decimals, s), a.dtype(), s);
+  }
+  // The largest power of ten the dtype holds; half of the next one exceeds the dtype's max.
+  const int max_exp = a.dtype() == Dtype::float64 ? 308 : 38;
   if (decimals < 0) {
+    if (decimals < -max_exp) {
+      // Every finite value is below half of 10**-d: it rounds to (signed) zero.
+      return where(isfinite(a, s), multiply(a, array(0.0, a.dtype()), s), a, s);
+    }
     // Dividing by 10**-d is exact where multiplying by the inexact 10**d is not.
     array scale(std::pow(10.0, -decimals), a.dtype());
     return multiply(unary("round", UnaryOp::Round, divide(a, scale, s), s, Domain::real), scale, s);
   }
-  array scale(std::pow(10.0, decimals), a.dtype());
+  // No value of the dtype has a digit beyond 2 * max_exp decimals (the smallest subnormals
+  // are 1.4e-45 and 4.9e-324).
+  if (decimals > 2 * max_exp) return a;
+  // 10**d as one or two factors that the dtype holds.
+  array scale(std::pow(10.0, std::min(decimals, max_exp)), a.dtype());
   array scaled = multiply(a, scale, s);
-  array rounded = divide(unary("round", UnaryOp::Round, scaled, s, Domain::real), scale, s);
-  // Where a * 10**d overflows, a has no digits that far right to round: it stays.
-  return where(isinf(scaled, s), a, rounded, s);
+  std::optional<array> extra;
+  if (decimals > max_exp) {
+    extra = array(std::pow(10.0, decimals - max_exp), a.dtype());
+    scaled = multiply(scaled, *extra, s);
+  }
+  array rounded = unary("round", UnaryOp::Round, scaled, s, Domain::real);
+  if (extra) rounded = divide(rounded, *extra, s);
+  rounded = divide(rounded, scale, s);
+  // Where a * 10**d overflows, a has no digits that far right to round: it stays (and so do
+  // infinities and NaN).
+  return where(isfinite(scaled, s), rounded, a, s);
 }
 
 array isnan(const array& a, Stream s) { return unary("isnan", UnaryOp::IsNan, a, s, Domain::any); }

@@ -476,3 +476,41 @@ def test_huge_integer_indices_raise_index_error_naming_the_op(index):
     with pytest.raises(IndexError, match=rf"^\[__setitem__\] Index {index} is out of bounds"):
         a[index] = 1
     assert a.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_complex_second_order_gradient_matches_finite_differences():
+    # g(z) = sum |grad f(z)|**2 with f(z) = sum |z**3 + c z|: a real function of a complex
+    # gradient, differentiated again.
+    c = 0.5 - 1.5j
+    f = lambda v: mx.abs(v * v * v + v * c).sum()
+    g = lambda v: mx.sum(mx.square(mx.abs(mx.grad(f)(v))))
+
+    def f_grad_np(z):  # d|w|/dx + i d|w|/dy with w = z**3 + c z: conj(w') w / |w|
+        w = z**3 + c * z
+        return np.conj(3 * z**2 + c) * w / np.abs(w)
+
+    g_np = lambda z: np.sum(np.abs(f_grad_np(z)) ** 2)
+    ours = np.array(mx.grad(g)(mx.array(Z.astype(np.complex64))))
+    np.testing.assert_allclose(ours, fd_gradient(g_np, Z), rtol=2e-3, atol=2e-3)
+
+
+def test_round_floats_with_extreme_decimals():
+    x = np.array([0.0, -0.0, 1.5e-40, 3e38, -2.5, np.inf, -np.inf, np.nan, 12345.678], dtype=np.float32)
+    same = lambda r, e: np.testing.assert_array_equal(np.array(r), np.array(e, dtype=np.float32))
+    # Beyond every digit of float32 (and far beyond): unchanged, where NumPy gives nan.
+    for d in (80, 2**31 - 1):
+        same(mx.round(mx.array(x), d), x)
+    # Subnormals still round at 40 decimals (two scale factors; 10**40 overflows float32).
+    assert mx.round(mx.array(np.float32(1.5e-40)), 40).item() == pytest.approx(2e-40, rel=1e-4)
+    # Above every finite value: signed zeros, infinities and NaN stay.
+    for d in (-39, -400, -(2**31)):
+        same(mx.round(mx.array(x), d), [0.0, -0.0, 0.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 0.0])
+    assert mx.round(mx.array(np.float32(3e38)), -38).item() == np.float32(3e38)
+    # float16 and bfloat16 round through float32: 10**5 is infinite in float16.
+    h = np.array([60000, 40000, 1.5, 0.0001234], dtype=np.float16)
+    for d in (-5, -4, 2, 5):
+        np.testing.assert_array_equal(np.array(mx.round(mx.array(h), d)),
+                                      np.round(h.astype(np.float32), d).astype(np.float16))
+    with pytest.raises(ValueError, match=r"^\[round\]"):
+        mx.round(mx.array([1 + 1j]), 2)
+    assert mx.round(mx.array([1234, -1250], dtype=mx.int64), -(2**31)).tolist() == [0, 0]
