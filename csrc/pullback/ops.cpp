@@ -180,6 +180,7 @@ array ceil(const array& a, Stream s) {
   if (!is_inexact(a.dtype())) return a;
   return unary("ceil", UnaryOp::Ceil, a, s, Domain::real);
 }
+
 namespace {
 
 // `a` (an integer array) rounded to a multiple of p = 10**k (k > 0), ties to even, exactly:
@@ -240,7 +241,7 @@ array round(const array& a, int decimals, Stream s) {
   if (decimals < 0) {
     if (decimals < -max_exp) {
       // Every finite value is below half of 10**-d: it rounds to (signed) zero.
-      return where(isfinite(a, s), multiply(a, array(0.0, a.dtype()), s), a, s);
+      return stop_gradient(where(isfinite(a, s), multiply(a, array(0.0, a.dtype()), s), a, s), s);
     }
     // Dividing by 10**-d is exact where multiplying by the inexact 10**d is not.
     array scale(std::pow(10.0, -decimals), a.dtype());
@@ -248,7 +249,8 @@ array round(const array& a, int decimals, Stream s) {
   }
   // No value of the dtype has a digit beyond 2 * max_exp decimals (the smallest subnormals
   // are 1.4e-45 and 4.9e-324).
-  if (decimals > 2 * max_exp) return a;
+  // Rounding is piecewise constant: the values that pass through have no gradient either.
+  if (decimals > 2 * max_exp) return stop_gradient(a, s);
   // 10**d as one or two factors that the dtype holds.
   array scale(std::pow(10.0, std::min(decimals, max_exp)), a.dtype());
   array scaled = multiply(a, scale, s);
@@ -262,7 +264,7 @@ array round(const array& a, int decimals, Stream s) {
   rounded = divide(rounded, scale, s);
   // Where a * 10**d overflows, a has no digits that far right to round: it stays (and so do
   // infinities and NaN).
-  return where(isfinite(scaled, s), rounded, a, s);
+  return where(isfinite(scaled, s), rounded, stop_gradient(a, s), s);
 }
 
 array isnan(const array& a, Stream s) { return unary("isnan", UnaryOp::IsNan, a, s, Domain::any); }

@@ -514,3 +514,10 @@ def test_round_floats_with_extreme_decimals():
     with pytest.raises(ValueError, match=r"^\[round\]"):
         mx.round(mx.array([1 + 1j]), 2)
     assert mx.round(mx.array([1234, -1250], dtype=mx.int64), -(2**31)).tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("decimals", [-400, -2, 0, 2, 40, 100])
+def test_round_has_zero_gradient_everywhere(decimals):
+    x = mx.array(np.array([1.25, 3e38, -7.5, 1e-40], dtype=np.float32))
+    g = mx.grad(lambda v: mx.round(v, decimals).sum())(x)
+    assert g.tolist() == [0.0, 0.0, 0.0, 0.0]
