@@ -21,12 +21,21 @@ std::vector<array> to_arrays(nb::handle seq) {
 }
 
 
-bool is_int_like(nb::handle h) { return PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr()); }
+// Python ints and integer scalars such as NumPy's (anything with __index__ but a bool).
+bool is_int_like(nb::handle h) {
+  if (PyBool_Check(h.ptr())) return false;
+  if (PyLong_Check(h.ptr())) return true;
+  if (!PyIndex_Check(h.ptr())) return false;
+  // NumPy's bool scalar has __index__ too, but is a bool.
+  return std::string(nb::type_name(h.type()).c_str()).find("bool") == std::string::npos;
+}
 
-// A Python int argument of arange as int64, or a ValueError naming it.
+// An integer argument of arange as int64, or a ValueError naming it.
 int64_t arange_int(nb::handle h, const char* what) {
+  nb::object index = nb::steal(PyNumber_Index(h.ptr()));
+  if (!index.is_valid()) throw nb::python_error();
   int overflow = 0;
-  long long v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+  long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
   if (v == -1 && PyErr_Occurred()) throw nb::python_error();
   if (overflow) {
     throw std::invalid_argument(std::string("[arange] ") + what + " " +

@@ -521,3 +521,11 @@ def test_round_has_zero_gradient_everywhere(decimals):
     x = mx.array(np.array([1.25, 3e38, -7.5, 1e-40], dtype=np.float32))
     g = mx.grad(lambda v: mx.round(v, decimals).sum())(x)
     assert g.tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_arange_takes_numpy_integers_as_integers():
+    r = mx.arange(np.int64(5))
+    assert r.dtype == mx.int32 and r.tolist() == [0, 1, 2, 3, 4]
+    r = mx.arange(np.int64(2**40), 2**40 + 2)
+    assert r.dtype == mx.int64 and r.tolist() == [2**40, 2**40 + 1]
+    assert mx.arange(np.float32(3)).dtype == mx.float32
