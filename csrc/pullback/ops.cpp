@@ -45,6 +45,22 @@ array arange(double start, double stop, double step, Dtype dtype, Stream s) {
   return array({size}, dtype, std::make_shared<Arange>(s, start, step), {});
 }
 
+array integer_arange(int64_t start, int64_t stop, int64_t step, Dtype dtype, Stream s) {
+  if (step == 0) throw std::invalid_argument("[arange] The step must be nonzero; got 0.");
+  if (dtype == Dtype::bool_) throw std::invalid_argument("[arange] A bool arange is not supported.");
+  // The count in 128 bits: stop - start overflows int64 for ranges wider than 2**63.
+  __int128 span = static_cast<__int128>(stop) - start;
+  __int128 n = step > 0 ? (span > 0 ? (span - 1) / step + 1 : 0)
+                        : (span < 0 ? (-span - 1) / -static_cast<__int128>(step) + 1 : 0);
+  if (n > static_cast<__int128>(INT64_MAX)) {
+    throw std::invalid_argument("[arange] The range [" + std::to_string(start) + ", " +
+                                std::to_string(stop) + ") with step " + std::to_string(step) +
+                                " has too many elements.");
+  }
+  return array({static_cast<int64_t>(n)}, dtype,
+               std::make_shared<Arange>(s, IntegerRange{start, step}), {});
+}
+
 array linspace(double start, double stop, int64_t num, bool endpoint, Dtype dtype, Stream s) {
   if (num < 0) {
     throw std::invalid_argument("[linspace] num must be non-negative; got " + std::to_string(num) + ".");
@@ -164,11 +180,91 @@ array ceil(const array& a, Stream s) {
   if (!is_inexact(a.dtype())) return a;
   return unary("ceil", UnaryOp::Ceil, a, s, Domain::real);
 }
+
+namespace {
+
+// `a` (an integer array) rounded to a multiple of p = 10**k (k > 0), ties to even, exactly:
+// with r = a mod p (0 <= r < p), the result is a - r or a + (p - r), and neither sum
+// overflows unless the rounded value itself is outside the dtype (where it wraps, as in
+// NumPy). NumPy and MLX go through float64 instead, which loses the low digits of large
+// int64 values. Integers of up to 32 bits are computed in int64 and converted back.
+array round_integer_to_power_of_ten(const array& a, int k, Stream s) {
+  const Dtype t = a.dtype();
+  const Dtype work = t == Dtype::uint64 ? Dtype::uint64 : Dtype::int64;
+  const uint64_t work_max = work == Dtype::uint64 ? UINT64_MAX : uint64_t(INT64_MAX);
+  uint64_t p = 1;
+  bool fits = true;
+  for (int i = 0; i < k && fits; ++i) {
+    fits = p <= work_max / 10;
+    p *= 10;
+  }
+  array x = astype(a, work, s);
+  array zero = zeros_like(x, s);
+  if (!fits) {
+    // 10**k is beyond the 64-bit range: only int64 with k = 19 has values that round away
+    // from 0 (|x| > 5e18 goes to +-1e19, which wraps); everything else rounds to 0.
+    if (work != Dtype::int64 || k != 19) return astype(zero, t, s);
+    const int64_t half = 5000000000000000000;
+    const uint64_t ten19 = 10000000000000000000ull;
+    array up(static_cast<int64_t>(ten19), work), down(static_cast<int64_t>(uint64_t(0) - ten19), work);
+    array r = where(greater(x, array(half, work), s), up,
+                    where(less(x, array(-half, work), s), down, zero, s), s);
+    return astype(r, t, s);
+  }
+  array pw(static_cast<int64_t>(p), work);  // stored modulo 2**64: exact for uint64 too
+  array q = floor_divide(x, pw, s);
+  array r = remainder(x, pw, s);
+  array rest = subtract(pw, r, s);  // the distance to the next multiple
+  array q_odd = not_equal(remainder(q, array(int64_t(2), work), s), zero, s);
+  array up = logical_or(greater(r, rest, s), logical_and(equal(r, rest, s), q_odd, s), s);
+  return astype(where(up, add(x, rest, s), subtract(x, r, s), s), t, s);
+}
+
+}  // namespace
+
 array round(const array& a, int decimals, Stream s) {
-  if (!is_inexact(a.dtype())) return a;
+  if (!is_inexact(a.dtype())) {
+    if (decimals >= 0 || a.dtype() == Dtype::bool_) return a;
+    // Beyond 10**40 every 64-bit value rounds alike; the clamp also keeps -INT_MIN defined.
+    return round_integer_to_power_of_ten(a, decimals < -40 ? 40 : -decimals, s);
+  }
+  if (is_complex(a.dtype())) {
+    throw std::invalid_argument("[round] Not supported for complex inputs.");
+  }
   if (decimals == 0) return unary("round", UnaryOp::Round, a, s, Domain::real);
-  array scale(std::pow(10.0, decimals), a.dtype());
-  return divide(unary("round", UnaryOp::Round, multiply(a, scale, s), s, Domain::real), scale, s);
+  if (a.dtype() == Dtype::float16 || a.dtype() == Dtype::bfloat16) {
+    // Scaled in float32: 10**5 is already infinite in float16, and the scaling loses less.
+    return astype(round(astype(a, Dtype::float32, s), decimals, s), a.dtype(), s);
+  }
+  // The largest power of ten the dtype holds; half of the next one exceeds the dtype's max.
+  const int max_exp = a.dtype() == Dtype::float64 ? 308 : 38;
+  if (decimals < 0) {
+    if (decimals < -max_exp) {
+      // Every finite value is below half of 10**-d: it rounds to (signed) zero.
+      return stop_gradient(where(isfinite(a, s), multiply(a, array(0.0, a.dtype()), s), a, s), s);
+    }
+    // Dividing by 10**-d is exact where multiplying by the inexact 10**d is not.
+    array scale(std::pow(10.0, -decimals), a.dtype());
+    return multiply(unary("round", UnaryOp::Round, divide(a, scale, s), s, Domain::real), scale, s);
+  }
+  // No value of the dtype has a digit beyond 2 * max_exp decimals (the smallest subnormals
+  // are 1.4e-45 and 4.9e-324).
+  // Rounding is piecewise constant: the values that pass through have no gradient either.
+  if (decimals > 2 * max_exp) return stop_gradient(a, s);
+  // 10**d as one or two factors that the dtype holds.
+  array scale(std::pow(10.0, std::min(decimals, max_exp)), a.dtype());
+  array scaled = multiply(a, scale, s);
+  std::optional<array> extra;
+  if (decimals > max_exp) {
+    extra = array(std::pow(10.0, decimals - max_exp), a.dtype());
+    scaled = multiply(scaled, *extra, s);
+  }
+  array rounded = unary("round", UnaryOp::Round, scaled, s, Domain::real);
+  if (extra) rounded = divide(rounded, *extra, s);
+  rounded = divide(rounded, scale, s);
+  // Where a * 10**d overflows, a has no digits that far right to round: it stays (and so do
+  // infinities and NaN).
+  return where(isfinite(scaled, s), rounded, stop_gradient(a, s), s);
 }
 
 array isnan(const array& a, Stream s) { return unary("isnan", UnaryOp::IsNan, a, s, Domain::any); }
@@ -177,6 +273,19 @@ array isfinite(const array& a, Stream s) { return unary("isfinite", UnaryOp::IsF
 array isposinf(const array& a, Stream s) { return unary("isposinf", UnaryOp::IsPosInf, a, s, Domain::any); }
 array isneginf(const array& a, Stream s) { return unary("isneginf", UnaryOp::IsNegInf, a, s, Domain::any); }
 array logical_not(const array& a, Stream s) { return unary("logical_not", UnaryOp::LogicalNot, a, s, Domain::any); }
+
+array conjugate(const array& a, Stream s) {
+  if (!is_complex(a.dtype())) return a;
+  return array(a.shape(), a.dtype(), std::make_shared<Unary>(s, UnaryOp::Conjugate), {a});
+}
+array real(const array& a, Stream s) {
+  if (!is_complex(a.dtype())) return a;
+  return array(a.shape(), Dtype::float32, std::make_shared<Unary>(s, UnaryOp::Real), {a});
+}
+array imag(const array& a, Stream s) {
+  if (!is_complex(a.dtype())) return zeros_like(a, s);
+  return array(a.shape(), Dtype::float32, std::make_shared<Unary>(s, UnaryOp::Imag), {a});
+}
 
 // ---- elementwise: two arrays ----
 
@@ -205,14 +314,6 @@ array numeric_arithmetic(const char* name, BinaryOp op, const array& a, const ar
     throw std::invalid_argument(std::string("[") + name + "] Not supported for boolean inputs.");
   }
   if (is_complex(t) && op != BinaryOp::Power) {
-    throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
-  }
-  return binary(op, a, b, t, t, s);
-}
-
-array real_arithmetic(const char* name, BinaryOp op, const array& a, const array& b, Stream s) {
-  Dtype t = promote_types(a.dtype(), b.dtype());
-  if (is_complex(t)) {
     throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
   }
   return binary(op, a, b, t, t, s);
@@ -252,12 +353,9 @@ array remainder(const array& a, const array& b, Stream s) {
 array power(const array& a, const array& b, Stream s) {
   return numeric_arithmetic("power", BinaryOp::Power, a, b, s);
 }
-array maximum(const array& a, const array& b, Stream s) {
-  return real_arithmetic("maximum", BinaryOp::Maximum, a, b, s);
-}
-array minimum(const array& a, const array& b, Stream s) {
-  return real_arithmetic("minimum", BinaryOp::Minimum, a, b, s);
-}
+// Complex operands compare lexicographically, as in MLX.
+array maximum(const array& a, const array& b, Stream s) { return arithmetic(BinaryOp::Maximum, a, b, s); }
+array minimum(const array& a, const array& b, Stream s) { return arithmetic(BinaryOp::Minimum, a, b, s); }
 array arctan2(const array& a, const array& b, Stream s) {
   return inexact_arithmetic("arctan2", BinaryOp::ArcTan2, a, b, s, true);
 }
@@ -283,6 +381,24 @@ array logical_and(const array& a, const array& b, Stream s) {
 }
 array logical_or(const array& a, const array& b, Stream s) {
   return binary(BinaryOp::LogicalOr, a, b, Dtype::bool_, Dtype::bool_, s);
+}
+
+array isclose(const array& a, const array& b, double rtol, double atol, bool equal_nan, Stream s) {
+  Dtype t = to_inexact(promote_types(a.dtype(), b.dtype()));
+  Dtype real_t = is_complex(t) ? Dtype::float32 : t;
+  array x = astype(a, t, s);
+  array y = astype(b, t, s);
+  array diff = abs(subtract(x, y, s), s);
+  array tol = add(array(atol, real_t), multiply(array(rtol, real_t), abs(y, s), s), s);
+  // inf - inf is nan and inf <= inf holds, so infinities are compared by equality alone.
+  array finite = logical_and(isfinite(x, s), isfinite(y, s), s);
+  array close = where(finite, less_equal(diff, tol, s), equal(x, y, s), s);
+  if (equal_nan) close = logical_or(close, logical_and(isnan(x, s), isnan(y, s), s), s);
+  return close;
+}
+
+array allclose(const array& a, const array& b, double rtol, double atol, bool equal_nan, Stream s) {
+  return all(isclose(a, b, rtol, atol, equal_nan, s), std::nullopt, false, s);
 }
 
 array where(const array& cond, const array& x, const array& y, Stream s) {

@@ -14,6 +14,11 @@ using Axes = std::vector<int>;
 
 // ---- creation (ops.cpp) ----
 array arange(double start, double stop, double step, Dtype dtype, Stream s = current_stream());
+// arange of integers: every value start + i * step is exact (the float64 arange rounds them
+// beyond 2**53); values outside `dtype` wrap as in NumPy. (A name of its own: an overload
+// of arange would make calls with mixed int and double literals ambiguous.)
+array integer_arange(int64_t start, int64_t stop, int64_t step, Dtype dtype,
+                     Stream s = current_stream());
 array linspace(double start, double stop, int64_t num, bool endpoint, Dtype dtype,
                Stream s = current_stream());
 array full(const Shape& shape, const array& vals, Dtype dtype, Stream s = current_stream());
@@ -68,6 +73,10 @@ array isfinite(const array& a, Stream s = current_stream());
 array isposinf(const array& a, Stream s = current_stream());
 array isneginf(const array& a, Stream s = current_stream());
 array logical_not(const array& a, Stream s = current_stream());
+// Complex parts; on a real array conjugate and real return it and imag returns zeros.
+array conjugate(const array& a, Stream s = current_stream());
+array real(const array& a, Stream s = current_stream());
+array imag(const array& a, Stream s = current_stream());
 
 array add(const array& a, const array& b, Stream s = current_stream());
 array subtract(const array& a, const array& b, Stream s = current_stream());
@@ -89,6 +98,12 @@ array greater_equal(const array& a, const array& b, Stream s = current_stream())
 array logical_and(const array& a, const array& b, Stream s = current_stream());
 array logical_or(const array& a, const array& b, Stream s = current_stream());
 array where(const array& cond, const array& x, const array& y, Stream s = current_stream());
+// |a - b| <= atol + rtol * |b| for finite values; infinities are close only to an infinity
+// of the same sign, NaN only to NaN and only with equal_nan (NumPy's rules).
+array isclose(const array& a, const array& b, double rtol = 1e-5, double atol = 1e-8,
+              bool equal_nan = false, Stream s = current_stream());
+array allclose(const array& a, const array& b, double rtol = 1e-5, double atol = 1e-8,
+               bool equal_nan = false, Stream s = current_stream());
 
 // ---- reductions (ops_reduce.cpp) ----
 // `axes`: std::nullopt reduces every axis; an explicit list (possibly negative, no duplicates)

@@ -63,9 +63,17 @@ array reduce(const array& a, const std::vector<int>& axes, bool keepdims, Reduce
 
 bool is_half(Dtype t) { return t == Dtype::float16 || t == Dtype::bfloat16; }
 
-// The dtype of sum and prod: small integers and bool widen, floats keep their type.
+// The dtype of sum and prod (MLX's): integers narrower than 32 bits and bool widen to 32
+// bits, other types keep theirs. (The kernel accumulates integers in 64 bits.)
 Dtype sum_dtype(Dtype t) {
-  return is_half(t) ? t : reduce_accumulator_dtype(ReduceOp::Sum, t);
+  switch (t) {
+    case Dtype::bool_:
+    case Dtype::int8:
+    case Dtype::int16: return Dtype::int32;
+    case Dtype::uint8:
+    case Dtype::uint16: return Dtype::uint32;
+    default: return t;
+  }
 }
 
 // A sum whose float16/bfloat16 result stays in float32, for ops that go on computing.
@@ -137,6 +145,12 @@ array arg_reduce(const array& a, std::optional<int> axis, bool keepdims, ArgRedu
                                 " over axis " + std::to_string(*axis) +
                                 " of length zero in an array of shape " + shape_str(a.shape()) +
                                 ".");
+  }
+  // The result is uint32 (MLX's dtype): a longer axis would give indices that wrap.
+  if (static_cast<uint64_t>(a.shape(ax)) > uint64_t(UINT32_MAX) + 1) {
+    throw std::invalid_argument(std::string("[") + name + "] The axis " + std::to_string(*axis) +
+                                " of an array of shape " + shape_str(a.shape()) +
+                                " is longer than uint32 indices can address (2**32).");
   }
   std::vector<int> axes{ax};
   array r(reduced_shape(a.shape(), axes, true), Dtype::uint32,

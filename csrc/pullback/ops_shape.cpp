@@ -41,8 +41,10 @@ void clamp_slice(int64_t n, int64_t& start, int64_t& stop, int64_t step) {
 }
 
 // Checks the three per-axis lists and returns the clamped bounds and the selected shape.
-Shape prepare_slice(const char* op, const array& a, Shape& start, Shape& stop,
-                    const Shape& strides) {
+// An axis that selects at most one element gets the step 1 (and an empty one the bounds
+// 0:0): its step never moves the view, and a huge step times the axis stride would
+// overflow the view's strides. Every step kept is then smaller than its axis.
+Shape prepare_slice(const char* op, const array& a, Shape& start, Shape& stop, Shape& strides) {
   const size_t nd = static_cast<size_t>(a.ndim());
   if (start.size() != nd || stop.size() != nd || strides.size() != nd) {
     fail(op, "Expected " + std::to_string(nd) + " start, stop and stride values for an array of shape " +
@@ -54,6 +56,11 @@ Shape prepare_slice(const char* op, const array& a, Shape& start, Shape& stop,
     if (strides[d] == 0) fail(op, "Slice step cannot be zero (axis " + std::to_string(d) + ").");
     clamp_slice(a.shape()[d], start[d], stop[d], strides[d]);
     out[d] = slice_length(start[d], stop[d], strides[d]);
+    if (out[d] <= 1) {
+      if (out[d] == 0) start[d] = 0;
+      stop[d] = start[d] + out[d];
+      strides[d] = 1;
+    }
   }
   return out;
 }
@@ -358,18 +365,18 @@ std::vector<array> split(const array& a, const Shape& indices, int axis, Stream 
 
 array slice(const array& a, const Shape& start_in, const Shape& stop_in, const Shape& strides,
             Stream s) {
-  Shape start = start_in, stop = stop_in;
-  Shape shape = prepare_slice("slice", a, start, stop, strides);
+  Shape start = start_in, stop = stop_in, step = strides;
+  Shape shape = prepare_slice("slice", a, start, stop, step);
   bool whole = shape == a.shape();
-  for (size_t d = 0; whole && d < strides.size(); ++d) whole = strides[d] == 1 || a.shape()[d] <= 1;
+  for (size_t d = 0; whole && d < step.size(); ++d) whole = step[d] == 1;
   if (whole) return a;
-  return array(shape, a.dtype(), std::make_shared<Slice>(s, start, stop, strides), {a});
+  return array(shape, a.dtype(), std::make_shared<Slice>(s, start, stop, step), {a});
 }
 
 array slice_update(const array& a, const array& update, const Shape& start_in,
                    const Shape& stop_in, const Shape& strides, Stream s) {
-  Shape start = start_in, stop = stop_in;
-  Shape region = prepare_slice("slice_update", a, start, stop, strides);
+  Shape start = start_in, stop = stop_in, step = strides;
+  Shape region = prepare_slice("slice_update", a, start, stop, step);
   array upd = drop_leading_ones(update, region.size(), s);
   if (!is_broadcastable(upd.shape(), region)) {
     fail("slice_update", "Cannot broadcast update of shape " + shape_str(update.shape()) +
@@ -379,7 +386,7 @@ array slice_update(const array& a, const array& update, const Shape& start_in,
   if (shape_size(region) == 0) return a;
   if (upd.dtype() != a.dtype()) upd = astype(upd, a.dtype(), s);
   upd = broadcast_to(upd, region, s);
-  return array(a.shape(), a.dtype(), std::make_shared<SliceUpdate>(s, start, stop, strides),
+  return array(a.shape(), a.dtype(), std::make_shared<SliceUpdate>(s, start, stop, step),
                {a, upd});
 }
 

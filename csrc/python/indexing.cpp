@@ -24,7 +24,7 @@ enum class Kind { integer, slice, new_axis, ellipsis };
 struct Entry {
   Kind kind;
   int64_t value = 0;  // for integers
-  nb::handle obj;     // for slices
+  nb::handle obj;     // the index as given (slices and integers)
 };
 
 [[noreturn]] void advanced_unsupported(const char* op, nb::handle item) {
@@ -51,10 +51,12 @@ Entry classify(const char* op, nb::handle item) {
   if (PyIndex_Check(item.ptr())) {
     PyObject* index = PyNumber_Index(item.ptr());
     if (index) {
-      Py_ssize_t v = PyNumber_AsSsize_t(index, PyExc_IndexError);
+      // Beyond the Py_ssize_t range the value clamps, which is out of bounds all the same;
+      // the error message shows the index as given.
+      Py_ssize_t v = PyNumber_AsSsize_t(index, nullptr);
       Py_DECREF(index);
       if (v == -1 && PyErr_Occurred()) throw nb::python_error();
-      return {Kind::integer, static_cast<int64_t>(v)};
+      return {Kind::integer, static_cast<int64_t>(v), item};
     }
     if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw nb::python_error();
     PyErr_Clear();  // e.g. a NumPy array of several elements: an advanced index
@@ -109,7 +111,7 @@ BasicIndex parse(const char* op, const array& a, nb::handle key) {
       case Kind::integer: {
         const int64_t n = a.shape()[ax];
         if (e.value < -n || e.value >= n) {
-          throw std::out_of_range(std::string("[") + op + "] Index " + std::to_string(e.value) +
+          throw std::out_of_range(std::string("[") + op + "] Index " + nb::str(e.obj).c_str() +
                                   " is out of bounds for axis " + std::to_string(ax) +
                                   " with size " + std::to_string(n) + ".");
         }

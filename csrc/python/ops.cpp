@@ -21,7 +21,28 @@ std::vector<array> to_arrays(nb::handle seq) {
 }
 
 
-bool is_int_like(nb::handle h) { return PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr()); }
+// Python ints and integer scalars such as NumPy's (anything with __index__ but a bool).
+bool is_int_like(nb::handle h) {
+  if (PyBool_Check(h.ptr())) return false;
+  if (PyLong_Check(h.ptr())) return true;
+  if (!PyIndex_Check(h.ptr())) return false;
+  // NumPy's bool scalar has __index__ too, but is a bool.
+  return std::string(nb::type_name(h.type()).c_str()).find("bool") == std::string::npos;
+}
+
+// An integer argument of arange as int64, or a ValueError naming it.
+int64_t arange_int(nb::handle h, const char* what) {
+  nb::object index = nb::steal(PyNumber_Index(h.ptr()));
+  if (!index.is_valid()) throw nb::python_error();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  if (v == -1 && PyErr_Occurred()) throw nb::python_error();
+  if (overflow) {
+    throw std::invalid_argument(std::string("[arange] ") + what + " " +
+                                nb::repr(h).c_str() + " is outside the int64 range.");
+  }
+  return static_cast<int64_t>(v);
+}
 
 }  // namespace
 
@@ -36,7 +57,9 @@ void init_ops(nb::module_& m) {
   PB_UNARY(arccosh) PB_UNARY(arctanh) PB_UNARY(sigmoid) PB_UNARY(erf) PB_UNARY(erfinv)
   PB_UNARY(floor) PB_UNARY(ceil) PB_UNARY(isnan) PB_UNARY(isinf) PB_UNARY(isfinite)
   PB_UNARY(isposinf) PB_UNARY(isneginf) PB_UNARY(logical_not) PB_UNARY(stop_gradient)
+  PB_UNARY(conjugate) PB_UNARY(real) PB_UNARY(imag)
 #undef PB_UNARY
+  m.attr("conj") = m.attr("conjugate");
   m.def("positive", [](nb::handle a, nb::handle) { return to_array(a); }, "a"_a, nb::kw_only(),
         "stream"_a = nb::none());
   m.def("round", [](nb::handle a, int decimals, nb::handle s) {
@@ -71,7 +94,17 @@ void init_ops(nb::module_& m) {
     }
     if (stop.is_none()) throw std::invalid_argument("[arange] A stop value is required.");
     bool all_int = is_int_like(start) && is_int_like(stop) && (step.is_none() || is_int_like(step));
-    Dtype t = dtype.is_none() ? (all_int ? Dtype::int32 : Dtype::float32) : *to_dtype(dtype);
+    if (all_int) {
+      // Integers stay exact (float64 would round them beyond 2**53); the default dtype is
+      // int32 unless a bound or the step needs int64, as in MLX.
+      int64_t i0 = arange_int(start, "start"), i1 = arange_int(stop, "stop");
+      int64_t di = step.is_none() ? 1 : arange_int(step, "step");
+      auto fits32 = [](int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; };
+      Dtype wide = fits32(i0) && fits32(i1) && fits32(di) ? Dtype::int32 : Dtype::int64;
+      Dtype t = dtype.is_none() ? wide : *to_dtype(dtype);
+      return integer_arange(i0, i1, di, t, to_stream(s));
+    }
+    Dtype t = dtype.is_none() ? Dtype::float32 : *to_dtype(dtype);
     double st = step.is_none() ? 1.0 : nb::cast<double>(step);
     return arange(nb::cast<double>(start), nb::cast<double>(stop), st, t, to_stream(s));
   }, "start"_a, "stop"_a = nb::none(), "step"_a = nb::none(), "dtype"_a = nb::none(), nb::kw_only(),
@@ -197,20 +230,13 @@ void init_ops(nb::module_& m) {
   m.def("isclose", [](nb::handle a, nb::handle b, double rtol, double atol, bool equal_nan,
                       nb::handle s) {
     auto [x, y] = to_operands(a, b);
-    Stream st = to_stream(s);
-    Dtype t = to_inexact(promote_types(x.dtype(), y.dtype()));
-    array diff = abs(subtract(x, y, st), st);
-    array tol = add(array(atol, t), multiply(array(rtol, t), abs(y, st), st), st);
-    array close = logical_or(less_equal(diff, tol, st), equal(x, y, st), st);
-    if (equal_nan) close = logical_or(close, logical_and(isnan(x, st), isnan(y, st), st), st);
-    return close;
+    return isclose(x, y, rtol, atol, equal_nan, to_stream(s));
   }, "a"_a, "b"_a, "rtol"_a = 1e-5, "atol"_a = 1e-8, nb::kw_only(), "equal_nan"_a = false,
      "stream"_a = nb::none());
   m.def("allclose", [](nb::handle a, nb::handle b, double rtol, double atol, bool equal_nan,
                        nb::handle s) {
-    nb::object close = nb::module_::import_("pullback._core").attr("isclose")(
-        a, b, rtol, atol, "equal_nan"_a = equal_nan, "stream"_a = s);
-    return all(nb::cast<array>(close), std::nullopt, false, to_stream(s));
+    auto [x, y] = to_operands(a, b);
+    return allclose(x, y, rtol, atol, equal_nan, to_stream(s));
   }, "a"_a, "b"_a, "rtol"_a = 1e-5, "atol"_a = 1e-8, nb::kw_only(), "equal_nan"_a = false,
      "stream"_a = nb::none());
 

@@ -68,7 +68,9 @@ Arrays Binary::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums
     } else if (op_ == BinaryOp::Subtract) {
       grads.push_back(negative(cts[0], stream()));
     } else {
-      grads.push_back(multiply(cts[0], partial(primals, outputs[0], i), stream()));
+      // Complex inputs: the cotangent times conj(d out / d input) (see Unary::vjp).
+      array d = partial(primals, outputs[0], i);
+      grads.push_back(multiply(cts[0], conjugate(d, stream()), stream()));
     }
   }
   return grads;

@@ -60,10 +60,12 @@ int64_t batch_size_of(const Shape& shape) {
 }  // namespace
 
 Arrays Matmul::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
-  const array& a = primals[0];
-  const array& b = primals[1];
   const array& g = cts[0];
   const Stream s = stream();
+  // The complex rule takes conjugate transposes (see Unary::vjp); conjugate is the
+  // identity on real arrays, so this costs nothing for them.
+  const array a = conjugate(primals[0], s);
+  const array b = conjugate(primals[1], s);
   Arrays grads;
   for (int arg : argnums) {
     if (arg == 0) {

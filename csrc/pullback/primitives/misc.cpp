@@ -52,7 +52,8 @@ std::vector<Shape> StopGradient::output_shapes(const Arrays& in) { return {in[0]
 
 bool Arange::is_equivalent(const Primitive& other) const {
   auto* o = dynamic_cast<const Arange*>(&other);
-  return o && o->start_ == start_ && o->step_ == step_;
+  return o && o->integral_ == integral_ && o->start_ == start_ && o->step_ == step_ &&
+         o->range_.start == range_.start && o->range_.step == range_.step;
 }
 std::vector<Shape> Arange::output_shapes(const Arrays&) { unsupported("output_shapes"); }
 

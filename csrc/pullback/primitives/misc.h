@@ -68,10 +68,18 @@ class StopGradient : public UnaryPrimitive {
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 };
 
-// start, start + step, ... (`out.size()` values) in the output dtype.
+// The parameters of an integer arange, whose values are computed in 64-bit integers.
+struct IntegerRange {
+  int64_t start, step;
+};
+
+// start, start + step, ... (`out.size()` values) in the output dtype, computed in float64
+// or, for an IntegerRange, exactly in 64-bit integers (wrapping into a narrower dtype).
 class Arange : public UnaryPrimitive {
  public:
   Arange(Stream s, double start, double step) : UnaryPrimitive(s), start_(start), step_(step) {}
+  Arange(Stream s, IntegerRange r)
+      : UnaryPrimitive(s), start_(r.start), step_(r.step), integral_(true), range_(r) {}
   const char* name() const override { return "Arange"; }
   void eval_cpu(const std::vector<array>& inputs, array& out) override;
   bool is_equivalent(const Primitive& other) const override;
@@ -79,6 +87,8 @@ class Arange : public UnaryPrimitive {
 
  private:
   double start_, step_;
+  bool integral_ = false;
+  IntegerRange range_{0, 0};
 };
 
 }  // namespace pullback

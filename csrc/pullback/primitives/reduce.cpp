@@ -27,14 +27,16 @@ Dtype reduce_accumulator_dtype(ReduceOp op, Dtype in) {
       return in == Dtype::float16 || in == Dtype::bfloat16 ? Dtype::float32 : in;
     default: break;
   }
+  // Integer sums and products accumulate in 64 bits: a 32-bit accumulator overflows (undefined
+  // behaviour for signed types) on arrays of more than 2**31 elements, which pullback allows.
   switch (in) {
     case Dtype::bool_:
     case Dtype::int8:
     case Dtype::int16:
-    case Dtype::int32: return Dtype::int32;
+    case Dtype::int32: return Dtype::int64;
     case Dtype::uint8:
     case Dtype::uint16:
-    case Dtype::uint32: return Dtype::uint32;
+    case Dtype::uint32: return Dtype::uint64;
     case Dtype::float16:
     case Dtype::bfloat16: return Dtype::float32;
     default: return in;
@@ -84,7 +86,8 @@ Arrays Reduce::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const 
   if (op_ == ReduceOp::And || op_ == ReduceOp::Or) return {zeros_like(x, s)};
   if (op_ == ReduceOp::Sum) return {astype(broadcast_to(cts[0], x.shape(), s), x.dtype(), s)};
   if (!is_inexact(x.dtype())) return {zeros_like(x, s)};
-  array w = input_weights(x, outputs[0]);
+  // Complex products: the cotangent times the conjugate derivative (see Unary::vjp).
+  array w = conjugate(input_weights(x, outputs[0]), s);
   return {astype(multiply(cts[0], w, s), x.dtype(), s)};
 }
 

@@ -9,8 +9,8 @@ enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, And, Or };
 
 const char* reduce_op_name(ReduceOp op);  // "Sum"
 
-// The accumulator dtype the kernel uses for `op` over `in`: sums and products of small
-// integers widen to 32 bits, half floats accumulate in float32, and/or work on bool.
+// The accumulator dtype the kernel uses for `op` over `in`: sums and products of integers
+// accumulate in 64 bits, half floats in float32, and/or work on bool.
 Dtype reduce_accumulator_dtype(ReduceOp op, Dtype in);
 
 // Reduces its input over `axes` (sorted, non-negative, distinct). The output keeps the

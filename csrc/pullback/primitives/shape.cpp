@@ -7,9 +7,18 @@ namespace pullback {
 using Arrays = std::vector<array>;
 using Ints = std::vector<int>;
 
+// No intermediate may overflow whatever the bounds and step (a step of +-2**63 - 1 is valid
+// in Python): the distance and the step's magnitude are taken as unsigned, where they fit.
 int64_t slice_length(int64_t start, int64_t stop, int64_t step) {
-  if (step > 0) return stop > start ? (stop - start + step - 1) / step : 0;
-  return start > stop ? (start - stop - step - 1) / -step : 0;
+  if (step > 0) {
+    if (stop <= start) return 0;
+    uint64_t span = static_cast<uint64_t>(stop) - static_cast<uint64_t>(start);
+    return static_cast<int64_t>((span - 1) / static_cast<uint64_t>(step) + 1);
+  }
+  if (start <= stop) return 0;
+  uint64_t span = static_cast<uint64_t>(start) - static_cast<uint64_t>(stop);
+  uint64_t magnitude = uint64_t(0) - static_cast<uint64_t>(step);
+  return static_cast<int64_t>((span - 1) / magnitude + 1);
 }
 
 namespace {

@@ -15,12 +15,19 @@ const char* unary_op_name(UnaryOp op) {
       "Log2",   "Log10",    "Sqrt",    "Rsqrt",   "Square",   "Reciprocal", "Sin",
       "Cos",    "Tan",      "ArcSin",  "ArcCos",  "ArcTan",   "Sinh",     "Cosh",
       "Tanh",   "ArcSinh",  "ArcCosh", "ArcTanh", "Sigmoid",  "Erf",      "ErfInv",
-      "Floor",  "Ceil",     "Round",   "IsNan",   "IsInf",    "IsFinite", "IsPosInf",
-      "IsNegInf", "LogicalNot"};
+      "Floor",  "Ceil",     "Round",   "Conjugate", "Real",   "Imag",     "IsNan",
+      "IsInf",  "IsFinite", "IsPosInf", "IsNegInf", "LogicalNot"};
+  static_assert(sizeof(names) / sizeof(names[0]) == size_t(UnaryOp::LogicalNot) + 1);
   return names[static_cast<int>(op)];
 }
 
 bool unary_op_is_predicate(UnaryOp op) { return op >= UnaryOp::IsNan; }
+
+Dtype unary_output_dtype(UnaryOp op, Dtype in) {
+  if (unary_op_is_predicate(op)) return Dtype::bool_;
+  bool to_real = op == UnaryOp::Abs || op == UnaryOp::Real || op == UnaryOp::Imag;
+  return to_real && is_complex(in) ? Dtype::float32 : in;
+}
 
 namespace {
 array scalar(double v, const array& like) { return array(v, like.dtype()); }
@@ -64,25 +71,54 @@ array Unary::derivative(const array& x, const array& y) {
   }
 }
 
+// Complex convention (MLX's and PyTorch's): the gradient of a real loss L at z = x + iy is
+// dL/dx + i dL/dy. For a holomorphic f the cotangent is then multiplied by conj(f'(z)),
+// while a tangent is multiplied by f'(z). abs, real, imag and conjugate are not holomorphic
+// and have their own rules.
 Arrays Unary::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays& outputs) {
   const array& x = primals[0];
-  if (unary_op_is_predicate(op_) || !is_inexact(x.dtype())) return {zeros_like(x, stream())};
-  if (op_ == UnaryOp::Negative) return {negative(cts[0], stream())};
-  return {multiply(cts[0], derivative(x, outputs[0]), stream())};
+  const Stream s = stream();
+  if (unary_op_is_predicate(op_) || !is_inexact(x.dtype())) return {zeros_like(x, s)};
+  const bool cplx = is_complex(x.dtype());
+  switch (op_) {
+    case UnaryOp::Negative: return {negative(cts[0], s)};
+    case UnaryOp::Conjugate: return {conjugate(cts[0], s)};
+    // A real cotangent c of Re(z) is c + 0i; of Im(z), i c.
+    case UnaryOp::Real: return {astype(cts[0], x.dtype(), s)};
+    case UnaryOp::Imag:
+      if (!cplx) return {zeros_like(x, s)};
+      return {multiply(astype(cts[0], x.dtype(), s), array(complex64_t(0.f, 1.f)), s)};
+    // d|z|/dx + i d|z|/dy = z / |z|: the cotangent (real) times sign(z), unconjugated.
+    case UnaryOp::Abs: return {multiply(cts[0], sign(x, s), s)};
+    default: break;
+  }
+  array d = derivative(x, outputs[0]);
+  return {multiply(cts[0], cplx ? conjugate(d, s) : d, s)};
 }
 
 Arrays Unary::jvp(const Arrays& primals, const Arrays& ts, const Ints&) {
   const array& x = primals[0];
-  if (unary_op_is_predicate(op_)) return {zeros(x.shape(), Dtype::bool_, stream())};
-  if (!is_inexact(x.dtype())) return {zeros_like(x, stream())};
-  if (op_ == UnaryOp::Negative) return {negative(ts[0], stream())};
+  const Stream s = stream();
+  if (unary_op_is_predicate(op_)) return {zeros(x.shape(), Dtype::bool_, s)};
+  if (!is_inexact(x.dtype())) return {zeros(x.shape(), unary_output_dtype(op_, x.dtype()), s)};
+  switch (op_) {
+    case UnaryOp::Negative: return {negative(ts[0], s)};
+    case UnaryOp::Conjugate: return {conjugate(ts[0], s)};
+    case UnaryOp::Real: return {real(ts[0], s)};
+    case UnaryOp::Imag: return {imag(ts[0], s)};
+    case UnaryOp::Abs:
+      // d|z| = Re(conj(sign(z)) dz), which is sign(x) dx for real x.
+      if (is_complex(x.dtype())) return {real(multiply(conjugate(sign(x, s), s), ts[0], s), s)};
+      break;
+    default: break;
+  }
   // The output is rebuilt here; common subexpressions are merged when graphs are compiled.
-  array y(x.shape(), x.dtype(), std::make_shared<Unary>(stream(), op_), {x});
-  return {multiply(ts[0], derivative(x, y), stream())};
+  array y(x.shape(), x.dtype(), std::make_shared<Unary>(s, op_), {x});
+  return {multiply(ts[0], derivative(x, y), s)};
 }
 
 std::pair<Arrays, Ints> Unary::vmap(const Arrays& in, const Ints& axes) {
-  Dtype t = unary_op_is_predicate(op_) ? Dtype::bool_ : in[0].dtype();
+  Dtype t = unary_output_dtype(op_, in[0].dtype());
   return {{array(in[0].shape(), t, std::make_shared<Unary>(stream(), op_), {in[0]})}, axes};
 }
 

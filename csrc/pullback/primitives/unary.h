@@ -8,13 +8,17 @@ namespace pullback {
 enum class UnaryOp : uint8_t {
   Abs, Negative, Sign, Exp, Expm1, Log, Log1p, Log2, Log10, Sqrt, Rsqrt, Square, Reciprocal,
   Sin, Cos, Tan, ArcSin, ArcCos, ArcTan, Sinh, Cosh, Tanh, ArcSinh, ArcCosh, ArcTanh,
-  Sigmoid, Erf, ErfInv, Floor, Ceil, Round, IsNan, IsInf, IsFinite, IsPosInf, IsNegInf,
-  LogicalNot,
+  Sigmoid, Erf, ErfInv, Floor, Ceil, Round, Conjugate, Real, Imag,
+  // Predicates last: unary_op_is_predicate relies on the order.
+  IsNan, IsInf, IsFinite, IsPosInf, IsNegInf, LogicalNot,
 };
 
 const char* unary_op_name(UnaryOp op);  // "Exp"
 // Whether the op yields bool (the isnan family, logical_not).
 bool unary_op_is_predicate(UnaryOp op);
+// The output dtype of `op` on an input of dtype `in`: bool for predicates, float32 for the
+// magnitude and the parts of a complex64 input, `in` otherwise.
+Dtype unary_output_dtype(UnaryOp op, Dtype in);
 
 class Unary : public UnaryPrimitive {
  public:

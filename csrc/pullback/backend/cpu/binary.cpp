@@ -66,6 +66,16 @@ T float_remainder(T a, T b) {
   return r;
 }
 
+// Complex numbers order lexicographically, real part first (as MLX and NumPy do); a NaN in
+// either part makes every comparison false, as for real NaN.
+inline bool complex_less(complex64_t x, complex64_t y) {
+  return x.real() < y.real() || (x.real() == y.real() && x.imag() < y.imag());
+}
+inline bool complex_less_equal(complex64_t x, complex64_t y) {
+  return x.real() < y.real() || (x.real() == y.real() && x.imag() <= y.imag());
+}
+inline bool complex_is_nan(complex64_t x) { return x.real() != x.real() || x.imag() != x.imag(); }
+
 template <typename T>
 T logaddexp_impl(T a, T b) {
   if (std::isinf(a) && a == b) return a;  // avoids inf - inf
@@ -115,14 +125,20 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
       else if constexpr (is_bool) bad_dtype(op, a.dtype());
       else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(std::pow(x, y)); });
     case BinaryOp::Maximum:
-      if constexpr (is_cplx<T>) bad_dtype(op, a.dtype());
+      if constexpr (is_cplx<T>)
+        return run<T, T>(a, b, out, [](T x, T y) {
+          return (complex_less(y, x) || complex_is_nan(x)) ? x : y;  // NaN propagates
+        });
       else if constexpr (is_real_float<R>)
         return run<T, T>(a, b, out, [](R x, R y) {
           return static_cast<T>((x > y || std::isnan(x)) ? x : y);  // NaN propagates
         });
       else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x > y ? x : y); });
     case BinaryOp::Minimum:
-      if constexpr (is_cplx<T>) bad_dtype(op, a.dtype());
+      if constexpr (is_cplx<T>)
+        return run<T, T>(a, b, out, [](T x, T y) {
+          return (complex_less(x, y) || complex_is_nan(x)) ? x : y;
+        });
       else if constexpr (is_real_float<R>)
         return run<T, T>(a, b, out, [](R x, R y) {
           return static_cast<T>((x < y || std::isnan(x)) ? x : y);
@@ -143,7 +159,12 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
     case BinaryOp::Greater:
     case BinaryOp::GreaterEqual:
       if constexpr (is_cplx<T>) {
-        bad_dtype(op, a.dtype());
+        if (op == BinaryOp::Less) return run<T, bool>(a, b, out, complex_less);
+        if (op == BinaryOp::LessEqual) return run<T, bool>(a, b, out, complex_less_equal);
+        if (op == BinaryOp::Greater) {
+          return run<T, bool>(a, b, out, [](T x, T y) { return complex_less(y, x); });
+        }
+        return run<T, bool>(a, b, out, [](T x, T y) { return complex_less_equal(y, x); });
       } else {
         if (op == BinaryOp::Less) return run<T, bool>(a, b, out, [](R x, R y) { return x < y; });
         if (op == BinaryOp::LessEqual) return run<T, bool>(a, b, out, [](R x, R y) { return x <= y; });

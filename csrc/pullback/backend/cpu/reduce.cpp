@@ -172,10 +172,11 @@ template <typename T>
 using SumAcc = std::conditional_t<
     std::is_same_v<T, HalfBits> || std::is_same_v<T, bfloat16_t>, float,
     std::conditional_t<std::is_same_v<T, bool> || std::is_same_v<T, int8_t> ||
-                           std::is_same_v<T, int16_t>,
-                       int32_t,
-                       std::conditional_t<std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t>,
-                                          uint32_t, T>>>;
+                           std::is_same_v<T, int16_t> || std::is_same_v<T, int32_t>,
+                       int64_t,
+                       std::conditional_t<std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t> ||
+                                              std::is_same_v<T, uint32_t>,
+                                          uint64_t, T>>>;
 template <typename T>
 using CompareAcc =
     std::conditional_t<std::is_same_v<T, HalfBits> || std::is_same_v<T, bfloat16_t>, float, T>;

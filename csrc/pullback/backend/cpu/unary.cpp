@@ -209,6 +209,21 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
     case UnaryOp::Floor: return real_op(op_, in, out, [](auto x) { return std::floor(x); });
     case UnaryOp::Ceil: return real_op(op_, in, out, [](auto x) { return std::ceil(x); });
     case UnaryOp::Round: return real_op(op_, in, out, [](auto x) { return std::nearbyint(x); });
+    case UnaryOp::Conjugate:
+    case UnaryOp::Real:
+    case UnaryOp::Imag:
+      if (in.dtype() == Dtype::complex64) {
+        if (op_ == UnaryOp::Conjugate) {
+          return unary_loop<complex64_t, complex64_t>(in, out, [](complex64_t x) { return std::conj(x); });
+        }
+        if (op_ == UnaryOp::Real) {
+          return unary_loop<complex64_t, float>(in, out, [](complex64_t x) { return x.real(); });
+        }
+        return unary_loop<complex64_t, float>(in, out, [](complex64_t x) { return x.imag(); });
+      }
+      // A real number is its own conjugate and real part; its imaginary part is 0.
+      if (op_ == UnaryOp::Imag) return any_op(in, out, [](auto x) { return decltype(x)(0); });
+      return any_op(in, out, [](auto x) { return x; });
     case UnaryOp::IsNan:
       return predicate_op(in, out, [](auto x) {
         if constexpr (std::is_floating_point_v<decltype(x)>) return std::isnan(x);
