@@ -100,3 +100,34 @@ TEST(HardeningNumerics, ComplexComparisonsAreLexicographic) {
   EXPECT_EQ(m[0], complex64_t(1.f, 1.f));
   EXPECT_EQ(m[1], complex64_t(2.f, 5.f));
 }
+
+// Integer overflow wraps modulo 2^bits (as NumPy and MLX give) without signed-overflow undefined
+// behaviour; the sanitized CI build fails on any UB here.
+TEST(HardeningNumerics, IntegerOverflowWraps) {
+  constexpr int32_t kMax32 = std::numeric_limits<int32_t>::max();
+  constexpr int32_t kMin32 = std::numeric_limits<int32_t>::min();
+  array a = from_vector<int32_t>({kMax32, kMin32, -7}, {3});
+  EXPECT_EQ(to_vector<int32_t>(multiply(a, array(2))), (std::vector<int32_t>{-2, 0, -14}));
+  EXPECT_EQ(to_vector<int32_t>(add(a, array(1))), (std::vector<int32_t>{kMin32, kMin32 + 1, -6}));
+  EXPECT_EQ(to_vector<int32_t>(subtract(a, array(1))), (std::vector<int32_t>{kMax32 - 1, kMax32, -8}));
+  EXPECT_EQ(to_vector<int32_t>(negative(a)), (std::vector<int32_t>{-kMax32, kMin32, 7}));
+  EXPECT_EQ(to_vector<int32_t>(abs(a)), (std::vector<int32_t>{kMax32, kMin32, 7}));
+  EXPECT_EQ(to_vector<int32_t>(square(a)), (std::vector<int32_t>{1, 0, 49}));
+  EXPECT_EQ(to_vector<int32_t>(floor_divide(a, array(-1))), (std::vector<int32_t>{-kMax32, kMin32, 7}));
+  EXPECT_EQ(to_vector<int32_t>(power(a, array(3))),
+            (std::vector<int32_t>{static_cast<int32_t>(uint32_t(kMax32) * uint32_t(kMax32) * uint32_t(kMax32)), 0, -343}));
+  array big = from_vector<int64_t>({kMax, kMin, int64_t(1) << 40, int64_t(1) << 40}, {4});
+  EXPECT_EQ(to_vector<int64_t>(negative(big))[1], kMin);
+  EXPECT_EQ(to_vector<int64_t>(sum(big))[0], kMax + kMin + (int64_t(1) << 41));  // -1 + 2^41
+  EXPECT_EQ(to_vector<int64_t>(prod(slice(big, {2}, {4}, {1})))[0], 0);  // 2^80 wraps to 0
+  // uint16 * uint16 is computed in unsigned int, not in (overflowing) int.
+  array u = from_vector<uint16_t>({65535, 300}, {2});
+  EXPECT_EQ(to_vector<uint16_t>(multiply(u, u)), (std::vector<uint16_t>{1, 24464}));
+}
+
+TEST(HardeningNumerics, ComplexAndTinyFloatsAreTrue) {
+  array z = from_vector<complex64_t>({complex64_t(0, 1), complex64_t(0, 0), complex64_t(2, 0)}, {3});
+  EXPECT_EQ(to_vector<bool>(astype(z, Dtype::bool_)), (std::vector<bool>{true, false, true}));
+  array d = from_vector<double>({1e-300, 0.0, -0.0}, {3});
+  EXPECT_EQ(to_vector<bool>(astype(d, Dtype::bool_)), (std::vector<bool>{true, false, false}));
+}

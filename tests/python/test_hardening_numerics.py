@@ -529,3 +529,30 @@ def test_arange_takes_numpy_integers_as_integers():
     r = mx.arange(np.int64(2**40), 2**40 + 2)
     assert r.dtype == mx.int64 and r.tolist() == [2**40, 2**40 + 1]
     assert mx.arange(np.float32(3)).dtype == mx.float32
+
+
+def test_integer_overflow_wraps_like_numpy():
+    for dt, npdt in ((mx.int32, np.int32), (mx.int64, np.int64), (mx.uint16, np.uint16),
+                     (mx.int16, np.int16), (mx.uint32, np.uint32)):
+        info = np.iinfo(npdt)
+        v = np.array([info.max, info.min, info.max // 3, 7], dtype=npdt)
+        x = mx.array(v, dtype=dt)
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(np.array(x * x), v * v)
+            np.testing.assert_array_equal(np.array(x + x), v + v)
+            np.testing.assert_array_equal(np.array(x - v[::-1].copy()), v - v[::-1])
+            np.testing.assert_array_equal(np.array(-x), -v)
+            np.testing.assert_array_equal(np.array(mx.abs(x)), np.abs(v))
+            np.testing.assert_array_equal(np.array(mx.square(x)), np.square(v))
+        if info.min < 0:
+            assert (x // -1).tolist() == (-v).tolist()
+    big = mx.array([2**40, 2**40, 3], dtype=mx.int64)
+    assert mx.prod(big).item() == 0
+
+
+def test_complex_and_tiny_values_are_true():
+    assert mx.array(1j).astype(mx.bool_).item() is True
+    assert mx.array([0j, 2 + 0j, 1j]).astype(mx.bool_).tolist() == [False, True, True]
+    assert mx.logical_and(mx.array(1j), True).item() is True
+    assert mx.logical_not(mx.array([1j, 0j])).tolist() == [False, True]
+    assert mx.array(1e-300, dtype=mx.float64).astype(mx.bool_).item() is True

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "pullback/backend/cpu/elementwise.h"
+#include "pullback/backend/cpu/wrapping.h"
 #include "pullback/primitives/binary.h"
 
 namespace pullback {
@@ -10,6 +11,9 @@ namespace {
 
 using cpu::binary_loop;
 using cpu::is_half_v;
+using cpu::wrapping_add;
+using cpu::wrapping_mul;
+using cpu::wrapping_sub;
 
 template <typename T>
 constexpr bool is_cplx = std::is_same_v<T, complex64_t>;
@@ -27,7 +31,7 @@ template <typename T>
 T int_floor_div(T a, T b) {
   if (b == 0) return 0;
   if constexpr (std::is_signed_v<T>) {
-    if (b == T(-1)) return static_cast<T>(T(0) - a);  // avoids INT_MIN / -1
+    if (b == T(-1)) return cpu::wrapping_neg(a);  // INT_MIN / -1 wraps to INT_MIN
     T q = a / b;
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
   } else {
@@ -52,8 +56,8 @@ T int_power(T base, T exp) {
   }
   T result = 1;
   while (exp) {
-    if (exp & 1) result = static_cast<T>(result * base);
-    base = static_cast<T>(base * base);
+    if (exp & 1) result = wrapping_mul(result, base);
+    base = wrapping_mul(base, base);
     exp >>= 1;
   }
   return result;
@@ -102,11 +106,12 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
   constexpr bool is_bool = std::is_same_v<T, bool>;
   constexpr bool is_int = std::is_integral_v<T> && !is_bool;
   switch (op) {
-    case BinaryOp::Add: return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x + y); });
+    case BinaryOp::Add:
+      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(wrapping_add(x, y)); });
     case BinaryOp::Subtract:
-      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x - y); });
+      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(wrapping_sub(x, y)); });
     case BinaryOp::Multiply:
-      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x * y); });
+      return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(wrapping_mul(x, y)); });
     case BinaryOp::Divide:
       if constexpr (is_int || is_bool) bad_dtype(op, a.dtype());
       else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x / y); });

@@ -22,10 +22,14 @@
 
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
+#include "pullback/backend/cpu/wrapping.h"
 #include "pullback/primitives/reduce.h"
 
 namespace pullback {
 namespace {
+
+using cpu::wrapping_add;
+using cpu::wrapping_mul;
 
 // Elements of work below which a slice is not worth a thread.
 constexpr size_t kReduceGrain = size_t(1) << 15;
@@ -129,13 +133,13 @@ template <typename Acc>
 struct SumOp {
   using A = Acc;
   static A init() { return A(0); }
-  static A apply(A acc, A x) { return acc + x; }
+  static A apply(A acc, A x) { return wrapping_add(acc, x); }
 };
 template <typename Acc>
 struct ProdOp {
   using A = Acc;
   static A init() { return A(1); }
-  static A apply(A acc, A x) { return acc * x; }
+  static A apply(A acc, A x) { return wrapping_mul(acc, x); }
 };
 // NaN wins, as in NumPy.
 template <typename Acc>

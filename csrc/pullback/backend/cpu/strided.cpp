@@ -85,12 +85,16 @@ template <typename To, typename From>
 To convert_one(From v) {
   if constexpr (std::is_same_v<To, From>) {
     return v;
+  } else if constexpr (std::is_same_v<To, bool>) {
+    // Any nonzero part is true: 1j and 1e-300 (which float32 would flush to 0) included.
+    if constexpr (std::is_same_v<From, complex64_t>) return v.real() != 0.f || v.imag() != 0.f;
+    else if constexpr (std::is_same_v<From, bfloat16_t> || std::is_same_v<From, float16_t>)
+      return static_cast<float>(v) != 0.f;
+    else return v != From(0);
   } else if constexpr (std::is_same_v<From, complex64_t>) {
     return convert_one<To>(v.real());
   } else if constexpr (std::is_same_v<To, complex64_t>) {
     return complex64_t(static_cast<float>(v), 0.f);
-  } else if constexpr (std::is_same_v<To, bool>) {
-    return static_cast<float>(v) != 0.f;
   } else if constexpr (std::is_same_v<From, bfloat16_t> || std::is_same_v<From, float16_t>) {
     return static_cast<To>(static_cast<float>(v));
   } else if constexpr (std::is_same_v<To, bfloat16_t> || std::is_same_v<To, float16_t>) {

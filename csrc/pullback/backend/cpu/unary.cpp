@@ -4,6 +4,7 @@
 #include <string>
 
 #include "pullback/backend/cpu/elementwise.h"
+#include "pullback/backend/cpu/wrapping.h"
 #include "pullback/primitives/unary.h"
 
 namespace pullback {
@@ -145,13 +146,13 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
         using T = decltype(x);
         if constexpr (std::is_unsigned_v<T>) return x;
         else if constexpr (std::is_floating_point_v<T>) return std::fabs(x);  // abs(-0.) is +0.
-        else return x < T(0) ? T(-x) : x;
+        else return x < T(0) ? cpu::wrapping_neg(x) : x;  // abs(INT_MIN) wraps, as NumPy
       });
     case UnaryOp::Negative:
       if (in.dtype() == Dtype::complex64) {
         return unary_loop<complex64_t, complex64_t>(in, out, [](complex64_t x) { return -x; });
       }
-      return any_op(in, out, [](auto x) { return -x; });
+      return any_op(in, out, [](auto x) { return cpu::wrapping_neg(x); });
     case UnaryOp::Sign:
       if (in.dtype() == Dtype::complex64) {
         return unary_loop<complex64_t, complex64_t>(in, out, [](complex64_t x) {
@@ -170,7 +171,7 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
       if (in.dtype() == Dtype::complex64) {
         return unary_loop<complex64_t, complex64_t>(in, out, [](complex64_t x) { return x * x; });
       }
-      return any_op(in, out, [](auto x) { return x * x; });
+      return any_op(in, out, [](auto x) { return cpu::wrapping_mul(x, x); });
     case UnaryOp::Exp:
       return inexact_op(op_, in, out, [](auto x) { return std::exp(x); }, fast(UnaryKind::Exp));
     case UnaryOp::Log:
