@@ -167,6 +167,21 @@ array slice(const array& a, const Shape& start, const Shape& stop, const Shape& 
 array slice_update(const array& a, const array& update, const Shape& start, const Shape& stop,
                    const Shape& strides, Stream s = current_stream());
 
+// ---- indexing (ops_indexing.cpp) ----
+// Gather and scatter with dimension numbers; primitives/indexing.h states their semantics.
+// `indices` (integer arrays, one per entry of `axes`) broadcast together; the first `batch`
+// axes of the broadcast index shape broadcast against the first `batch` axes of `a`.
+// `slice_sizes` has one size per axis of `a` after the batch axes. Out-of-range indices raise
+// std::out_of_range at evaluation.
+enum class ScatterReduce { None, Add, Prod, Max, Min };
+array gather(const array& a, const std::vector<array>& indices, const Axes& axes,
+             const Shape& slice_sizes, int batch = 0, Stream s = current_stream());
+// `updates` broadcast to the shape of the matching gather's output (index shape + slice sizes,
+// the slice sizes being the trailing a.ndim() - batch axes of `updates`) and take a's dtype.
+array scatter(const array& a, const std::vector<array>& indices, const array& updates,
+              const Axes& axes, ScatterReduce reduce = ScatterReduce::None, int batch = 0,
+              Stream s = current_stream());
+
 // ---- helpers shared by the op files ----
 // Normalizes a possibly negative axis; throws "[op] axis A is out of bounds for array of
 // dimension N." as std::invalid_argument.

@@ -12,10 +12,6 @@ using namespace pullback;
 using namespace pbtest;
 
 namespace {
-array f64(const std::vector<double>& v) { return from_doubles(v, Dtype::float64); }
-}  // namespace
-
-namespace {
 
 // A poll that reports an interrupt on its `fire_at`-th call (0: never).
 std::atomic<int> g_polls{0};

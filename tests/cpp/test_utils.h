@@ -236,4 +236,52 @@ inline std::vector<double> numeric_jvp(const ArrayFn& f, const std::vector<array
   return fp;
 }
 
+constexpr double kRtol = 1e-6, kAtol = 1e-7;
+
+inline array f64(const std::vector<double>& v, const Shape& shape) {
+  return from_doubles(v, shape, Dtype::float64);
+}
+inline array f64(const std::vector<double>& v) { return from_doubles(v, Dtype::float64); }
+
+// Values to weight outputs with: distinct, of both signs, never zero.
+inline array cotangent_like(const Shape& shape) {
+  std::vector<double> v(pullback::shape_size(shape));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0.3 + 0.7 * std::cos(1.7 * i);
+  return f64(v, shape);
+}
+
+// Checks vjp (every primal) and jvp (all primals moved together) of f at `primals`.
+inline void check_derivatives(const ArrayFn& f, const std::vector<array>& primals, const std::string& what,
+                       double rtol = kRtol, double atol = kAtol) {
+  std::vector<array> outs = f(primals);
+  std::vector<array> cts;
+  for (auto& o : outs) cts.push_back(cotangent_like(o.shape()));
+  auto [vjp_outs, grads] = vjp(f, primals, cts);
+  ASSERT_EQ(vjp_outs.size(), outs.size()) << what;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    expect_close(to_doubles(vjp_outs[k]), to_doubles(outs[k]), 1e-15, 0, what + " vjp outputs");
+  }
+  ASSERT_EQ(grads.size(), primals.size()) << what;
+  for (size_t i = 0; i < primals.size(); ++i) {
+    EXPECT_EQ(grads[i].shape(), primals[i].shape()) << what << " grad " << i;
+    EXPECT_EQ(grads[i].dtype(), primals[i].dtype()) << what << " grad " << i;
+    expect_close(to_doubles(grads[i]), numeric_vjp(f, primals, i, cts), rtol, atol,
+                 what + " vjp wrt " + std::to_string(i));
+  }
+  std::vector<array> tangents;
+  for (size_t i = 0; i < primals.size(); ++i) {
+    std::vector<double> t(primals[i].size());
+    for (size_t j = 0; j < t.size(); ++j) t[j] = 1.0 - 0.37 * (j + i) + 0.05 * j * j;
+    tangents.push_back(f64(t, primals[i].shape()));
+  }
+  auto [jvp_outs, touts] = jvp(f, primals, tangents);
+  ASSERT_EQ(touts.size(), outs.size()) << what;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    expect_close(to_doubles(jvp_outs[k]), to_doubles(outs[k]), 1e-15, 0, what + " jvp outputs");
+    EXPECT_EQ(touts[k].shape(), outs[k].shape()) << what;
+    expect_close(to_doubles(touts[k]), numeric_jvp(f, primals, tangents, k), rtol, atol,
+                 what + " jvp output " + std::to_string(k));
+  }
+}
+
 }  // namespace pbtest
