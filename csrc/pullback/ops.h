@@ -182,6 +182,45 @@ array scatter(const array& a, const std::vector<array>& indices, const array& up
               const Axes& axes, ScatterReduce reduce = ScatterReduce::None, int batch = 0,
               Stream s = current_stream());
 
+// NumPy indexing. A key is a list of items as Python writes them; the bindings only translate
+// Python objects into items. Integer-array items are advanced indices (they broadcast together,
+// and their axes land where NumPy puts them); boolean arrays select where true (their nonzero
+// positions, which evaluates the mask in get_item); integers, slices, None and one Ellipsis
+// are basic and give views.
+struct IndexItem {
+  enum class Kind { Integer, Slice, NewAxis, Ellipsis, Array };
+  Kind kind = Kind::Slice;
+  int64_t value = 0;                   // Integer
+  std::optional<int64_t> start, stop;  // Slice, in Python's sense (nullopt: the default bound)
+  int64_t step = 1;                    // Slice; never 0
+  array index;                         // Array: an integer or bool array
+
+  static IndexItem integer(int64_t v);
+  static IndexItem slice(std::optional<int64_t> start = {}, std::optional<int64_t> stop = {},
+                         int64_t step = 1);
+  static IndexItem new_axis();
+  static IndexItem ellipsis();
+  static IndexItem of(const array& index);
+};
+using IndexKey = std::vector<IndexItem>;
+// a[key]. Out-of-range integers raise std::out_of_range here; out-of-range array entries raise
+// it when the result is evaluated.
+array get_item(const array& a, const IndexKey& key, Stream s = current_stream());
+// The array that `a[key] = value` (reduce None) or `a.at[key].add(value)` (Add, ...) leaves:
+// `a` with the indexed elements replaced or combined with `value` (broadcast to the shape of
+// a[key], cast to a's dtype). With repeated indices, None keeps the last value and the
+// reductions combine them all. `a` itself is not modified.
+array set_item(const array& a, const IndexKey& key, const array& value,
+               ScatterReduce reduce = ScatterReduce::None, Stream s = current_stream());
+// NumPy's take (axis nullopt: of the flattened array), take_along_axis and put_along_axis.
+array take(const array& a, const array& indices, std::optional<int> axis = {},
+           Stream s = current_stream());
+array take_along_axis(const array& a, const array& indices, std::optional<int> axis,
+                      Stream s = current_stream());
+array put_along_axis(const array& a, const array& indices, const array& values,
+                     std::optional<int> axis, ScatterReduce reduce = ScatterReduce::None,
+                     Stream s = current_stream());
+
 // ---- helpers shared by the op files ----
 // Normalizes a possibly negative axis; throws "[op] axis A is out of bounds for array of
 // dimension N." as std::invalid_argument.

@@ -8,4 +8,5 @@ void init_dtypes_devices(nanobind::module_& m);
 void init_array(nanobind::module_& m);
 void init_ops(nanobind::module_& m);
 void init_transforms(nanobind::module_& m);
+void init_indexing(nanobind::module_& m);  // after init_array: adds array.at
 }  // namespace pullback::python

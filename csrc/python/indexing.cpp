@@ -1,173 +1,158 @@
+// Python keys to the core's IndexKey: the bindings only translate objects; every rule of
+// NumPy indexing lives in the core (ops_indexing.cpp).
 #include "indexing.h"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "pullback/ops.h"
+#include "python/bindings.h"
+#include "python/convert.h"
 
 namespace nb = nanobind;
 using pullback::array;
+using pullback::IndexItem;
+using pullback::IndexKey;
 using pullback::Shape;
 
 namespace {
 
-// Every basic index resolves to one slice per axis of `a` plus the shape of the result.
-struct BasicIndex {
-  Shape start, stop, step;  // per axis of `a`, normalized as ops.h's slice expects
-  Shape region;             // the sliced shape, one entry per axis of `a`
-  Shape result;             // the indexed shape: integer axes gone, None axes added
-};
-
-enum class Kind { integer, slice, new_axis, ellipsis };
-
-struct Entry {
-  Kind kind;
-  int64_t value = 0;  // for integers
-  nb::handle obj;     // the index as given (slices and integers)
-};
-
-[[noreturn]] void advanced_unsupported(const char* op, nb::handle item) {
+[[noreturn]] void bad_index(const char* op, nb::handle item) {
   std::string type = nb::type_name(item.type()).c_str();
-  throw std::out_of_range(std::string("[") + op + "] Advanced indexing (an index of type '" + type +
-                          "') is not supported yet; use integers, slices, None and Ellipsis.");
+  throw std::out_of_range(std::string("[") + op +
+                          "] Only integers, slices (`:`), ellipsis (`...`), None, and integer or "
+                          "boolean arrays (or lists) are valid indices; got an index of type '" +
+                          type + "'.");
 }
 
-bool looks_like_array(nb::handle item) {
-  return nb::hasattr(item, "__array__") || nb::hasattr(item, "__array_interface__") ||
-         (PySequence_Check(item.ptr()) && !PyUnicode_Check(item.ptr()) && !PyBytes_Check(item.ptr()));
-}
-
-Entry classify(const char* op, nb::handle item) {
-  if (item.is_none()) return {Kind::new_axis};
-  if (item.ptr() == Py_Ellipsis) return {Kind::ellipsis};
-  if (PySlice_Check(item.ptr())) return {Kind::slice, 0, item};
+IndexItem translate(const char* op, nb::handle item) {
+  if (item.is_none()) return IndexItem::new_axis();
+  if (item.ptr() == Py_Ellipsis) return IndexItem::ellipsis();
+  if (PySlice_Check(item.ptr())) {
+    // PySlice_Unpack fills omitted bounds with values beyond every axis (and clamps huge ones
+    // into Py_ssize_t), which the core clamps into the axis as Python does.
+    Py_ssize_t start, stop, step;
+    if (PySlice_Unpack(item.ptr(), &start, &stop, &step) < 0) {
+      if (!PyErr_ExceptionMatches(PyExc_ValueError)) throw nb::python_error();
+      PyErr_Clear();  // the only ValueError: a zero step
+      throw std::invalid_argument(std::string("[") + op + "] Slice step cannot be zero.");
+    }
+    return IndexItem::slice(start, stop, step);
+  }
   // bool is an int subclass, but NumPy reads a bool index as a mask.
-  if (PyBool_Check(item.ptr())) advanced_unsupported(op, item);
-  if (nb::isinstance<array>(item) || PyList_Check(item.ptr()) || PyTuple_Check(item.ptr())) {
-    advanced_unsupported(op, item);
+  if (PyBool_Check(item.ptr())) return IndexItem::of(array(item.ptr() == Py_True));
+  if (nb::isinstance<array>(item)) return IndexItem::of(nb::cast<const array&>(item));
+  if (PyList_Check(item.ptr()) || PyTuple_Check(item.ptr())) {
+    return IndexItem::of(pullback::python::to_array(item));
   }
   // Python ints, NumPy integer scalars and 0-d integer arrays: anything with __index__.
   if (PyIndex_Check(item.ptr())) {
     PyObject* index = PyNumber_Index(item.ptr());
     if (index) {
-      // Beyond the Py_ssize_t range the value clamps, which is out of bounds all the same;
-      // the error message shows the index as given.
-      Py_ssize_t v = PyNumber_AsSsize_t(index, nullptr);
-      Py_DECREF(index);
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+      nb::object shown = nb::steal(index);
       if (v == -1 && PyErr_Occurred()) throw nb::python_error();
-      return {Kind::integer, static_cast<int64_t>(v), item};
+      if (overflow) {
+        throw std::out_of_range(std::string("[") + op + "] Index " + nb::str(shown).c_str() +
+                                " is out of bounds: it is beyond the int64 range of every axis.");
+      }
+      return IndexItem::integer(static_cast<int64_t>(v));
     }
     if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw nb::python_error();
-    PyErr_Clear();  // e.g. a NumPy array of several elements: an advanced index
+    PyErr_Clear();  // e.g. a NumPy array of several elements: an array index
   }
-  if (looks_like_array(item)) advanced_unsupported(op, item);
-  std::string type = nb::type_name(item.type()).c_str();
-  throw std::out_of_range(std::string("[") + op +
-                          "] Only integers, slices (`:`), ellipsis (`...`) and None are valid "
-                          "indices; got an index of type '" + type + "'.");
+  if (nb::hasattr(item, "__array__") || nb::hasattr(item, "__array_interface__")) {
+    return IndexItem::of(pullback::python::to_array(item));
+  }
+  bad_index(op, item);
 }
 
-BasicIndex parse(const char* op, const array& a, nb::handle key) {
-  std::vector<Entry> entries;
+IndexKey translate_key(const char* op, nb::handle key) {
+  IndexKey out;
   if (PyTuple_Check(key.ptr())) {
-    for (nb::handle item : nb::borrow<nb::tuple>(key)) entries.push_back(classify(op, item));
+    for (nb::handle item : nb::borrow<nb::tuple>(key)) out.push_back(translate(op, item));
   } else {
-    entries.push_back(classify(op, key));
+    out.push_back(translate(op, key));
   }
-  int consumed = 0, ellipses = 0;
-  for (auto& e : entries) {
-    consumed += e.kind == Kind::integer || e.kind == Kind::slice;
-    ellipses += e.kind == Kind::ellipsis;
-  }
-  if (ellipses > 1) {
-    throw std::out_of_range(std::string("[") + op +
-                            "] An index can only have a single ellipsis ('...').");
-  }
-  const int nd = a.ndim();
-  if (consumed > nd) {
-    throw std::out_of_range(std::string("[") + op + "] Too many indices for an array of shape " +
-                            pullback::shape_str(a.shape()) + ": " + std::to_string(consumed) +
-                            " were indexed.");
-  }
-
-  BasicIndex idx;
-  auto take_full = [&](int ax) {
-    idx.start.push_back(0);
-    idx.stop.push_back(a.shape()[ax]);
-    idx.step.push_back(1);
-    idx.region.push_back(a.shape()[ax]);
-    idx.result.push_back(a.shape()[ax]);
-  };
-  int ax = 0;
-  for (auto& e : entries) {
-    switch (e.kind) {
-      case Kind::new_axis:
-        idx.result.push_back(1);
-        break;
-      case Kind::ellipsis:
-        for (int k = 0; k < nd - consumed; ++k) take_full(ax++);
-        break;
-      case Kind::integer: {
-        const int64_t n = a.shape()[ax];
-        if (e.value < -n || e.value >= n) {
-          throw std::out_of_range(std::string("[") + op + "] Index " + nb::str(e.obj).c_str() +
-                                  " is out of bounds for axis " + std::to_string(ax) +
-                                  " with size " + std::to_string(n) + ".");
-        }
-        const int64_t i = e.value < 0 ? e.value + n : e.value;
-        idx.start.push_back(i);
-        idx.stop.push_back(i + 1);
-        idx.step.push_back(1);
-        idx.region.push_back(1);
-        ++ax;
-        break;
-      }
-      case Kind::slice: {
-        Py_ssize_t start, stop, step;
-        if (PySlice_Unpack(e.obj.ptr(), &start, &stop, &step) < 0) {
-          if (!PyErr_ExceptionMatches(PyExc_ValueError)) throw nb::python_error();
-          PyErr_Clear();  // the only ValueError: a zero step
-          throw std::invalid_argument(std::string("[") + op + "] Slice step cannot be zero (axis " +
-                                      std::to_string(ax) + ").");
-        }
-        Py_ssize_t len = PySlice_AdjustIndices(static_cast<Py_ssize_t>(a.shape()[ax]), &start,
-                                               &stop, step);
-        idx.start.push_back(start);
-        idx.stop.push_back(stop);
-        idx.step.push_back(step);
-        idx.region.push_back(len);
-        idx.result.push_back(len);
-        ++ax;
-        break;
-      }
-    }
-  }
-  while (ax < nd) take_full(ax++);
-  return idx;
+  return out;
 }
 
 }  // namespace
 
 array index_array(const array& a, nb::handle key) {
-  BasicIndex idx = parse("__getitem__", a, key);
-  array sliced = pullback::slice(a, idx.start, idx.stop, idx.step);
-  return pullback::reshape(sliced, idx.result);
+  return pullback::get_item(a, translate_key("__getitem__", key));
 }
 
-array update_array(const array& a, nb::handle key, const array& value) {
-  BasicIndex idx = parse("__setitem__", a, key);
-  array v = value;
-  // As in NumPy, a value may carry extra leading axes of size 1.
-  size_t extra = v.ndim() > static_cast<int>(idx.result.size()) ? v.ndim() - idx.result.size() : 0;
-  bool leading_ones = true;
-  for (size_t d = 0; d < extra; ++d) leading_ones = leading_ones && v.shape()[d] == 1;
-  if (extra && leading_ones) v = pullback::reshape(v, Shape(v.shape().begin() + extra, v.shape().end()));
-  if (!pullback::is_broadcastable(v.shape(), idx.result)) {
-    throw std::invalid_argument("[__setitem__] Cannot assign a value of shape " +
-                                pullback::shape_str(value.shape()) + " to an indexed region of shape " +
-                                pullback::shape_str(idx.result) + ".");
-  }
-  v = pullback::reshape(pullback::broadcast_to(v, idx.result), idx.region);
-  return pullback::slice_update(a, v, idx.start, idx.stop, idx.step);
+array update_array(const array& a, nb::handle key, const array& value, pullback::ScatterReduce r) {
+  const char* op = r == pullback::ScatterReduce::None ? "__setitem__" : "at";
+  return pullback::set_item(a, translate_key(op, key), value, r);
 }
+
+namespace pullback::python {
+
+namespace {
+
+// What `a.at[key]` returns: the array and the key, waiting for the update to apply. Each
+// method returns a new array (arrays are values); repeated indices accumulate, as NumPy's
+// ufunc.at does.
+struct ArrayAt {
+  array a;
+  nb::object key;
+};
+
+array at_update(const ArrayAt& at, nb::handle value, ScatterReduce r) {
+  return update_array(at.a, at.key, to_array_weak(value, at.a.dtype()), r);
+}
+
+}  // namespace
+
+void init_indexing(nb::module_& m) {
+  nb::class_<ArrayAt>(m, "ArrayAt",
+                      "a.at[key]: updates of the indexed elements that accumulate over repeated "
+                      "indices, each returning a new array.")
+      .def("__getitem__", [](const ArrayAt& at, nb::handle key) {
+        return ArrayAt{at.a, nb::borrow(key)};
+      }, nb::arg("key").none())
+      .def("add", [](const ArrayAt& at, nb::handle v) { return at_update(at, v, ScatterReduce::Add); },
+           nb::arg("value"))
+      .def("subtract", [](const ArrayAt& at, nb::handle v) {
+        return update_array(at.a, at.key, negative(to_array_weak(v, at.a.dtype())), ScatterReduce::Add);
+      }, nb::arg("value"))
+      .def("multiply", [](const ArrayAt& at, nb::handle v) {
+        return at_update(at, v, ScatterReduce::Prod);
+      }, nb::arg("value"))
+      .def("divide", [](const ArrayAt& at, nb::handle v) {
+        return update_array(at.a, at.key, reciprocal(to_array_weak(v, at.a.dtype())), ScatterReduce::Prod);
+      }, nb::arg("value"))
+      .def("maximum", [](const ArrayAt& at, nb::handle v) { return at_update(at, v, ScatterReduce::Max); },
+           nb::arg("value"))
+      .def("minimum", [](const ArrayAt& at, nb::handle v) { return at_update(at, v, ScatterReduce::Min); },
+           nb::arg("value"));
+  m.def("take", [](nb::handle a, nb::handle indices, std::optional<int> axis, nb::handle stream) {
+    return take(to_array(a), to_array(indices), axis, to_stream(stream));
+  }, nb::arg("a"), nb::arg("indices"), nb::arg("axis").none() = nb::none(), nb::kw_only(),
+     nb::arg("stream").none() = nb::none(),
+     "Elements of `a` at `indices` along `axis` (of the flattened array when axis is None).");
+  m.def("take_along_axis", [](nb::handle a, nb::handle indices, std::optional<int> axis,
+                              nb::handle stream) {
+    return take_along_axis(to_array(a), to_array(indices), axis, to_stream(stream));
+  }, nb::arg("a"), nb::arg("indices"), nb::arg("axis").none() = nb::none(), nb::kw_only(),
+     nb::arg("stream").none() = nb::none(),
+     "Elements of `a` at `indices` along `axis`, the indices broadcasting against the other axes.");
+  m.def("put_along_axis", [](nb::handle a, nb::handle indices, nb::handle values,
+                             std::optional<int> axis, nb::handle stream) {
+    array x = to_array(a);
+    return put_along_axis(x, to_array(indices), to_array_weak(values, x.dtype()), axis,
+                          ScatterReduce::None, to_stream(stream));
+  }, nb::arg("a"), nb::arg("indices"), nb::arg("values"), nb::arg("axis").none() = nb::none(),
+     nb::kw_only(), nb::arg("stream").none() = nb::none(),
+     "A copy of `a` with `values` written at `indices` along `axis`.");
+  nb::object at_getter = nb::cpp_function([](const array& a) { return ArrayAt{a, nb::none()}; });
+  nb::object property = nb::module_::import_("builtins").attr("property");
+  nb::type<array>().attr("at") = property(at_getter, nb::none(), nb::none(),
+                                          "Indexed updates: a.at[idx].add(v) and friends.");
+}
+
+}  // namespace pullback::python

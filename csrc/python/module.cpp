@@ -41,6 +41,7 @@ NB_MODULE(_core, m) {
   nanobind::register_exception_translator(translate_interrupt);
   pullback::python::init_dtypes_devices(m);
   pullback::python::init_array(m);
+  pullback::python::init_indexing(m);
   pullback::python::init_ops(m);
   pullback::python::init_transforms(m);
 }
