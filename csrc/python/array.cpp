@@ -105,7 +105,13 @@ void init_array(nb::module_& m) {
       .def("__int__", [](array& a) { return nb::int_(to_scalar(a)); })
       .def("__float__", [](array& a) { return nb::float_(to_scalar(a)); })
       .def("__index__", [](array& a) {
-        if (!is_integral(a.dtype())) throw nb::type_error("Only integer arrays can be used as an index.");
+        // TypeError (as NumPy) for anything but a one-element integer array: bytes(x) and other
+        // callers that try __index__ first fall back to the buffer protocol on TypeError only.
+        if (!is_integral(a.dtype()) || a.size() != 1) {
+          throw nb::type_error(("[__index__] Only integer arrays with one element can be used as an "
+                                "index; got " + std::string(dtype_name(a.dtype())) + " of shape " +
+                                shape_str(a.shape()) + ".").c_str());
+        }
         return nb::int_(to_scalar(a));
       })
       .def("__format__", [](array& a, nb::handle spec) {

@@ -151,6 +151,7 @@ BasicIndex parse(const char* op, const array& a, nb::handle key) {
 
 array index_array(const array& a, nb::handle key) {
   BasicIndex idx = parse("__getitem__", a, key);
+  pullback::check_ndim(idx.result, "__getitem__");
   array sliced = pullback::slice(a, idx.start, idx.stop, idx.step);
   return pullback::reshape(sliced, idx.result);
 }
