@@ -105,7 +105,8 @@ array int_scalar(nb::handle obj, Dtype dtype, const char* op) {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       T v = int_as<T>(p, dtype, op);
-      return array(static_cast<const void*>(&v), Shape{}, dtype);
+      if constexpr (std::is_same_v<T, uint64_t>) return array(static_cast<const void*>(&v), Shape{}, dtype);
+      else return array(static_cast<int64_t>(v), dtype);
     } else {
       throw std::logic_error("int_scalar: not an integer dtype");
     }
@@ -373,8 +374,16 @@ array from_nested(nb::handle obj, std::optional<Dtype> dtype, const char* op) {
 
 }  // namespace
 
+namespace {
+// The array type, looked up once: the isinstance test runs for every operand of every op.
+bool is_array_instance(nb::handle h) {
+  static PyTypeObject* type = reinterpret_cast<PyTypeObject*>(nb::type<array>().ptr());
+  return PyObject_TypeCheck(h.ptr(), type);
+}
+}  // namespace
+
 const array* as_array(nb::handle h, const char* op) {
-  if (!nb::isinstance<array>(h)) return nullptr;
+  if (!is_array_instance(h)) return nullptr;
   if (!nb::inst_ready(h)) {
     throw std::invalid_argument(std::string("[") + op +
                                 "] The array is uninitialised (made by array.__new__ without "
@@ -417,8 +426,8 @@ array to_array_weak(nb::handle obj, Dtype partner, const char* op) {
 }
 
 std::pair<array, array> to_operands(nb::handle a, nb::handle b, const char* op) {
-  bool sa = !nb::isinstance<array>(a) && is_python_scalar(a);
-  bool sb = !nb::isinstance<array>(b) && is_python_scalar(b);
+  bool sa = is_python_scalar(a);
+  bool sb = is_python_scalar(b);
   if (sa && !sb) {
     array y = to_array(b, std::nullopt, op);
     return {to_array_weak(a, y.dtype(), op), y};
