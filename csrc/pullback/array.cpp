@@ -42,8 +42,18 @@ size_t shape_size(const Shape& shape) {
   return n;
 }
 
+void check_ndim(const Shape& shape, const char* op) {
+  if (shape.size() > static_cast<size_t>(kMaxNdim)) {
+    throw std::invalid_argument(std::string("[") + op + "] An array can have at most " +
+                                std::to_string(kMaxNdim) + " dimensions; this one would have " +
+                                std::to_string(shape.size()) + ".");
+  }
+}
+
 // Strides are set with the data; an unevaluated node has none.
 ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) {
+  // Every array is made here, so this is the backstop; ops check first to name themselves.
+  check_ndim(shape, "array");
   // A size whose byte count does not fit in 63 bits would wrap and corrupt every kernel.
   uint64_t n = 1;
   bool overflow = false;
@@ -78,9 +88,18 @@ ArrayDesc::~ArrayDesc() {
   }
 }
 
+namespace {
+// The shape of a primitive's output, checked under the primitive's name.
+Shape checked_output_shape(Shape shape, const Primitive* primitive) {
+  if (primitive) check_ndim(shape, primitive->name());
+  return shape;
+}
+}  // namespace
+
 array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
              std::vector<array> inputs)
-    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+    : desc_(std::make_shared<ArrayDesc>(checked_output_shape(std::move(shape), primitive.get()),
+                                        dtype)) {
   desc_->primitive = std::move(primitive);
   desc_->inputs = std::move(inputs);
 }

@@ -13,6 +13,12 @@ namespace pullback {
 using Shape = std::vector<int64_t>;
 using Strides = std::vector<int64_t>;
 
+// The most dimensions an array may have. NumPy's own limit: every array converts to NumPy, and
+// code that walks the dimensions (printing, tolist, nested-list parsing) may recurse per axis.
+constexpr int kMaxNdim = 64;
+// Throws std::invalid_argument naming `op` when `shape` has more than kMaxNdim dimensions.
+void check_ndim(const Shape& shape, const char* op);
+
 class Primitive;
 class array;
 

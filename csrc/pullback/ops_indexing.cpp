@@ -338,6 +338,7 @@ ResolvedKey resolve(const char* op, const array& a, const IndexKey& key, Stream 
     }
   }
   while (ax < nd) full_axis(Kind::Slice);
+  check_ndim(r.view_shape, op);  // None axes can push the view past the dimension limit
   if (!raw.empty()) {
     Shape shape = raw[0].shape();
     for (const array& idx : raw) {

@@ -12,10 +12,6 @@ namespace pullback::python {
 using namespace nb::literals;
 
 namespace {
-Device to_device(nb::handle d) {
-  if (nb::isinstance<Device>(d)) return nb::cast<Device>(d);
-  return Device(nb::cast<Device::Type>(d));
-}
 const char* device_type_name(Device::Type t) { return t == Device::Type::cpu ? "cpu" : "gpu"; }
 }  // namespace
 
@@ -40,6 +36,15 @@ void init_dtypes_devices(nb::module_& m) {
     m.attr(category_name(c)) = c;
   }
   m.def("issubdtype", [](nb::handle a, nb::handle b) {
+    auto check = [](nb::handle h, const char* arg) {
+      if (!nb::isinstance<Dtype>(h) && !nb::isinstance<DtypeCategory>(h)) {
+        throw nb::type_error((std::string("[issubdtype] ") + arg +
+                              " must be a Dtype or a DtypeCategory; got " +
+                              nb::type_name(h.type()).c_str() + ".").c_str());
+      }
+    };
+    check(a, "arg1");
+    check(b, "arg2");
     if (nb::isinstance<Dtype>(a)) {
       Dtype t = nb::cast<Dtype>(a);
       if (nb::isinstance<Dtype>(b)) return t == nb::cast<Dtype>(b);
@@ -84,11 +89,11 @@ void init_dtypes_devices(nb::module_& m) {
       });
 
   m.def("default_device", &default_device);
-  m.def("set_default_device", [](nb::handle d) { set_default_device(to_device(d)); }, "device"_a);
-  m.def("default_stream", [](nb::handle d) { return default_stream(to_device(d)); }, "device"_a);
+  m.def("set_default_device", [](nb::handle d) { set_default_device(to_device(d, "set_default_device")); }, "device"_a);
+  m.def("default_stream", [](nb::handle d) { return default_stream(to_device(d, "default_stream")); }, "device"_a);
   m.def("set_default_stream", &set_default_stream, "stream"_a);
-  m.def("new_stream", [](nb::handle d) { return new_stream(to_device(d)); }, "device"_a);
-  m.def("is_available", [](nb::handle d) { return is_available(to_device(d)); }, "device"_a);
+  m.def("new_stream", [](nb::handle d) { return new_stream(to_device(d, "new_stream")); }, "device"_a);
+  m.def("is_available", [](nb::handle d) { return is_available(to_device(d, "is_available")); }, "device"_a);
   m.def("device_count", [](Device::Type t) { return is_available(Device(t)) ? 1 : 0; }, "device_type"_a);
   m.def("synchronize", [](nb::handle) {}, "stream"_a = nb::none(),
         "Waits for the stream's work; evaluation on the CPU is synchronous, so this returns at once.");

@@ -42,9 +42,9 @@ IndexItem translate(const char* op, nb::handle item) {
   }
   // bool is an int subclass, but NumPy reads a bool index as a mask.
   if (PyBool_Check(item.ptr())) return IndexItem::of(array(item.ptr() == Py_True));
-  if (nb::isinstance<array>(item)) return IndexItem::of(nb::cast<const array&>(item));
+  if (const array* x = pullback::python::as_array(item, op)) return IndexItem::of(*x);
   if (PyList_Check(item.ptr()) || PyTuple_Check(item.ptr())) {
-    return IndexItem::of(pullback::python::to_array(item));
+    return IndexItem::of(pullback::python::to_array(item, std::nullopt, op));
   }
   // Python ints, NumPy integer scalars and 0-d integer arrays: anything with __index__.
   if (PyIndex_Check(item.ptr())) {
@@ -64,7 +64,7 @@ IndexItem translate(const char* op, nb::handle item) {
     PyErr_Clear();  // e.g. a NumPy array of several elements: an array index
   }
   if (nb::hasattr(item, "__array__") || nb::hasattr(item, "__array_interface__")) {
-    return IndexItem::of(pullback::python::to_array(item));
+    return IndexItem::of(pullback::python::to_array(item, std::nullopt, op));
   }
   bad_index(op, item);
 }
@@ -103,7 +103,7 @@ struct ArrayAt {
 };
 
 array at_update(const ArrayAt& at, nb::handle value, ScatterReduce r) {
-  return update_array(at.a, at.key, to_array_weak(value, at.a.dtype()), r);
+  return update_array(at.a, at.key, to_array_weak(value, at.a.dtype(), "at"), r);
 }
 
 }  // namespace
@@ -118,34 +118,39 @@ void init_indexing(nb::module_& m) {
       .def("add", [](const ArrayAt& at, nb::handle v) { return at_update(at, v, ScatterReduce::Add); },
            nb::arg("value"))
       .def("subtract", [](const ArrayAt& at, nb::handle v) {
-        return update_array(at.a, at.key, negative(to_array_weak(v, at.a.dtype())), ScatterReduce::Add);
+        return update_array(at.a, at.key, negative(to_array_weak(v, at.a.dtype(), "at")), ScatterReduce::Add);
       }, nb::arg("value"))
       .def("multiply", [](const ArrayAt& at, nb::handle v) {
         return at_update(at, v, ScatterReduce::Prod);
       }, nb::arg("value"))
       .def("divide", [](const ArrayAt& at, nb::handle v) {
-        return update_array(at.a, at.key, reciprocal(to_array_weak(v, at.a.dtype())), ScatterReduce::Prod);
+        return update_array(at.a, at.key, reciprocal(to_array_weak(v, at.a.dtype(), "at")), ScatterReduce::Prod);
       }, nb::arg("value"))
       .def("maximum", [](const ArrayAt& at, nb::handle v) { return at_update(at, v, ScatterReduce::Max); },
            nb::arg("value"))
       .def("minimum", [](const ArrayAt& at, nb::handle v) { return at_update(at, v, ScatterReduce::Min); },
            nb::arg("value"));
-  m.def("take", [](nb::handle a, nb::handle indices, std::optional<int> axis, nb::handle stream) {
-    return take(to_array(a), to_array(indices), axis, to_stream(stream));
+  m.def("take", [](nb::handle a, nb::handle indices, nb::handle axis, nb::handle stream) {
+    return take(to_array(a, std::nullopt, "take"), to_array(indices, std::nullopt, "take"),
+                to_optional_axis(axis, "take"), to_stream(stream, "take"));
   }, nb::arg("a"), nb::arg("indices"), nb::arg("axis").none() = nb::none(), nb::kw_only(),
      nb::arg("stream").none() = nb::none(),
      "Elements of `a` at `indices` along `axis` (of the flattened array when axis is None).");
-  m.def("take_along_axis", [](nb::handle a, nb::handle indices, std::optional<int> axis,
+  m.def("take_along_axis", [](nb::handle a, nb::handle indices, nb::handle axis,
                               nb::handle stream) {
-    return take_along_axis(to_array(a), to_array(indices), axis, to_stream(stream));
+    const char* op = "take_along_axis";
+    return take_along_axis(to_array(a, std::nullopt, op), to_array(indices, std::nullopt, op),
+                           to_optional_axis(axis, op), to_stream(stream, op));
   }, nb::arg("a"), nb::arg("indices"), nb::arg("axis").none() = nb::none(), nb::kw_only(),
      nb::arg("stream").none() = nb::none(),
      "Elements of `a` at `indices` along `axis`, the indices broadcasting against the other axes.");
   m.def("put_along_axis", [](nb::handle a, nb::handle indices, nb::handle values,
-                             std::optional<int> axis, nb::handle stream) {
-    array x = to_array(a);
-    return put_along_axis(x, to_array(indices), to_array_weak(values, x.dtype()), axis,
-                          ScatterReduce::None, to_stream(stream));
+                             nb::handle axis, nb::handle stream) {
+    const char* op = "put_along_axis";
+    array x = to_array(a, std::nullopt, op);
+    return put_along_axis(x, to_array(indices, std::nullopt, op),
+                          to_array_weak(values, x.dtype(), op), to_optional_axis(axis, op),
+                          ScatterReduce::None, to_stream(stream, op));
   }, nb::arg("a"), nb::arg("indices"), nb::arg("values"), nb::arg("axis").none() = nb::none(),
      nb::kw_only(), nb::arg("stream").none() = nb::none(),
      "A copy of `a` with `values` written at `indices` along `axis`.");

@@ -49,30 +49,42 @@ def _unflatten(structure: Any, leaves: Sequence[array]) -> Any:
     return kind(out) if not hasattr(kind, "_fields") else kind(*out)
 
 
-def _as_list(x: Union[array, Sequence[array]]) -> List[array]:
-    return [x] if isinstance(x, array) else list(x)
+def _as_list(x: Union[array, Sequence[array]], what: str, arg: str) -> List[array]:
+    if isinstance(x, array):
+        return [x]
+    if not isinstance(x, (list, tuple)):
+        raise TypeError(f"[{what}] {arg} must be an array or a list/tuple of arrays; "
+                        f"got {type(x).__name__}.")
+    return list(x)
 
 
 # ---- transforms ----
 
-def _flat_outputs(fun: Callable) -> Callable:
+def _flat_outputs(fun: Callable, what: str) -> Callable:
     """``fun`` taking positional arrays and returning an array or a sequence of them, as a
     function of a list of arrays returning a list."""
     def flat(xs):
         out = fun(*xs)
-        return [out] if isinstance(out, array) else list(out)
+        if isinstance(out, array):
+            return [out]
+        if not isinstance(out, (list, tuple)):
+            raise TypeError(f"[{what}] The function must return an array or a list/tuple of arrays; "
+                            f"it returned {type(out).__name__}.")
+        return list(out)
     return flat
 
 
 def vjp(fun: Callable, primals: List[array], cotangents: List[array]) -> Tuple[List[array], List[array]]:
     """Returns ``(fun(*primals), vjps)``: the outputs, and the cotangents pulled back to the primals."""
-    outs, vjps = _vjp_flat(_flat_outputs(fun), _as_list(primals), _as_list(cotangents))
+    outs, vjps = _vjp_flat(_flat_outputs(fun, "vjp"), _as_list(primals, "vjp", "primals"),
+                           _as_list(cotangents, "vjp", "cotangents"), "vjp")
     return list(outs), list(vjps)
 
 
 def jvp(fun: Callable, primals: List[array], tangents: List[array]) -> Tuple[List[array], List[array]]:
     """Returns ``(fun(*primals), jvps)``: the outputs, and the tangents pushed forward to them."""
-    outs, jvps = _jvp_flat(_flat_outputs(fun), _as_list(primals), _as_list(tangents))
+    outs, jvps = _jvp_flat(_flat_outputs(fun, "jvp"), _as_list(primals, "jvp", "primals"),
+                           _as_list(tangents, "jvp", "tangents"), "jvp")
     return list(outs), list(jvps)
 
 
@@ -120,7 +132,7 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = Non
             result["value"] = out
             return [loss]
 
-        _, grads = _vjp_flat(flat, leaves, [array(1.0)])
+        _, grads = _vjp_flat(flat, leaves, [array(1.0)], "grad")
         grads = _unflatten(structure, grads)
         if single:
             positional = grads[0]
