@@ -221,6 +221,15 @@ array put_along_axis(const array& a, const array& indices, const array& values,
                      std::optional<int> axis, ScatterReduce reduce = ScatterReduce::None,
                      Stream s = current_stream());
 
+// Slices whose start is an array (one start per entry of `axes`, a 1-d or 0-d integer array):
+// MLX's slice(a, start_indices, axes, slice_size) and slice_update. `slice_size` has one size
+// per axis of `a`; axes not in `axes` start at 0. A start whose slice leaves its axis raises
+// std::out_of_range at evaluation.
+array dynamic_slice(const array& a, const array& start, const Axes& axes, const Shape& slice_size,
+                    Stream s = current_stream());
+array dynamic_slice_update(const array& a, const array& update, const array& start,
+                           const Axes& axes, Stream s = current_stream());
+
 // ---- helpers shared by the op files ----
 // Normalizes a possibly negative axis; throws "[op] axis A is out of bounds for array of
 // dimension N." as std::invalid_argument.

@@ -590,4 +590,49 @@ array put_along_axis(const array& a, const array& indices, const array& values,
   return moveaxis(out, -1, ax, s);
 }
 
+// ---- slices with array starts ----
+
+namespace {
+
+// One 0-d start per axis from a 1-d (or, for one axis, 0-d) integer array.
+std::vector<array> split_starts(const char* op, const array& start, size_t naxes, Stream s) {
+  if (!is_integral(start.dtype())) {
+    fail(op, std::string("start_indices must be integers; got dtype ") + dtype_name(start.dtype()) + ".");
+  }
+  const bool scalar = start.ndim() == 0;
+  if (start.ndim() > 1 || (scalar ? naxes != 1 : static_cast<size_t>(start.shape()[0]) != naxes)) {
+    fail(op, "start_indices of shape " + shape_str(start.shape()) + " do not give one start for each of the " +
+                 std::to_string(naxes) + " axes.");
+  }
+  std::vector<array> out;
+  for (size_t j = 0; j < naxes; ++j) {
+    const int64_t k = static_cast<int64_t>(j);
+    out.push_back(scalar ? start : reshape(slice(start, {k}, {k + 1}, {1}, s), {}, s));
+  }
+  return out;
+}
+
+}  // namespace
+
+array dynamic_slice(const array& a, const array& start, const Axes& axes, const Shape& slice_size,
+                    Stream s) {
+  if (static_cast<int>(slice_size.size()) != a.ndim()) {
+    fail("slice", "Got " + std::to_string(slice_size.size()) + " slice sizes for an array of shape " +
+                      shape_str(a.shape()) + "; expected one per axis.");
+  }
+  return gather(a, split_starts("slice", start, axes.size(), s), axes, slice_size, 0, s);
+}
+
+array dynamic_slice_update(const array& a, const array& update, const array& start,
+                           const Axes& axes, Stream s) {
+  if (update.ndim() > a.ndim()) {
+    fail("slice_update", "An update of shape " + shape_str(update.shape()) +
+                             " has more axes than the array of shape " + shape_str(a.shape()) + ".");
+  }
+  Shape padded(a.ndim() - update.ndim(), 1);  // fewer axes broadcast from the right
+  padded.insert(padded.end(), update.shape().begin(), update.shape().end());
+  return scatter(a, split_starts("slice_update", start, axes.size(), s), reshape(update, padded, s),
+                 axes, ScatterReduce::None, 0, s);
+}
+
 }  // namespace pullback

@@ -102,6 +102,12 @@ struct ArrayAt {
   nb::object key;
 };
 
+// The axes of slice / slice_update: a sequence of ints (None is no list of axes).
+Axes index_axes(nb::handle axes, const char* op) {
+  if (axes.is_none()) throw nb::type_error((std::string("[") + op + "] axes must be a sequence of ints; got None.").c_str());
+  return *to_axes(axes, op, "axes");
+}
+
 array at_update(const ArrayAt& at, nb::handle value, ScatterReduce r) {
   return update_array(at.a, at.key, to_array_weak(value, at.a.dtype(), "at"), r);
 }
@@ -141,9 +147,28 @@ void init_indexing(nb::module_& m) {
     const char* op = "take_along_axis";
     return take_along_axis(to_array(a, std::nullopt, op), to_array(indices, std::nullopt, op),
                            to_optional_axis(axis, op), to_stream(stream, op));
-  }, nb::arg("a"), nb::arg("indices"), nb::arg("axis").none() = nb::none(), nb::kw_only(),
+  }, nb::arg("a"), nb::arg("indices"), nb::arg("axis").none() = -1, nb::kw_only(),
      nb::arg("stream").none() = nb::none(),
      "Elements of `a` at `indices` along `axis`, the indices broadcasting against the other axes.");
+  m.def("slice", [](nb::handle a, nb::handle start, nb::handle axes, nb::handle size,
+                    nb::handle stream) {
+    const char* op = "slice";
+    return dynamic_slice(to_array(a, std::nullopt, op), to_array(start, std::nullopt, op),
+                         index_axes(axes, op), to_shape(size, op, "slice_size"),
+                         to_stream(stream, op));
+  }, nb::arg("a"), nb::arg("start_indices"), nb::arg("axes"), nb::arg("slice_size"), nb::kw_only(),
+     nb::arg("stream").none() = nb::none(),
+     "The slice of `a` of shape `slice_size` starting at `start_indices` (an array) on `axes`.");
+  m.def("slice_update", [](nb::handle a, nb::handle update, nb::handle start, nb::handle axes,
+                           nb::handle stream) {
+    const char* op = "slice_update";
+    array x = to_array(a, std::nullopt, op);
+    return dynamic_slice_update(x, to_array_weak(update, x.dtype(), op),
+                                to_array(start, std::nullopt, op), index_axes(axes, op),
+                                to_stream(stream, op));
+  }, nb::arg("a"), nb::arg("update"), nb::arg("start_indices"), nb::arg("axes"), nb::kw_only(),
+     nb::arg("stream").none() = nb::none(),
+     "A copy of `a` with `update` written at `start_indices` (an array) on `axes`.");
   m.def("put_along_axis", [](nb::handle a, nb::handle indices, nb::handle values,
                              nb::handle axis, nb::handle stream) {
     const char* op = "put_along_axis";

@@ -239,3 +239,38 @@ def test_setitem_and_at_gradients():
         check_grad(lambda x, u, m=method: getattr(x.at[idx], m)(u), [X, v])
     check_grad(lambda x, u: mx.put_along_axis(x, mx.array([[1], [0], [3]]), u, axis=1),
                [X, np.array([[0.5], [1.5], [-2.0]])])
+
+
+def test_slices_with_array_starts():
+    b = mx.arange(12).reshape(3, 4)
+    assert mx.slice(b, mx.array([1, 2]), [0, 1], [2, 2]).tolist() == [[6, 7], [10, 11]]
+    assert mx.slice(b, mx.array(1), [1], [3, 2]).tolist() == [[1, 2], [5, 6], [9, 10]]
+    assert mx.slice(b, mx.array([-1]), [0], [1, 4]).tolist() == [[8, 9, 10, 11]]
+    got = mx.slice_update(b, mx.array([[100, 101]]), mx.array([1, 2]), [0, 1])
+    assert got.tolist() == [[0, 1, 2, 3], [4, 5, 100, 101], [8, 9, 10, 11]]
+    with pytest.raises(IndexError, match=r"does not fit for axis 1 with size 4"):
+        mx.eval(mx.slice(b, mx.array([3]), [1], [3, 2]))
+    with pytest.raises(ValueError, match=r"^\[slice\]"):
+        mx.slice(b, mx.array([1]), [1], [2])
+    with pytest.raises(ValueError, match=r"^\[slice\] start_indices of shape \(2,\)"):
+        mx.slice(b, mx.array([1, 2]), [1], [3, 2])
+    check_grad(lambda x: mx.slice(x, mx.array([1, 1]), [0, 1], [2, 3]), [X])
+    check_grad(lambda x, u: mx.slice_update(x, u, mx.array([2, 0]), [0, 1]),
+               [X, np.array([[0.5, -1.5]])])
+
+
+def test_assignment_is_differentiable_as_in_the_issue():
+    def fn(x):
+        out = mx.zeros([4])
+        out[mx.array([0, 1])] = x
+        return out.sum()
+
+    assert mx.grad(fn)(mx.array([2.0, 3.0])).tolist() == [1.0, 1.0]
+
+
+def test_derivative_with_respect_to_indices_is_an_error():
+    f = lambda x: mx.take(x, mx.astype(x, mx.int32)).sum()
+    with pytest.raises(ValueError, match="stop_gradient"):
+        mx.grad(f)(mx.array([0.0, 1.0]))
+    g = lambda x: mx.take(x, mx.stop_gradient(mx.astype(x, mx.int32))).sum()
+    assert mx.grad(g)(mx.array([0.0, 1.0])).tolist() == [1.0, 1.0]

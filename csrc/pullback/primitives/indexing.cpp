@@ -1,5 +1,8 @@
 #include "pullback/primitives/indexing.h"
 
+#include <stdexcept>
+#include <string>
+
 #include "pullback/ops.h"
 
 namespace pullback {
@@ -26,6 +29,14 @@ Shape update_slice_sizes(const Shape& upd_shape, size_t index_ndim) {
   return Shape(upd_shape.begin() + index_ndim, upd_shape.end());
 }
 
+// Integer indices have no derivative; asking for one (the indices depend on a differentiated
+// input) is an error, as in MLX.
+[[noreturn]] void no_index_derivative(const char* op) {
+  throw std::invalid_argument(std::string("[") + op +
+                              "] Cannot compute the derivative with respect to the indices; "
+                              "wrap them in stop_gradient.");
+}
+
 size_t index_ndim(const Arrays& indices, int batch) {
   return indices.empty() ? static_cast<size_t>(batch) : indices[0].shape().size();
 }
@@ -37,10 +48,7 @@ size_t index_ndim(const Arrays& indices, int batch) {
 Arrays Gather::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
   Arrays grads;
   for (int arg : argnums) {
-    if (arg > 0) {  // integer indices carry no derivative
-      grads.push_back(zeros_like(primals[arg], stream()));
-      continue;
-    }
+    if (arg > 0) no_index_derivative("gather");
     array base = zeros(primals[0].shape(), cts[0].dtype(), stream());
     grads.push_back(
         scatter(base, tail(primals, 1), cts[0], axes_, ScatterReduce::Add, batch_, stream()));
@@ -131,10 +139,7 @@ Arrays Scatter::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnum
   auto gathered = [&](const array& x) { return gather(x, indices, axes_, slices, batch_, s); };
   Arrays grads;
   for (int arg : argnums) {
-    if (arg >= 2) {  // integer indices carry no derivative
-      grads.push_back(zeros_like(primals[arg], s));
-      continue;
-    }
+    if (arg >= 2) no_index_derivative(scatter_reduce_name(reduce_));
     const bool wrt_a = arg == 0;
     switch (reduce_) {
       case ScatterReduce::Add:

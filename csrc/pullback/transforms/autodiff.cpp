@@ -47,7 +47,9 @@ std::vector<array> dependent_tape(const std::vector<array>& outputs,
       [&](array& node) {
         bool dep = false;
         for (auto& in : node.inputs()) dep = dep || depends.count(in.id());
-        if (!dep) return;
+        // stop_gradient cuts the dependence: nothing after it asks for a derivative through it
+        // (indices computed from a primal and wrapped in stop_gradient are constants).
+        if (!dep || dynamic_cast<const StopGradient*>(&node.primitive())) return;
         for (auto& out : node.outputs()) depends.insert(out.id());
         tape.push_back(std::move(node));
       });
