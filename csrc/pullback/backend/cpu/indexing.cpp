@@ -3,6 +3,7 @@
 // Both first turn the index arrays into one operand offset per index position (validating
 // every index before anything is written), then move whole slices. Gather copies bytes, so it
 // has one instance per element size; scatter's reductions are typed.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -57,53 +58,107 @@ struct SliceWalk {
   }
 };
 
-// The operand offset (in elements, with `strides`) of the slice that each index position
-// starts, row-major over the index shape. Throws std::out_of_range naming `op` for an index
-// whose slice leaves its axis.
-std::vector<int64_t> slice_offsets(const char* op, const Shape& operand_shape,
-                                   const Strides& strides, const std::vector<array>& indices,
-                                   const std::vector<int>& axes, const Shape& slice_sizes,
-                                   int batch, const Shape& index_shape) {
-  const size_t positions = shape_size(index_shape);
-  std::vector<int64_t> offsets(positions, 0);
-  if (positions == 0) return offsets;
-  // Batch axes: the first `batch` axes of the index shape walk those of the operand.
-  if (batch > 0) {
-    Shape batch_shape(operand_shape.begin(), operand_shape.begin() + batch);
-    Strides batch_strides(strides.begin(), strides.begin() + batch);
-    const size_t inner = shape_size(Shape(index_shape.begin() + batch, index_shape.end()));
-    for (size_t p = 0; p < positions; ++p) {
-      offsets[p] = cpu::offset_of(inner ? p / inner : 0, batch_shape, batch_strides);
-    }
-  }
-  for (size_t j = 0; j < indices.size(); ++j) {
-    const int axis = axes[j];
-    const int64_t dim = operand_shape[axis];
-    const int64_t limit = dim - slice_sizes[axis - batch];  // the largest valid start
-    array starts = array::empty(index_shape, Dtype::int64);
-    cpu::convert(indices[j], starts);
-    const int64_t* v = starts.data<int64_t>();
-    const bool unsigned64 = indices[j].dtype() == Dtype::uint64;
-    const int64_t stride = strides[axis];
-    for (size_t p = 0; p < positions; ++p) {
-      int64_t x = v[p];
-      // uint64 indices beyond int64 read as negative here; they are out of range anyway.
-      if (x < 0 && !unsigned64) x += dim;
-      if (x < 0 || x > limit) {
-        std::string shown = unsigned64 ? std::to_string(static_cast<uint64_t>(v[p]))
-                                       : std::to_string(v[p]);
-        std::string what = slice_sizes[axis - batch] == 1
-                               ? "Index " + shown + " is out of bounds"
-                               : "A slice of size " + std::to_string(slice_sizes[axis - batch]) +
-                                     " starting at index " + shown + " does not fit";
-        throw std::out_of_range(std::string("[") + op + "] " + what + " for axis " +
-                                std::to_string(axis) + " with size " + std::to_string(dim) + ".");
-      }
-      offsets[p] += x * stride;
-    }
-  }
-  return offsets;
+[[noreturn]] void index_out_of_range(const char* op, int64_t raw, bool unsigned64, int64_t slice,
+                                    int axis, int64_t dim) {
+  std::string shown = unsigned64 ? std::to_string(static_cast<uint64_t>(raw)) : std::to_string(raw);
+  std::string what = slice == 1 ? "Index " + shown + " is out of bounds"
+                                : "A slice of size " + std::to_string(slice) + " starting at index " +
+                                      shown + " does not fit";
+  throw std::out_of_range(std::string("[") + op + "] " + what + " for axis " +
+                          std::to_string(axis) + " with size " + std::to_string(dim) + ".");
 }
+
+// Adds start * stride to offsets[0, n) for the starts idx[0, n) of integer type I, checking
+// each (negative starts count from the end of the axis).
+template <typename I>
+void add_starts(const I* idx, size_t n, int64_t* offsets, int64_t dim, int64_t limit,
+                int64_t stride, const char* op, int64_t slice, int axis) {
+  for (size_t p = 0; p < n; ++p) {
+    int64_t x = static_cast<int64_t>(idx[p]);
+    if constexpr (std::is_signed_v<I>) {
+      if (x < 0) x += dim;
+    } else if constexpr (sizeof(I) == 8) {
+      if (x < 0) index_out_of_range(op, x, true, slice, axis, dim);  // beyond int64
+    }
+    if (x < 0 || x > limit) index_out_of_range(op, static_cast<int64_t>(idx[p]), false, slice, axis, dim);
+    offsets[p] += x * stride;
+  }
+}
+
+// The operand offset (in elements, with `strides`) of the slice that each index position
+// starts, row-major over the index shape, computed a block of positions at a time (a block
+// of offsets stays in L1; a whole array of them would be a second pass over memory). Throws
+// std::out_of_range naming `op` for an index whose slice leaves its axis.
+class SliceOffsets {
+ public:
+  static constexpr size_t kBlock = 1024;
+
+  SliceOffsets(const char* op, const Shape& operand_shape, const Strides& strides,
+               const std::vector<array>& indices, const std::vector<int>& axes,
+               const Shape& slice_sizes, int batch, const Shape& index_shape)
+      : op_(op), shape_(operand_shape), strides_(strides), axes_(axes), slices_(slice_sizes),
+        batch_(batch), positions_(shape_size(index_shape)) {
+    // Row-contiguous index arrays are read in place; others (broadcast, strided) packed first.
+    for (const array& idx : indices) {
+      if (idx.flags().row_contiguous) {
+        indices_.push_back(idx);
+      } else {
+        array packed = array::empty(idx.shape(), idx.dtype());
+        cpu::copy_to_contiguous(idx, packed);
+        indices_.push_back(packed);
+      }
+    }
+    batch_shape_.assign(shape_.begin(), shape_.begin() + batch);
+    batch_strides_.assign(strides_.begin(), strides_.begin() + batch);
+    if (batch > 0) inner_ = shape_size(Shape(index_shape.begin() + batch, index_shape.end()));
+  }
+
+  size_t positions() const { return positions_; }
+
+  // off[0, e - b) = the offsets of positions [b, e), e - b <= kBlock.
+  void fill(size_t b, size_t e, int64_t* off) const {
+    if (batch_ == 0) {
+      std::fill(off, off + (e - b), int64_t(0));
+    } else {  // the batch entry changes every inner_ positions
+      size_t q = b / inner_, r = b % inner_;
+      int64_t base = cpu::offset_of(q, batch_shape_, batch_strides_);
+      for (size_t p = b; p < e; ++p) {
+        off[p - b] = base;
+        if (++r == inner_) {
+          r = 0;
+          base = cpu::offset_of(++q, batch_shape_, batch_strides_);
+        }
+      }
+    }
+    for (size_t j = 0; j < indices_.size(); ++j) {
+      const int axis = axes_[j];
+      const int64_t dim = shape_[axis];
+      const int64_t slice = slices_[axis - batch_];
+      dispatch_dtype(indices_[j].dtype(), [&](auto tag) {
+        using I = decltype(tag);
+        if constexpr (std::is_integral_v<I> && !std::is_same_v<I, bool>) {
+          add_starts(indices_[j].data<I>() + b, e - b, off, dim, dim - slice, strides_[axis], op_,
+                     slice, axis);
+        } else {
+          throw std::logic_error("a non-integer index array reached a gather or scatter kernel");
+        }
+      });
+    }
+  }
+
+ private:
+  const char* op_;
+  Shape shape_;
+  Strides strides_;
+  std::vector<int> axes_;
+  Shape slices_;
+  int batch_;
+  size_t positions_;
+  std::vector<array> indices_;
+  Shape batch_shape_;
+  Strides batch_strides_;
+  size_t inner_ = 1;
+};
 
 Shape index_shape_of(const std::vector<array>& indices, const Shape& operand_shape, int batch) {
   if (!indices.empty()) return indices[0].shape();
@@ -111,103 +166,111 @@ Shape index_shape_of(const std::vector<array>& indices, const Shape& operand_sha
 }
 
 template <typename T>
-void gather_slices(const array& a, array& out, const std::vector<int64_t>& offsets,
-                   const SliceWalk& walk) {
+void gather_slices(const array& a, array& out, const SliceOffsets& offsets, const SliceWalk& walk) {
   const T* src = a.data<T>();
   T* dst = out.data<T>();
   const int64_t m = walk.elements;
-  const size_t grain = std::max<size_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(m, 1));
-  cpu::parallel_for(offsets.size(), grain, [&](size_t b, size_t e) {
-    for (size_t p = b; p < e; ++p) {
-      const T* s = src + offsets[p];
-      T* d = dst + p * m;
+  const size_t grain = std::max<size_t>(SliceOffsets::kBlock,
+                                        cpu::kElementwiseGrain / std::max<int64_t>(m, 1));
+  cpu::parallel_for(offsets.positions(), grain, [&](size_t b, size_t e) {
+    int64_t off[SliceOffsets::kBlock];
+    for (size_t cb = b; cb < e; cb += SliceOffsets::kBlock) {
+      const size_t ce = std::min(e, cb + SliceOffsets::kBlock);
+      offsets.fill(cb, ce, off);
       if (m == 1) {
-        *d = *s;
+        for (size_t p = cb; p < ce; ++p) dst[p] = src[off[p - cb]];
         continue;
       }
-      walk.for_each_run([&](int64_t so, int64_t d_o, int64_t n, int64_t step) {
-        if (step == 1) {
-          std::memcpy(d + d_o, s + so, n * sizeof(T));
-        } else {
-          for (int64_t i = 0; i < n; ++i) d[d_o + i] = s[so + i * step];
-        }
-      });
+      for (size_t p = cb; p < ce; ++p) {
+        const T* s = src + off[p - cb];
+        T* d = dst + p * m;
+        walk.for_each_run([&](int64_t so, int64_t d_o, int64_t n, int64_t step) {
+          if (step == 1) {
+            std::memcpy(d + d_o, s + so, n * sizeof(T));
+          } else {
+            for (int64_t i = 0; i < n; ++i) d[d_o + i] = s[so + i * step];
+          }
+        });
+      }
     }
   });
 }
 
-// The combining step of each scatter reduction for element type T (half types through float).
-template <typename T>
-T combine(ScatterReduce r, T cur, T upd) {
+// The combining step of scatter reduction R for element type T (half types through float).
+template <ScatterReduce R, typename T>
+T combine(T cur, T upd) {
   if constexpr (std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>) {
-    return T(combine<float>(r, static_cast<float>(cur), static_cast<float>(upd)));
+    return T(combine<R, float>(static_cast<float>(cur), static_cast<float>(upd)));
+  } else if constexpr (R == ScatterReduce::None) {
+    return upd;
   } else if constexpr (std::is_same_v<T, bool>) {
-    switch (r) {
-      case ScatterReduce::Add:
-      case ScatterReduce::Max: return cur || upd;
-      case ScatterReduce::Prod:
-      case ScatterReduce::Min: return cur && upd;
-      default: return upd;
-    }
+    return (R == ScatterReduce::Add || R == ScatterReduce::Max) ? (cur || upd) : (cur && upd);
+  } else if constexpr (R == ScatterReduce::Add) {
+    return cpu::wrapping_add(cur, upd);
+  } else if constexpr (R == ScatterReduce::Prod) {
+    return cpu::wrapping_mul(cur, upd);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    throw std::logic_error("complex64 reached scatter max or min");  // rejected by the op
+  } else if constexpr (R == ScatterReduce::Max) {
+    if constexpr (std::is_floating_point_v<T>) return (upd > cur || std::isnan(upd)) ? upd : cur;
+    else return upd > cur ? upd : cur;
   } else {
-    switch (r) {
-      case ScatterReduce::Add: return cpu::wrapping_add(cur, upd);
-      case ScatterReduce::Prod: return cpu::wrapping_mul(cur, upd);
-      case ScatterReduce::Max:
-        if constexpr (std::is_same_v<T, complex64_t>) {
-          throw std::logic_error("complex64 reached scatter max");
-        } else if constexpr (std::is_floating_point_v<T>) {
-          return (upd > cur || std::isnan(upd)) ? upd : cur;  // NaN propagates
-        } else {
-          return upd > cur ? upd : cur;
-        }
-      case ScatterReduce::Min:
-        if constexpr (std::is_same_v<T, complex64_t>) {
-          throw std::logic_error("complex64 reached scatter min");
-        } else if constexpr (std::is_floating_point_v<T>) {
-          return (upd < cur || std::isnan(upd)) ? upd : cur;
-        } else {
-          return upd < cur ? upd : cur;
-        }
-      default: return upd;
-    }
+    if constexpr (std::is_floating_point_v<T>) return (upd < cur || std::isnan(upd)) ? upd : cur;
+    else return upd < cur ? upd : cur;
   }
 }
 
 // Applies the updates slice by slice in index order (later updates see earlier ones: the
 // last assignment wins and reductions are deterministic). Large slices split across threads.
-template <typename T>
-void scatter_slices(array& out, const array& updates, const std::vector<int64_t>& offsets,
-                    const SliceWalk& walk, ScatterReduce r) {
+// An out-of-range index stops the kernel part way; the output is then discarded (run_node
+// resets it), and `a` was either copied or donated, so nobody sees a partial update.
+template <ScatterReduce R, typename T>
+void scatter_slices(array& out, const array& updates, const SliceOffsets& offsets,
+                    const SliceWalk& walk) {
   T* dst = out.data<T>();
   const T* upd = updates.data<T>();
   const int64_t m = walk.elements;
   auto apply_run = [&](T* d, const T* u, int64_t n, int64_t step) {
-    if (r == ScatterReduce::None) {
-      if (step == 1) {
-        std::memcpy(d, u, n * sizeof(T));
-      } else {
-        for (int64_t i = 0; i < n; ++i) d[i * step] = u[i];
-      }
+    if (R == ScatterReduce::None && step == 1) {
+      std::memcpy(d, u, n * sizeof(T));
     } else {
-      for (int64_t i = 0; i < n; ++i) d[i * step] = combine<T>(r, d[i * step], u[i]);
+      for (int64_t i = 0; i < n; ++i) d[i * step] = combine<R>(d[i * step], u[i]);
     }
   };
-  for (size_t p = 0; p < offsets.size(); ++p) {
-    T* d = dst + offsets[p];
-    const T* u = upd + p * m;
-    if (m == 1) {
-      apply_run(d, u, 1, 1);
-    } else if (static_cast<size_t>(m) >= 2 * cpu::kElementwiseGrain && walk.shape.size() == 1) {
-      const int64_t step = walk.src.back();
-      cpu::parallel_for(m, cpu::kElementwiseGrain, [&](size_t b, size_t e) {
-        apply_run(d + b * step, u + b, static_cast<int64_t>(e - b), step);
-      });
-    } else {
-      walk.for_each_run([&](int64_t so, int64_t d_o, int64_t n, int64_t step) {
-        apply_run(d + so, u + d_o, n, step);
-      });
+  int64_t off[SliceOffsets::kBlock];
+  for (size_t cb = 0; cb < offsets.positions(); cb += SliceOffsets::kBlock) {
+    const size_t ce = std::min(offsets.positions(), cb + SliceOffsets::kBlock);
+    offsets.fill(cb, ce, off);
+    if (m == 1) {  // one element per index position: the common case, kept tight
+      for (size_t p = cb; p < ce; ++p) dst[off[p - cb]] = combine<R>(dst[off[p - cb]], upd[p]);
+      continue;
     }
+    for (size_t p = cb; p < ce; ++p) {
+      T* d = dst + off[p - cb];
+      const T* u = upd + p * m;
+      if (static_cast<size_t>(m) >= 2 * cpu::kElementwiseGrain && walk.shape.size() == 1) {
+        const int64_t step = walk.src.back();
+        cpu::parallel_for(m, cpu::kElementwiseGrain, [&](size_t b, size_t e) {
+          apply_run(d + b * step, u + b, static_cast<int64_t>(e - b), step);
+        });
+      } else {
+        walk.for_each_run([&](int64_t so, int64_t d_o, int64_t n, int64_t step) {
+          apply_run(d + so, u + d_o, n, step);
+        });
+      }
+    }
+  }
+}
+
+template <typename T>
+void scatter_typed(ScatterReduce r, array& out, const array& updates, const SliceOffsets& offsets,
+                   const SliceWalk& walk) {
+  switch (r) {
+    case ScatterReduce::None: return scatter_slices<ScatterReduce::None, T>(out, updates, offsets, walk);
+    case ScatterReduce::Add: return scatter_slices<ScatterReduce::Add, T>(out, updates, offsets, walk);
+    case ScatterReduce::Prod: return scatter_slices<ScatterReduce::Prod, T>(out, updates, offsets, walk);
+    case ScatterReduce::Max: return scatter_slices<ScatterReduce::Max, T>(out, updates, offsets, walk);
+    case ScatterReduce::Min: return scatter_slices<ScatterReduce::Min, T>(out, updates, offsets, walk);
   }
 }
 
@@ -228,10 +291,16 @@ void Gather::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& a = inputs[0];
   std::vector<array> indices(inputs.begin() + 1, inputs.end());
   const Shape index_shape = index_shape_of(indices, a.shape(), batch_);
-  auto offsets = slice_offsets("gather", a.shape(), a.strides(), indices, axes_, slice_sizes_,
-                               batch_, index_shape);
-  if (out.size() == 0) return;
+  SliceOffsets offsets("gather", a.shape(), a.strides(), indices, axes_, slice_sizes_, batch_,
+                       index_shape);
   SliceWalk walk(slice_sizes_, Strides(a.strides().begin() + batch_, a.strides().end()));
+  if (walk.elements == 0) {  // nothing to copy, but every index is still checked
+    int64_t off[SliceOffsets::kBlock];
+    for (size_t b = 0; b < offsets.positions(); b += SliceOffsets::kBlock) {
+      offsets.fill(b, std::min(offsets.positions(), b + SliceOffsets::kBlock), off);
+    }
+    return;
+  }
   dispatch_itemsize(a.itemsize(), [&](auto tag) {
     gather_slices<decltype(tag)>(a, out, offsets, walk);
   });
@@ -244,25 +313,23 @@ void Scatter::eval_cpu(const std::vector<array>& inputs, array& out) {
   const Shape index_shape = index_shape_of(indices, a.shape(), batch_);
   const Shape slice_sizes(updates.shape().begin() + index_shape.size(), updates.shape().end());
   const Strides out_strides = row_major_strides(a.shape());
-  // Every index is checked before the output is touched (it may be a's donated buffer).
-  auto offsets = slice_offsets("scatter", a.shape(), out_strides, indices, axes_, slice_sizes,
-                               batch_, index_shape);
+  SliceOffsets offsets("scatter", a.shape(), out_strides, indices, axes_, slice_sizes, batch_,
+                       index_shape);
   cpu::allocate_output({a}, out);  // only `a` may donate: the updates are read throughout
   if (out.data_shared_ptr() != a.data_shared_ptr()) cpu::copy_to_contiguous(a, out);
-  if (offsets.empty() || updates.size() == 0) return;
   if (!updates.flags().row_contiguous) {
     array packed = array::empty(updates.shape(), updates.dtype());
     cpu::copy_to_contiguous(updates, packed);
     updates = packed;
   }
   SliceWalk walk(slice_sizes, Strides(out_strides.begin() + batch_, out_strides.end()));
-  if (reduce_ == ScatterReduce::None) {
+  if (reduce_ == ScatterReduce::None) {  // assignment moves bytes: one instance per size
     return dispatch_itemsize(a.itemsize(), [&](auto tag) {
-      scatter_slices<decltype(tag)>(out, updates, offsets, walk, reduce_);
+      scatter_slices<ScatterReduce::None, decltype(tag)>(out, updates, offsets, walk);
     });
   }
   dispatch_dtype(a.dtype(), [&](auto tag) {
-    scatter_slices<decltype(tag)>(out, updates, offsets, walk, reduce_);
+    scatter_typed<decltype(tag)>(reduce_, out, updates, offsets, walk);
   });
 }
 
