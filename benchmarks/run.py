@@ -29,6 +29,8 @@ DISPATCH_OPS = 1000
 MATMUL_N = 1024
 ELEMENTWISE_N = 8 * 1024 * 1024  # float32: 32 MB in, 32 MB out
 GRAD_N = 1000
+INDEX_N = 1 << 22  # elements gathered / scattered / masked
+TABLE_ROWS, TABLE_COLS = 1 << 16, 64
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -42,7 +44,38 @@ CASES = [
      lambda t: 2 * ELEMENTWISE_N * 4 / t / 1e9),
     ("grad", f"grad (sin(x)*cos(x)).sum(), {GRAD_N}", "us/call",
      lambda t: t * 1e6),
+    ("take_rows", f"table[idx]: {INDEX_N // TABLE_COLS} rows of {TABLE_COLS}", "ms",
+     lambda t: t * 1e3),
+    ("take_along", "take_along_axis, 1024x4096, axis 1", "ms", lambda t: t * 1e3),
+    ("scatter_add", "4M scatter-add into 65536 bins", "ms", lambda t: t * 1e3),
+    ("mask_select", "x[x > 0], 4M float32", "ms", lambda t: t * 1e3),
 ]
+
+
+def _index_data():
+    """The NumPy inputs of the indexing cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    return {
+        "table": rng.standard_normal((TABLE_ROWS, TABLE_COLS)).astype(np.float32),
+        "rows": rng.integers(0, TABLE_ROWS, size=INDEX_N // TABLE_COLS).astype(np.int32),
+        "matrix": rng.standard_normal((1024, INDEX_N // 1024)).astype(np.float32),
+        "along": rng.integers(0, INDEX_N // 1024, size=(1024, INDEX_N // 1024)).astype(np.int32),
+        "bins": rng.integers(0, TABLE_ROWS, size=INDEX_N).astype(np.int32),
+        "values": rng.standard_normal(INDEX_N).astype(np.float32),
+    }
+
+
+def bench_indexing_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _index_data().items()}
+    mx.eval(*d.values())
+    timer.measure(res, "take_rows", lambda: mx.eval(d["table"][d["rows"]]))
+    timer.measure(res, "take_along", lambda: mx.eval(mx.take_along_axis(d["matrix"], d["along"], 1)))
+    timer.measure(res, "scatter_add",
+                  lambda: mx.eval(mx.zeros(TABLE_ROWS).at[d["bins"]].add(d["values"])))
+    x = d["values"]
+    timer.measure(res, "mask_select", lambda: mx.eval(x[x > 0]))
 
 
 class Timer:
@@ -128,6 +161,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     v = mx.array(rng.standard_normal(GRAD_N, dtype=np.float32))
     mx.eval(v)
     timer.measure(res, "grad", lambda: mx.eval(g(v)))
+    bench_indexing_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -187,6 +221,16 @@ def bench_torch(timer: Timer):
         return torch.autograd.grad(y, v)[0]
 
     timer.measure(res, "grad", grad)
+
+    d = {k: torch.from_numpy(v) for k, v in _index_data().items()}
+    rows, bins, along = d["rows"].long(), d["bins"].long(), d["along"].long()
+    with torch.no_grad():
+        timer.measure(res, "take_rows", lambda: d["table"][rows])
+        timer.measure(res, "take_along", lambda: torch.take_along_dim(d["matrix"], along, 1))
+        timer.measure(res, "scatter_add",
+                      lambda: torch.zeros(TABLE_ROWS).index_add_(0, bins, d["values"]))
+        x = d["values"]
+        timer.measure(res, "mask_select", lambda: x[x > 0])
     return {"torch": res}
 
 
@@ -233,6 +277,15 @@ def bench_jax(timer: Timer):
     timer.measure(eager, "grad", lambda: g(v).block_until_ready())
     gj = jax.jit(g)
     timer.measure(jitted, "grad", lambda: gj(v).block_until_ready())
+
+    d = {k: jnp.asarray(v) for k, v in _index_data().items()}
+    timer.measure(eager, "take_rows", lambda: d["table"][d["rows"]].block_until_ready())
+    timer.measure(eager, "take_along",
+                  lambda: jnp.take_along_axis(d["matrix"], d["along"], 1).block_until_ready())
+    timer.measure(eager, "scatter_add", lambda: jnp.zeros(TABLE_ROWS).at[d["bins"]].add(
+        d["values"]).block_until_ready())
+    x = d["values"]
+    timer.measure(eager, "mask_select", lambda: x[x > 0].block_until_ready())
     return {"jax": eager, "jax.jit": jitted}
 
 
