@@ -526,3 +526,87 @@ def test_eval_inside_grad_keeps_inputs_intact():
     x = mx.array([0.1, 0.5, 1.0])
     g = mx.grad(f)(x)
     assert_close(g, 2.0 * np.cos(2.0 * np.array([0.1, 0.5, 1.0])), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- MLX's rules for integers, tangents
+# of constant ops, grad's return value and mutated arguments
+
+
+def test_tangent_of_a_comparison_is_a_zero_in_the_tangent_dtype():
+    _, (t,) = mx.jvp(lambda x: mx.greater(x, 0.5), [mx.array([0.0, 1.0])], [mx.array([1.0, 1.0])])
+    assert t.dtype == mx.float32 and t.tolist() == [0.0, 0.0]
+    _, (t,) = mx.jvp(mx.isnan, [mx.array([1.0, 2.0], dtype=mx.float16)],
+                     [mx.array([1.0, 3.0], dtype=mx.float16)])
+    assert t.dtype == mx.float16 and t.tolist() == [0.0, 0.0]
+    # It flows into later ops like any tangent.
+    _, (t,) = mx.jvp(lambda x: mx.where(x > 1.5, x, 0.0) + (x > 0), [mx.array([1.0, 2.0])],
+                     [mx.array([1.0, 3.0])])
+    assert t.tolist() == [0.0, 3.0]
+
+
+def test_prod_jvp_with_a_zero():
+    _, (t,) = mx.jvp(mx.prod, [mx.arange(4).astype(mx.float32)], [mx.array([3.0, 2.0, 1.0, 0.0])])
+    assert t.item() == 18.0
+    _, (t,) = mx.jvp(mx.prod, [mx.arange(4)], [mx.array([3, 2, 1, 0])])
+    assert t.dtype == mx.int32 and t.item() == 18
+
+
+def test_integer_inputs_get_integer_derivatives():
+    g = mx.grad(lambda x: (x * x).sum())(mx.array([1, 2]))
+    assert g.dtype == mx.int32 and g.tolist() == [2, 4]
+    _, (t,) = mx.jvp(mx.max, [mx.array([1, 5, 2])], [mx.array([1, 2, 3])])
+    assert t.dtype == mx.int32 and t.item() == 2
+    _, (t,) = mx.jvp(lambda x: x * 3, [mx.array([1, 2])], [mx.array([1, 1])])
+    assert t.tolist() == [3, 3]
+    # Through a cast: the float derivative, cast back to the integer dtype (MLX truncates).
+    g = mx.grad(lambda x: mx.exp(x.astype(mx.float32)).sum())(mx.array([1, 2]))
+    assert g.dtype == mx.int32 and g.tolist() == [2, 7]
+    g = mx.grad(lambda x: x.astype(mx.int32).astype(mx.float32).sum())(mx.array([1.5, 2.5]))
+    assert g.tolist() == [1.0, 1.0]
+
+
+def test_grad_rejects_a_tuple_and_takes_one_element_argnums():
+    with pytest.raises(ValueError, match=r"^\[grad\] The function must return a scalar array"):
+        mx.grad(lambda x: (x.sum(), x))(mx.array([1.0, 2.0]))
+    value, g = mx.value_and_grad(lambda x: (x.sum(), x))(mx.array([1.0, 2.0]))
+    assert value[0].item() == 3.0 and g.tolist() == [1.0, 1.0]
+    f = lambda x, y: (x * y).sum()
+    a, b = mx.array([1.0, 2.0]), mx.array([3.0, 4.0])
+    for nums in ([0], (0,)):
+        assert mx.grad(f, argnums=nums)(a, b).tolist() == [3.0, 4.0]
+        assert mx.value_and_grad(f, argnums=nums)(a, b)[1].tolist() == [3.0, 4.0]
+    ga, gb = mx.grad(f, argnums=[0, 1])(a, b)
+    assert ga.tolist() == [3.0, 4.0] and gb.tolist() == [1.0, 2.0]
+
+
+def test_changes_to_list_and_dict_arguments_reach_the_caller():
+    def f(model, x):
+        model[1] = x * 2
+        return (model[0] * x).sum()
+
+    first = mx.array([1.0, 2.0])
+    model = [first, mx.array([0.0, 0.0])]
+    g = mx.grad(f)(model, mx.array([3.0, 4.0]))
+    assert g[0].tolist() == [3.0, 4.0] and g[1].tolist() == [0.0, 0.0]
+    assert model[0] is first and model[1].tolist() == [6.0, 8.0]
+
+    def h(state):
+        state["b"] = state["a"] * 3
+        del state["c"]
+        return state["a"] * 2
+
+    a, keep = mx.array(1.0), mx.array(5.0)
+    state = {"a": a, "c": mx.array(0.0), "k": keep}
+    g = mx.grad(h)(state)
+    assert g["a"].item() == 2.0
+    assert sorted(state) == ["a", "b", "k"] and state["a"] is a and state["k"] is keep
+    assert state["b"].item() == 3.0
+    # Lists inside a tuple argument are updated in place as well.
+    inner = [mx.array(1.0)]
+
+    def t(pair):
+        pair[0].append(pair[1] + 1)
+        return pair[1] * 4
+
+    assert mx.grad(t)((inner, mx.array(2.0)))[1].item() == 4.0
+    assert len(inner) == 2 and inner[1].item() == 3.0

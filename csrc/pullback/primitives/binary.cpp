@@ -52,33 +52,38 @@ array Binary::partial(const Arrays& p, const array& out, int wrt) {
 }
 
 namespace {
-bool zero_derivative(BinaryOp op, Dtype t) {
-  return binary_op_is_comparison(op) || op == BinaryOp::FloorDivide || !is_inexact(t);
+// Comparisons, logical ops and floor_divide are piecewise constant. Integer inputs are not
+// special: their derivatives follow the same formulas in the integer dtype, as in MLX.
+bool zero_derivative(BinaryOp op) {
+  return binary_op_is_comparison(op) || op == BinaryOp::FloorDivide;
 }
+array in_dtype(const array& x, Dtype t, Stream s) { return x.dtype() == t ? x : astype(x, t, s); }
 }  // namespace
 
 Arrays Binary::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
                    const Arrays& outputs) {
   Arrays grads;
   for (int i : argnums) {
-    if (zero_derivative(op_, primals[i].dtype())) {
+    const Dtype t = primals[i].dtype();
+    if (zero_derivative(op_)) {
       grads.push_back(zeros_like(primals[i], stream()));
     } else if (op_ == BinaryOp::Add || (op_ == BinaryOp::Subtract && i == 0)) {
-      grads.push_back(cts[0]);
+      grads.push_back(in_dtype(cts[0], t, stream()));
     } else if (op_ == BinaryOp::Subtract) {
-      grads.push_back(negative(cts[0], stream()));
+      grads.push_back(in_dtype(negative(cts[0], stream()), t, stream()));
     } else {
       // Complex inputs: the cotangent times conj(d out / d input) (see Unary::vjp).
       array d = partial(primals, outputs[0], i);
-      grads.push_back(multiply(cts[0], conjugate(d, stream()), stream()));
+      grads.push_back(in_dtype(multiply(cts[0], conjugate(d, stream()), stream()), t, stream()));
     }
   }
   return grads;
 }
 
 Arrays Binary::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums) {
-  if (zero_derivative(op_, primals[0].dtype())) {
-    return {zeros(primals[0].shape(), binary_op_is_comparison(op_) ? Dtype::bool_ : primals[0].dtype(),
+  if (zero_derivative(op_)) {
+    // A tangent that can flow into later ops: the incoming tangent's dtype, not bool.
+    return {zeros(primals[0].shape(), binary_op_is_comparison(op_) ? ts[0].dtype() : primals[0].dtype(),
                   stream())};
   }
   array out(primals[0].shape(), primals[0].dtype(), std::make_shared<Binary>(stream(), op_), primals);

@@ -19,15 +19,12 @@ std::pair<Arrays, Ints> Copy::vmap(const Arrays& in, const Ints& axes) {
 }
 std::vector<Shape> Copy::output_shapes(const Arrays& in) { return {in[0].shape()}; }
 
-// The cotangent returns to the input's dtype; a non-float input gets no gradient.
+// The derivative passes through the cast in both directions, converted to the dtype on the
+// other side (MLX's rule: integer inputs and outputs included).
 Arrays AsType::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays&) {
-  if (!is_inexact(primals[0].dtype())) return {zeros_like(primals[0], stream())};
   return {astype(cts[0], primals[0].dtype(), stream())};
 }
-Arrays AsType::jvp(const Arrays& primals, const Arrays& ts, const Ints&) {
-  if (!is_inexact(primals[0].dtype()) || !is_inexact(dtype_)) {
-    return {zeros(primals[0].shape(), dtype_, stream())};
-  }
+Arrays AsType::jvp(const Arrays&, const Arrays& ts, const Ints&) {
   return {astype(ts[0], dtype_, stream())};
 }
 std::pair<Arrays, Ints> AsType::vmap(const Arrays& in, const Ints& axes) {

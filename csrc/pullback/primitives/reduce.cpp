@@ -80,14 +80,20 @@ array Reduce::input_weights(const array& x, const array& out) {
   return where(is_zero, at_zero, elsewhere, s);
 }
 
+// input_weights in floating point: integer inputs take the same derivative (MLX's rule), but
+// its shares (1/count) and quotients need a float to be computed in.
+array Reduce::weights(const array& x, const array& out) {
+  if (is_inexact(x.dtype())) return input_weights(x, out);
+  return input_weights(astype(x, Dtype::float32, stream()), astype(out, Dtype::float32, stream()));
+}
+
 Arrays Reduce::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays& outputs) {
   const array& x = primals[0];
   Stream s = stream();
   if (op_ == ReduceOp::And || op_ == ReduceOp::Or) return {zeros_like(x, s)};
   if (op_ == ReduceOp::Sum) return {astype(broadcast_to(cts[0], x.shape(), s), x.dtype(), s)};
-  if (!is_inexact(x.dtype())) return {zeros_like(x, s)};
   // Complex products: the cotangent times the conjugate derivative (see Unary::vjp).
-  array w = conjugate(input_weights(x, outputs[0]), s);
+  array w = conjugate(weights(x, outputs[0]), s);
   return {astype(multiply(cts[0], w, s), x.dtype(), s)};
 }
 
@@ -100,11 +106,9 @@ Arrays Reduce::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
                  std::make_shared<Reduce>(s, ReduceOp::Sum, axes_, out_dtype_), {t});
   };
   if (op_ == ReduceOp::Sum) return {reduce_sum(tangents[0])};
-  if (op_ == ReduceOp::And || op_ == ReduceOp::Or || !is_inexact(x.dtype())) {
-    return {zeros(out_shape, out_dtype_, s)};
-  }
+  if (op_ == ReduceOp::And || op_ == ReduceOp::Or) return {zeros(out_shape, out_dtype_, s)};
   array out(out_shape, out_dtype_, std::make_shared<Reduce>(s, op_, axes_, out_dtype_), {x});
-  array w = input_weights(x, out);
+  array w = weights(x, out);
   return {reduce_sum(astype(multiply(tangents[0], w, s), x.dtype(), s))};
 }
 

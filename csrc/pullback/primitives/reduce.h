@@ -36,6 +36,8 @@ class Reduce : public UnaryPrimitive {
   // The derivative of the reduction with respect to each input element, at a broadcast
   // of the output's shape (Sum, Prod, Max, Min only).
   array input_weights(const array& in, const array& out);
+  // input_weights computed in floating point for integer inputs.
+  array weights(const array& in, const array& out);
   ReduceOp op_;
   std::vector<int> axes_;
   Dtype out_dtype_;

@@ -78,29 +78,34 @@ array Unary::derivative(const array& x, const array& y) {
 Arrays Unary::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays& outputs) {
   const array& x = primals[0];
   const Stream s = stream();
-  if (unary_op_is_predicate(op_) || !is_inexact(x.dtype())) return {zeros_like(x, s)};
+  if (unary_op_is_predicate(op_)) return {zeros_like(x, s)};
   const bool cplx = is_complex(x.dtype());
+  array g;
   switch (op_) {
-    case UnaryOp::Negative: return {negative(cts[0], s)};
-    case UnaryOp::Conjugate: return {conjugate(cts[0], s)};
+    case UnaryOp::Negative: g = negative(cts[0], s); break;
+    case UnaryOp::Conjugate: g = conjugate(cts[0], s); break;
     // A real cotangent c of Re(z) is c + 0i; of Im(z), i c.
-    case UnaryOp::Real: return {astype(cts[0], x.dtype(), s)};
+    case UnaryOp::Real: g = cts[0]; break;
     case UnaryOp::Imag:
       if (!cplx) return {zeros_like(x, s)};
-      return {multiply(astype(cts[0], x.dtype(), s), array(complex64_t(0.f, 1.f)), s)};
+      g = multiply(astype(cts[0], x.dtype(), s), array(complex64_t(0.f, 1.f)), s);
+      break;
     // d|z|/dx + i d|z|/dy = z / |z|: the cotangent (real) times sign(z), unconjugated.
-    case UnaryOp::Abs: return {multiply(cts[0], sign(x, s), s)};
-    default: break;
+    case UnaryOp::Abs: g = multiply(cts[0], sign(x, s), s); break;
+    default: {
+      array d = derivative(x, outputs[0]);
+      g = multiply(cts[0], cplx ? conjugate(d, s) : d, s);
+    }
   }
-  array d = derivative(x, outputs[0]);
-  return {multiply(cts[0], cplx ? conjugate(d, s) : d, s)};
+  // Integer inputs follow the same formulas, the result cast back (MLX's rule).
+  return {g.dtype() == x.dtype() ? g : astype(g, x.dtype(), s)};
 }
 
 Arrays Unary::jvp(const Arrays& primals, const Arrays& ts, const Ints&) {
   const array& x = primals[0];
   const Stream s = stream();
-  if (unary_op_is_predicate(op_)) return {zeros(x.shape(), Dtype::bool_, s)};
-  if (!is_inexact(x.dtype())) return {zeros(x.shape(), unary_output_dtype(op_, x.dtype()), s)};
+  // A predicate's tangent is a zero that can flow into later ops: in the tangent's dtype.
+  if (unary_op_is_predicate(op_)) return {zeros(x.shape(), ts[0].dtype(), s)};
   switch (op_) {
     case UnaryOp::Negative: return {negative(ts[0], s)};
     case UnaryOp::Conjugate: return {conjugate(ts[0], s)};

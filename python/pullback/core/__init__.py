@@ -88,15 +88,57 @@ def jvp(fun: Callable, primals: List[array], tangents: List[array]) -> Tuple[Lis
     return list(outs), list(jvps)
 
 
-def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = None,
-                   argnames: Union[str, Sequence[str]] = []) -> Callable:
-    """Returns a function computing ``fun``'s value and its gradient with respect to the chosen
-    arguments. ``fun`` returns a scalar array, or a tuple/list whose first element is one."""
+def _restore(traced: Any, original: Any, originals: Dict[int, Any]) -> Any:
+    """What the caller sees for ``traced`` (a value inside an argument after ``fun`` ran): the
+    caller's own leaf where ``fun`` left the stand-in we gave it, the caller's own container
+    (updated in place) where it kept one, else the new value."""
+    if isinstance(traced, array):
+        return originals.get(id(traced), traced)
+    if isinstance(traced, (list, dict)) and type(traced) is type(original):
+        _write_back(original, traced, originals)
+        return original
+    if isinstance(traced, tuple) and isinstance(original, tuple) and len(traced) == len(original):
+        for t, o in zip(traced, original):
+            if isinstance(t, (list, dict)) and type(t) is type(o):
+                _write_back(o, t, originals)
+        return original
+    return traced
+
+
+def _all_same(xs: Sequence[Any], ys: Sequence[Any]) -> bool:
+    """Whether xs and ys hold the same objects (``any``/``all`` here are the array ops)."""
+    for x, y in zip(xs, ys):
+        if x is not y:
+            return False
+    return True
+
+
+def _write_back(original: Any, traced: Any, originals: Dict[int, Any]) -> None:
+    """Applies the changes ``fun`` made to the copy ``traced`` of the caller's list or dict
+    ``original`` (``model[1] = x``) to ``original``, as MLX makes them visible; untouched
+    entries keep their identity."""
+    if isinstance(original, list):
+        items = [_restore(t, original[i] if i < len(original) else None, originals)
+                 for i, t in enumerate(traced)]
+        if len(items) != len(original) or not _all_same(items, original):
+            original[:] = items
+    elif isinstance(original, dict):
+        for key in [k for k in original if k not in traced]:
+            del original[key]
+        for key, t in traced.items():
+            value = _restore(t, original.get(key), originals)
+            if key not in original or original[key] is not value:
+                original[key] = value
+
+
+def _value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None],
+                    argnames: Union[str, Sequence[str]], what: str, allow_aux: bool) -> Callable:
     names = [argnames] if isinstance(argnames, str) else list(argnames)
     if argnums is None:
         argnums = 0 if not names else ()
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    # One argument number, as an int or a one-element sequence, gives the bare gradient (MLX).
+    single = len(nums) == 1
     if len(set(nums)) != len(nums):
         raise ValueError(f"[grad] Repeated argument numbers in argnums {tuple(nums)}.")
 
@@ -116,12 +158,16 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = Non
 
         def flat(xs):
             new = _unflatten(structure, xs)
+            result["traced"] = (new, {id(x): leaf for x, leaf in zip(xs, leaves)})
             a, kw = list(args), dict(kwargs)
             for k, i in enumerate(positions):
                 a[i] = new[k]
             for k, n in enumerate(names):
                 kw[n] = new[len(positions) + k]
             out = fun(*a, **kw)
+            if not allow_aux and not isinstance(out, array):
+                raise ValueError(f"[{what}] The function must return a scalar array; got "
+                                 f"{type(out).__name__} (value_and_grad takes (loss, aux)).")
             loss = out[0] if isinstance(out, (tuple, list)) and len(out) > 0 else out
             if not isinstance(loss, array):
                 raise ValueError("[grad] The function must return an array (or a tuple whose first "
@@ -132,7 +178,11 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = Non
             result["value"] = out
             return [loss]
 
-        _, grads = _vjp_flat(flat, leaves, [array(1.0)], "grad")
+        _, grads = _vjp_flat(flat, leaves, [array(1.0)], what)
+        new, originals = result["traced"]
+        for original, traced in zip(trees, new):
+            if isinstance(original, (list, dict, tuple)):
+                _restore(traced, original, originals)
         grads = _unflatten(structure, grads)
         if single:
             positional = grads[0]
@@ -147,10 +197,18 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = Non
     return wrapper
 
 
+def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int], None] = None,
+                   argnames: Union[str, Sequence[str]] = []) -> Callable:
+    """Returns a function computing ``fun``'s value and its gradient with respect to the chosen
+    arguments. ``fun`` returns a scalar array, or a tuple/list whose first element is one."""
+    return _value_and_grad(fun, argnums, argnames, "value_and_grad", allow_aux=True)
+
+
 def grad(fun: Callable, argnums: Union[int, Sequence[int], None] = None,
          argnames: Union[str, Sequence[str]] = []) -> Callable:
-    """Returns a function computing the gradient of ``fun`` with respect to the chosen arguments."""
-    vg = value_and_grad(fun, argnums, argnames)
+    """Returns a function computing the gradient of ``fun`` with respect to the chosen arguments.
+    ``fun`` returns a scalar array."""
+    vg = _value_and_grad(fun, argnums, argnames, "grad", allow_aux=False)
 
     def wrapper(*args, **kwargs):
         return vg(*args, **kwargs)[1]
