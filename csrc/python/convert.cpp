@@ -701,10 +701,24 @@ void format_rec(std::ostringstream& os, const T* base, const array& a, int dim, 
 
 }  // namespace
 
+namespace {
+// set_printoptions(precision=...): -1 prints the shortest of fixed and scientific notation with
+// 6 significant digits (every float dtype, as MLX); p >= 0 prints p decimals in fixed notation.
+int g_print_precision = -1;
+}  // namespace
+
+void set_print_precision(int precision) { g_print_precision = precision < 0 ? -1 : precision; }
+int get_print_precision() { return g_print_precision; }
+
 std::string to_repr(array& a) {
   a.eval();
   std::ostringstream os;
-  os.precision(a.dtype() == Dtype::float64 ? 16 : 6);
+  if (g_print_precision < 0) {
+    os.precision(6);
+  } else {
+    os << std::fixed;
+    os.precision(g_print_precision);
+  }
   os << "array(";
   dispatch_dtype(a.dtype(), [&](auto tag) {
     format_rec(os, a.data<decltype(tag)>(), a, 0, a.size() > kSummarizeAbove, 6);
