@@ -56,3 +56,15 @@ def test_device_namespaces_and_version():
     assert mx.__version__ == pullback.__version__
     assert mx.set_wired_limit(10) == 0 and mx.set_wired_limit(0) == 10
     assert "architecture" in mx.device_info()
+
+
+def test_dlpack_both_ways():
+    a = mx.arange(6).reshape(2, 3).T  # strided: the consumer sees the logical layout
+    n = np.from_dlpack(a)
+    np.testing.assert_array_equal(n, np.arange(6).reshape(2, 3).T)
+    assert a.__dlpack_device__() == (1, 0)
+    b = mx.from_dlpack(np.arange(4, dtype=np.float64))
+    assert b.dtype == mx.float64 and b.tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"^\[from_dlpack\]"):
+        mx.from_dlpack(np.ones(2), copy=False)
+    assert a.__array_namespace__() is mx
