@@ -64,7 +64,8 @@ def test_dlpack_both_ways():
     np.testing.assert_array_equal(n, np.arange(6).reshape(2, 3).T)
     assert a.__dlpack_device__() == (1, 0)
     b = mx.from_dlpack(np.arange(4, dtype=np.float64))
-    assert b.dtype == mx.float64 and b.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert b.dtype == mx.float32 and b.tolist() == [0.0, 1.0, 2.0, 3.0]  # as MLX (float64 data)
+    assert mx.from_dlpack(np.arange(3)).dtype == mx.int64
     with pytest.raises(ValueError, match=r"^\[from_dlpack\]"):
         mx.from_dlpack(np.ones(2), copy=False)
     assert a.__array_namespace__() is mx
