@@ -168,8 +168,16 @@ void init_array(nb::module_& m) {
 #define PB_COMPARE(py, fn) \
   cls.def("__" py "__", [](const array& a, nb::handle b) { return binary_op(fn, #fn, a, b, false); }, \
           nb::is_operator());
-  PB_COMPARE("eq", equal)
-  PB_COMPARE("ne", not_equal)
+  // Against a Python list or tuple, == and != compare the objects (False / True), as in MLX;
+  // mx.equal compares elementwise.
+  cls.def("__eq__", [](const array& a, nb::handle b) -> nb::object {
+    if (PyList_Check(b.ptr()) || PyTuple_Check(b.ptr())) return nb::bool_(false);
+    return nb::cast(binary_op(equal, "equal", a, b, false));
+  }, nb::is_operator());
+  cls.def("__ne__", [](const array& a, nb::handle b) -> nb::object {
+    if (PyList_Check(b.ptr()) || PyTuple_Check(b.ptr())) return nb::bool_(true);
+    return nb::cast(binary_op(not_equal, "not_equal", a, b, false));
+  }, nb::is_operator());
   PB_COMPARE("lt", less)
   PB_COMPARE("le", less_equal)
   PB_COMPARE("gt", greater)

@@ -69,3 +69,21 @@ def test_dlpack_both_ways():
     with pytest.raises(ValueError, match=r"^\[from_dlpack\]"):
         mx.from_dlpack(np.ones(2), copy=False)
     assert a.__array_namespace__() is mx
+
+
+def test_bfloat16_numpy_interop_through_ml_dtypes():
+    ml_dtypes = pytest.importorskip("ml_dtypes")  # installed by scripts/test.sh
+    a = mx.array([[1.5, -2.25], [3.0, 0.0078125]], dtype=mx.bfloat16)
+    n = np.array(a.T)
+    assert n.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(n.astype(np.float32), np.array([[1.5, 3.0], [-2.25, 0.0078125]]))
+    back = mx.array(n)
+    assert back.dtype == mx.bfloat16 and back.tolist() == [[1.5, 3.0], [-2.25, 0.0078125]]
+    assert mx.array(n, dtype=mx.float32).dtype == mx.float32
+
+
+def test_equality_with_python_sequences_compares_objects():
+    a = mx.array([1, 2])
+    assert (a == [1, 2]) is False and (a != (1, 2)) is True
+    assert (a == mx.array([1, 3])).tolist() == [True, False]
+    assert mx.equal(a, [1, 2]).tolist() == [True, True]
