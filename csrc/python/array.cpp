@@ -73,6 +73,10 @@ void init_array(nb::module_& m) {
       .def_prop_ro("size", &array::size)
       .def_prop_ro("dtype", &array::dtype)
       .def_prop_ro("itemsize", &array::itemsize)
+      .def_prop_ro("real", [](const array& a) { return real(a); })
+      .def_prop_ro("imag", [](const array& a) { return imag(a); })
+      .def("conj", [](const array& a, nb::handle s) { return conjugate(a, to_stream(s, "conj")); },
+           nb::kw_only(), "stream"_a = nb::none())
       .def_prop_ro("nbytes", &array::nbytes)
       .def_prop_ro("T", [](const array& a) { return transpose(a); })
       .def_prop_ro("mT", [](const array& a) {

@@ -564,3 +564,10 @@ def test_complex_and_tiny_values_are_true():
     assert mx.logical_and(mx.array(1j), True).item() is True
     assert mx.logical_not(mx.array([1j, 0j])).tolist() == [False, True]
     assert mx.array(1e-300, dtype=mx.float64).astype(mx.bool_).item() is True
+
+
+def test_real_imag_properties_and_conj_method():
+    a = mx.array([1 + 2j, -3.5 - 0.5j])
+    assert a.real.tolist() == [1.0, -3.5] and a.imag.tolist() == [2.0, -0.5]
+    assert a.conj().tolist() == [1 - 2j, -3.5 + 0.5j]
+    assert mx.array([1.5]).imag.tolist() == [0.0] and mx.array([1.5]).real.tolist() == [1.5]
