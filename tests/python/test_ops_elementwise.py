@@ -493,3 +493,28 @@ def test_bitwise_errors_and_scalars():
     # No derivative flows through bitwise ops; gradients are zero, not errors.
     g = mx.grad(lambda x: (x * (mx.array([3]) & 1)).sum())(mx.array([2.0]))
     assert g.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("perm", [(1, 0, 2), (2, 0, 1), (2, 1, 0)])
+def test_transposed_operands_keep_values_and_layouts(perm):
+    # Dense permuted operands run in storage order and the result keeps their layout; values
+    # must not depend on that.
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    x, y = mx.array(a).transpose(perm), mx.array(b).transpose(perm)
+    at, bt = a.transpose(perm), b.transpose(perm)
+    np.testing.assert_array_equal(np.array(x + 1), at + 1)
+    np.testing.assert_array_equal(np.array(2 * x - y), 2 * at - bt)
+    np.testing.assert_array_equal(np.array(-x), -at)
+    np.testing.assert_allclose(np.array(mx.exp(x)), np.exp(at), rtol=1e-6)
+    np.testing.assert_array_equal(np.array(x > y), at > bt)
+    xi = x.astype(mx.int32)
+    np.testing.assert_array_equal(np.array(xi * 3 + xi), at.astype(np.int32) * 4)
+    # The results feed every other kind of op correctly.
+    z = mx.exp(x) + y
+    np.testing.assert_allclose(np.array(z.sum(axis=0)), (np.exp(at) + bt).sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(np.array(z.reshape(-1)), (np.exp(at) + bt).reshape(-1), rtol=1e-6)
+    np.testing.assert_allclose(np.array(z[1:, ::-1]), (np.exp(at) + bt)[1:, ::-1], rtol=1e-6)
+    np.testing.assert_allclose(np.array(z @ mx.ones((z.shape[-1], 2))),
+                               (np.exp(at) + bt) @ np.ones((at.shape[-1], 2), np.float32), rtol=1e-5)

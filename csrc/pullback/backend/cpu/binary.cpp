@@ -252,6 +252,11 @@ const simd::BinaryKernel* fast_kernels(BinaryOp op) {
 }  // namespace
 
 void Binary::eval_cpu(const std::vector<array>& inputs, array& out) {
+  if (cpu::run_in_storage_order(inputs, out, [&](const std::vector<array>& flat, array& flat_out) {
+        eval_cpu(flat, flat_out);
+      })) {
+    return;
+  }
   cpu::allocate_output(inputs, out);
   if (out.size() == 0) return;
   if (inputs[0].dtype() == Dtype::float32) {

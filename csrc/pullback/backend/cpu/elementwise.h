@@ -19,6 +19,44 @@ void parallel_fill(U* dst, size_t n, U v) {
   parallel_for(n, kElementwiseGrain, [&](size_t b, size_t e) { std::fill(dst + b, dst + e, v); });
 }
 
+// Elementwise kernels on a transposed (dense but permuted) operand: when every input is either
+// a broadcast scalar or dense with one and the same permuted layout, `kernel(flat_inputs,
+// flat_out)` runs over 1-D aliases of the buffers in storage order, and `out` takes the
+// inputs' layout. A strided walk in the logical order would touch memory with a large stride
+// on every element (x.T + 1 ran 10x slower than x + 1). Returns false, doing nothing, when
+// the layouts do not allow it.
+template <typename K>
+bool run_in_storage_order(const std::vector<array>& inputs, array& out, K&& kernel) {
+  const array* layout = nullptr;
+  for (const array& in : inputs) {
+    if (in.data_size() == 1 && in.size() > 1) continue;  // a broadcast scalar
+    if (in.flags().row_contiguous || !in.flags().contiguous || in.data_size() != in.size()) {
+      return false;
+    }
+    for (int64_t st : in.strides()) {
+      if (st < 0) return false;
+    }
+    if (layout && layout->strides() != in.strides()) return false;
+    layout = &in;
+  }
+  if (!layout) return false;
+  const size_t n = out.size();
+  std::vector<array> flat;
+  for (const array& in : inputs) {
+    array f(Shape{static_cast<int64_t>(n)}, in.dtype(), nullptr, {});
+    if (&in == layout || in.data_size() == n) {
+      f.copy_shared_buffer(in, Strides{1}, ArrayFlags{}, n);
+    } else {
+      f.copy_shared_buffer(in, Strides{0}, ArrayFlags{false, false, false}, 1);
+    }
+    flat.push_back(std::move(f));
+  }
+  array flat_out(Shape{static_cast<int64_t>(n)}, out.dtype(), nullptr, {});
+  kernel(flat, flat_out);
+  out.copy_shared_buffer(flat_out, layout->strides(), layout->flags(), n);
+  return true;
+}
+
 // f(T) -> U over every element of `in` into row-contiguous `out`.
 template <typename T, typename U, typename F>
 void unary_loop(const array& in, array& out, F f) {

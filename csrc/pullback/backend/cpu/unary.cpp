@@ -125,6 +125,11 @@ T sigmoid_impl(T x) {
 
 void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
+  if (cpu::run_in_storage_order(inputs, out, [&](const std::vector<array>& flat, array& flat_out) {
+        eval_cpu(flat, flat_out);
+      })) {
+    return;
+  }
   cpu::allocate_output(inputs, out);
   if (out.size() == 0) return;
   // Exact ops: float32 takes the vectorized kernel (any layout); other dtypes the loops below.
