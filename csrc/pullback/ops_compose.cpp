@@ -719,10 +719,10 @@ EinsumPlan plan_einsum(const std::string& subscripts, const std::vector<Shape>& 
   for (auto& in : plan.inputs) sets.push_back(set_of(in));
   const std::vector<int> out_set = set_of(plan.output);
   std::vector<int> all;
-  size_t total = 0;
-  for (auto& st : sets) all = set_union(all, st), total += st.size();
+  for (auto& st : sets) all = set_union(all, st);
   plan.naive_scaling = all.size();
-  plan.naive_flops = flop_count(all, total > all.size(), sets.size(), plan.sizes);
+  // Something is summed when an index is missing from the output.
+  plan.naive_flops = flop_count(all, set_inter(all, out_set).size() != all.size(), sets.size(), plan.sizes);
   auto contraction = [&](const std::vector<size_t>& pos, std::vector<int>& result, std::vector<int>& idx,
                          bool& removed) {
     idx.clear();
