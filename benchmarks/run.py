@@ -49,6 +49,11 @@ CASES = [
     ("take_along", "take_along_axis, 1024x4096, axis 1", "ms", lambda t: t * 1e3),
     ("scatter_add", "4M scatter-add into 65536 bins", "ms", lambda t: t * 1e3),
     ("mask_select", "x[x > 0], 4M float32", "ms", lambda t: t * 1e3),
+    ("pad_1m", "pad 1024x1024 float32 by 2 (constant)", "ms", lambda t: t * 1e3),
+    ("pad_8m", "pad 2048x4096 float32 by (1, 3) rows", "ms", lambda t: t * 1e3),
+    ("concat_1m", "concatenate 2 x 1024x512 float32, axis 1", "ms", lambda t: t * 1e3),
+    ("concat_8m", "concatenate 4 x 2M float32, axis 0", "ms", lambda t: t * 1e3),
+    ("einsum_bmm", "einsum bij,bjk->bik 64x128x128 float32", "ms", lambda t: t * 1e3),
 ]
 
 
@@ -76,6 +81,28 @@ def bench_indexing_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
                   lambda: mx.eval(mx.zeros(TABLE_ROWS).at[d["bins"]].add(d["values"])))
     x = d["values"]
     timer.measure(res, "mask_select", lambda: mx.eval(x[x > 0]))
+
+
+def _compose_data():
+    """The NumPy inputs of the pad / concatenate / einsum cases."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    f = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    return {"m1": f(1024, 1024), "m8": f(2048, 4096), "h1": f(1024, 512), "h2": f(1024, 512),
+            "c": [f(2 * 1024 * 1024) for _ in range(4)], "ba": f(64, 128, 128), "bb": f(64, 128, 128)}
+
+
+def bench_compose_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = _compose_data()
+    m1, m8, h1, h2, ba, bb = (mx.array(d[k]) for k in ("m1", "m8", "h1", "h2", "ba", "bb"))
+    c = [mx.array(v) for v in d["c"]]
+    mx.eval(m1, m8, h1, h2, ba, bb, *c)
+    timer.measure(res, "pad_1m", lambda: mx.eval(mx.pad(m1, 2)))
+    timer.measure(res, "pad_8m", lambda: mx.eval(mx.pad(m8, [(1, 3), (0, 0)])))
+    timer.measure(res, "concat_1m", lambda: mx.eval(mx.concatenate([h1, h2], axis=1)))
+    timer.measure(res, "concat_8m", lambda: mx.eval(mx.concatenate(c)))
+    timer.measure(res, "einsum_bmm", lambda: mx.eval(mx.einsum("bij,bjk->bik", ba, bb)))
 
 
 class Timer:
@@ -162,6 +189,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     mx.eval(v)
     timer.measure(res, "grad", lambda: mx.eval(g(v)))
     bench_indexing_mlx_like(mx, res, timer)
+    bench_compose_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -231,6 +259,14 @@ def bench_torch(timer: Timer):
                       lambda: torch.zeros(TABLE_ROWS).index_add_(0, bins, d["values"]))
         x = d["values"]
         timer.measure(res, "mask_select", lambda: x[x > 0])
+        F = torch.nn.functional
+        c = {k: (torch.from_numpy(v) if k != "c" else [torch.from_numpy(u) for u in v])
+             for k, v in _compose_data().items()}
+        timer.measure(res, "pad_1m", lambda: F.pad(c["m1"], (2, 2, 2, 2)))
+        timer.measure(res, "pad_8m", lambda: F.pad(c["m8"], (0, 0, 1, 3)))
+        timer.measure(res, "concat_1m", lambda: torch.cat([c["h1"], c["h2"]], 1))
+        timer.measure(res, "concat_8m", lambda: torch.cat(c["c"]))
+        timer.measure(res, "einsum_bmm", lambda: torch.einsum("bij,bjk->bik", c["ba"], c["bb"]))
     return {"torch": res}
 
 
