@@ -20,7 +20,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -32,14 +32,17 @@ import pullback.core as mx
 UNDER_SANITIZER = bool(os.environ.get("PULLBACK_UNDER_SANITIZER"))
 PROFILE = os.environ.get("PULLBACK_TEST_PROFILE", "ci")
 
+# No shrinking in "ci"/"sanitize": the xfailed KNOWN_DEFECTS cases would spend most of the run
+# shrinking; a failure prints its (unshrunk) draws. "thorough" shrinks.
 settings.register_profile(
     "ci", max_examples=20, derandomize=True, deadline=None, print_blob=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much])
 settings.register_profile("sanitize", parent=settings.get_profile("ci"), max_examples=3)
 # More examples locally: PULLBACK_TEST_PROFILE=thorough
 settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=200,
-                          derandomize=False)
+                          derandomize=False, phases=list(Phase))
 settings.load_profile(PROFILE)
 
 # The op x dtype tests are many (hundreds of parametrizations): they draw a fraction of the
