@@ -397,10 +397,17 @@ array bitwise_or(const array& a, const array& b, Stream s) {
 array bitwise_xor(const array& a, const array& b, Stream s) {
   return bitwise("bitwise_xor", BinaryOp::BitwiseXor, a, b, s);
 }
+// Booleans shift as uint8 (MLX: True << True is 2).
 array left_shift(const array& a, const array& b, Stream s) {
+  if (a.dtype() == Dtype::bool_ && b.dtype() == Dtype::bool_) {
+    return left_shift(astype(a, Dtype::uint8, s), astype(b, Dtype::uint8, s), s);
+  }
   return bitwise("left_shift", BinaryOp::LeftShift, a, b, s);
 }
 array right_shift(const array& a, const array& b, Stream s) {
+  if (a.dtype() == Dtype::bool_ && b.dtype() == Dtype::bool_) {
+    return right_shift(astype(a, Dtype::uint8, s), astype(b, Dtype::uint8, s), s);
+  }
   return bitwise("right_shift", BinaryOp::RightShift, a, b, s);
 }
 // ~a: logical not for bool, all bits flipped (x ^ -1) for integers.

@@ -348,6 +348,10 @@ UNARY = [
     Op("imag", np.imag, ALL, out="real", grad=True),
     Op("conjugate", np.conjugate, ALL, grad=True),
     Op("stop_gradient", lambda x: x, ALL),
+    Op("bitwise_invert", np.invert, BOOL + INTS),
+    Op("trunc", np.trunc, REAL, grad=True, grad_domain=(0.1, 0.9)),
+    Op("degrees", lambda x: x * (180 / np.pi), ALL, out=F, grad=True),
+    Op("radians", lambda x: x * (np.pi / 180), ALL, out=F, grad=True),
 ]
 # Aliases: same function, so the same row covers them.
 ALIASES = {"conj": "conjugate", "concat": "concatenate", "permute_dims": "transpose"}
@@ -399,6 +403,16 @@ BINARY = [
     Op("greater_equal", _ordered(np.greater_equal), ALL, out="bool"),
     Op("logical_and", np.logical_and, ALL, out="bool"),
     Op("logical_or", np.logical_or, ALL, out="bool"),
+    Op("logical_xor", np.logical_xor, ALL, out="bool"),
+    Op("bitwise_and", np.bitwise_and, BOOL + INTS),
+    Op("bitwise_or", np.bitwise_or, BOOL + INTS),
+    Op("bitwise_xor", np.bitwise_xor, BOOL + INTS),
+    # NumPy's shifts are defined for every count (everything shifted out), as pullback's are.
+    # Booleans shift as uint8, as in MLX.
+    Op("left_shift", lambda a, b: np.left_shift(*[x.astype(np.uint8) if x.dtype == np.bool_ else x
+                                                   for x in (a, b)]), BOOL + INTS, out="shift"),
+    Op("right_shift", lambda a, b: np.right_shift(*[x.astype(np.uint8) if x.dtype == np.bool_ else x
+                                                     for x in (a, b)]), BOOL + INTS, out="shift"),
 ]
 
 
@@ -462,6 +476,13 @@ EXCLUDED = {
     "allclose": "composite of isclose (tested in test_properties.py::test_isclose_allclose)",
     "isclose": "tested in test_properties.py::test_isclose_allclose",
     "array_equal": "tested in test_properties.py::test_array_equal",
+    # helpers and namespaces that are not array math
+    **{n: "dtype info / print options / device namespace (test_info.py)" for n in (
+        "finfo", "iinfo", "PrintOptions", "printoptions", "get_printoptions", "set_printoptions",
+        "metal", "cuda", "set_wired_limit", "isdtype", "can_cast")},
+    **{n: "interop (test_info.py; asarray: test_compose.py)" for n in ("from_dlpack", "asarray")},
+    "ArrayAt": "the type of array.at[...] (test_indexing.py::test_at_updates_match_numpy_ufunc_at)",
+    "einsum_path": "returns a contraction plan, not an array (test_compose.py)",
 }
 
 
@@ -483,6 +504,8 @@ def expected_dtype(rule: str, in_name: str) -> str:
         return in_name if in_name in INEXACT else "float32"
     if rule == "real":
         return "float32" if in_name == "complex64" else in_name
+    if rule == "shift":  # booleans shift as uint8
+        return "uint8" if in_name == "bool_" else in_name
     raise ValueError(rule)
 
 
@@ -500,6 +523,12 @@ def expected_dtype(rule: str, in_name: str) -> str:
 #   as this known defect instead of failing their batch (None: no generated case matches).
 
 KNOWN_DEFECTS = {
+    # Empty: every defect listed when these tests were written is fixed (see REGRESSIONS).
+}
+
+# Defects of the brief's list that this tree no longer shows (checked as ordinary tests). When a
+# KNOWN_DEFECTS entry is fixed, move it here.
+REGRESSIONS = {
     # --- conversion boundary (csrc/python/*) -------------------------------------------------
     "ragged-with-empty-sublist": (
         "KNOWN: a scalar beside an empty sequence (mx.array([1, []])) crashes the conversion",
@@ -621,11 +650,6 @@ KNOWN_DEFECTS = {
         "x = mx.array([-2**31], dtype=mx.int32)\n"
         "assert (x // -1).tolist() == [-2**31]\nassert (x % -1).tolist() == [0]",
         "sanitizer", None),
-}
-
-# Defects of the brief's list that this tree no longer shows (checked as ordinary tests). When a
-# KNOWN_DEFECTS entry is fixed, move it here.
-REGRESSIONS = {
     "buffer-strided-memoryview": (
         "memoryview/np.asarray of strided, reversed and broadcast arrays carry their strides",
         "a = mx.arange(12, dtype=mx.float32).reshape(3, 4)\n"

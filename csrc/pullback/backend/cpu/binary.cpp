@@ -196,10 +196,7 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
           default: break;
         }
         if constexpr (is_bool) {
-          // bool shifts as a 0/1 integer: shifted left it stays nonzero, right it survives
-          // only a shift by 0.
-          if (op == BinaryOp::LeftShift) return run<T, T>(a, b, out, [](T x, T) { return x; });
-          return run<T, T>(a, b, out, [](T x, T y) { return x && !y; });
+          bad_dtype(op, a.dtype());  // the ops shift booleans as uint8
         } else {
           if (op == BinaryOp::LeftShift) return run<T, T>(a, b, out, shift_left<T>);
           return run<T, T>(a, b, out, shift_right<T>);
