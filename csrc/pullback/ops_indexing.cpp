@@ -95,9 +95,25 @@ void check_slice_sizes(const char* op, const array& a, const Shape& slice_sizes,
 array gather(const array& a, const std::vector<array>& indices, const Axes& axes,
              const Shape& slice_sizes, int batch, Stream s) {
   IndexPlan plan = plan_indices("gather", a, indices, axes, batch, s);
-  check_slice_sizes("gather", a, slice_sizes, batch);
   Shape out = plan.index_shape;
   out.insert(out.end(), slice_sizes.begin(), slice_sizes.end());
+  bool no_index = false;
+  for (auto d : plan.index_shape) no_index = no_index || d == 0;
+  if (no_index && !plan.indices.empty()) {
+    // No index at all: nothing is read, so a slice larger than an empty axis is fine
+    // (x[empty] and take(x, empty) of a size-0 axis are empty, as in NumPy and MLX).
+    bool fits = true;
+    for (size_t d = 0; d < slice_sizes.size() && d + batch < a.shape().size(); ++d) {
+      fits = fits && slice_sizes[d] <= a.shape()[d + batch];
+    }
+    if (!fits && static_cast<int>(slice_sizes.size()) == a.ndim() - batch) {
+      for (auto v : slice_sizes) {
+        if (v < 0) check_slice_sizes("gather", a, slice_sizes, batch);
+      }
+      return zeros(out, a.dtype(), s);
+    }
+  }
+  check_slice_sizes("gather", a, slice_sizes, batch);
   std::vector<array> inputs{a};
   inputs.insert(inputs.end(), plan.indices.begin(), plan.indices.end());
   return array(out, a.dtype(), std::make_shared<Gather>(s, plan.axes, slice_sizes, batch),

@@ -442,6 +442,22 @@ SHAPE_OPS = ["reshape", "transpose", "broadcast_to", "broadcast_arrays", "expand
              "squeeze", "concatenate", "stack", "split", "flatten", "moveaxis", "swapaxes",
              "where", "astype", "getitem", "matmul"]
 
+# Composite ops (built from the primitives; test_properties.py has one check_<name> each, and
+# a COMPOSITE_GRADS entry for the differentiable ones), compared with NumPy.
+COMPOSITE_OPS = [
+    # indexing with arrays
+    "take", "take_along_axis", "put_along_axis", "slice", "slice_update",
+    # padding, repetition, rearrangement
+    "pad", "repeat", "tile", "roll", "flip", "unstack", "unflatten", "matrix_transpose",
+    "contiguous", "atleast_1d", "atleast_2d", "atleast_3d", "meshgrid",
+    # triangles and diagonals
+    "tri", "tril", "triu", "diag", "diagonal", "trace",
+    # contractions
+    "outer", "inner", "vecdot", "tensordot", "kron", "einsum", "addmm",
+    # elementwise and reductions composed of tabled ops
+    "clip", "nan_to_num", "diff", "divmod", "count_nonzero", "minmax",
+]
+
 # Public names of pullback.core that are not ops with a row, and why.
 EXCLUDED = {
     # typing / module plumbing re-exported by the package
@@ -487,7 +503,7 @@ EXCLUDED = {
 
 
 def tabled_names():
-    names = {op.name for op in UNARY + BINARY + REDUCTIONS} | set(SHAPE_OPS) | set(ALIASES)
+    names = {op.name for op in UNARY + BINARY + REDUCTIONS} | set(SHAPE_OPS) | set(COMPOSITE_OPS) | set(ALIASES)
     return names
 
 
