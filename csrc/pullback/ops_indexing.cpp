@@ -131,6 +131,17 @@ array scatter(const array& a, const std::vector<array>& indices, const array& up
                  shape_str(a.shape()) + ".");
   }
   const Shape slice_sizes(updates.shape().end() - slice_ndim, updates.shape().end());
+  bool no_index = false;
+  for (auto d : plan.index_shape) no_index = no_index || d == 0;
+  if (no_index && !plan.indices.empty()) {
+    // No index at all: nothing is written (an update into an empty axis is a no-op, as in
+    // NumPy and MLX), whatever the slice sizes.
+    bool fits = true;
+    for (size_t d = 0; d < slice_sizes.size(); ++d) {
+      fits = fits && slice_sizes[d] >= 0 && slice_sizes[d] <= a.shape()[d + batch];
+    }
+    if (!fits) return copy(a, s);
+  }
   check_slice_sizes(op, a, slice_sizes, batch);
   Shape target = plan.index_shape;
   target.insert(target.end(), slice_sizes.begin(), slice_sizes.end());

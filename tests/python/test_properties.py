@@ -476,11 +476,10 @@ def _draw(data, dtypes=ALL, shape=None, domain=None, label="x", **shape_kw):
     return a, rounded_to(xv, name), name
 
 
-def _like(x, name, data=None, label="y"):
-    """An mx array holding ``x`` (dtype ``name``), as a view when ``data`` is given."""
-    if data is None:
-        return mx.array(x, dtype=mxdt(name))
-    return data.draw(mx_view(x, name), label=label)[0]
+def _like(x, name, data, label="y"):
+    """(mx array, the values it holds) for ``x`` of dtype ``name``, drawn as a view."""
+    a, xv = data.draw(mx_view(x, name), label=label)
+    return a, rounded_to(xv, name)
 
 
 def _hi(x, out_name):
@@ -551,12 +550,13 @@ def check_put_along_axis(data):
     # indices broadcast against the other axes: values of the broadcast shape or smaller
     full = np.broadcast_shapes(idx.shape, x.shape[:axis % x.ndim] + (idx.shape[axis],) +
                                x.shape[axis % x.ndim + 1:])
-    vshape = data.draw(hnp.broadcastable_shapes(full, max_dims=len(full)), label="values shape")
+    vshape = data.draw(hnp.broadcastable_shapes(full, min_side=0, max_dims=len(full)), label="values shape")
     vals = data.draw(np_array(n, vshape), label="values")
     vals = rounded_to(vals, n)
     if data.draw(st.booleans()):
         idx = np.where(idx > 0, idx - x.shape[axis], idx)  # negative positions too
-    out = mx.put_along_axis(a, mx.array(idx), _like(vals, n, data, "values view"), axis=axis)
+    v, vals = _like(vals, n, data, "values view")
+    out = mx.put_along_axis(a, mx.array(idx), v, axis=axis)
     ref = x.copy()
     np.put_along_axis(ref, np.broadcast_to(idx, full), np.broadcast_to(vals, full), axis=axis)
     _same(out, ref, n, f"put_along_axis {x.shape} {idx.tolist()} axis={axis}")
@@ -591,10 +591,14 @@ def check_slice_update(data):
     for ax, s in zip(axes, start):
         s = s % x.shape[ax] if x.shape[ax] else 0
         key[ax] = slice(s, s + size[ax])
-    ushape = data.draw(hnp.broadcastable_shapes(tuple(size), max_dims=len(size)), label="ushape")
+    # The update's shape is the slice's (leading axes of size 1 may be left out). A 0-d update
+    # is not drawn: MLX broadcasts it over the whole array, pullback writes one element (reported).
+    ushape = tuple(size)
+    while len(ushape) > 1 and ushape[0] == 1 and data.draw(st.booleans(), label="drop 1"):
+        ushape = ushape[1:]
     upd = rounded_to(data.draw(np_array(n, ushape), label="update"), n)
-    out = mx.slice_update(a, _like(upd, n, data, "update view"), mx.array(start, dtype=mx.int32),
-                          axes)
+    u, upd = _like(upd, n, data, "update view")
+    out = mx.slice_update(a, u, mx.array(start, dtype=mx.int32), axes)
     ref = x.copy()
     ref[tuple(key)] = upd
     _same(out, ref, n, f"slice_update {x.shape} start={start} axes={axes} {ushape}")
@@ -607,7 +611,8 @@ def check_pad(data):
         with pytest.raises(ValueError):
             mx.eval(mx.pad(a, 1, mode=mode))
         return
-    kind = data.draw(st.sampled_from(["int", "pair", "per-axis"]), label="width kind")
+    kind = data.draw(st.sampled_from(["int", "pair", "per-axis"] if x.ndim else ["int", "pair"]),
+                     label="width kind")
     if kind == "int":
         width = data.draw(st.integers(0, 3))
     elif kind == "pair":
@@ -829,7 +834,7 @@ def check_addmm(data):
     batch = data.draw(st.sampled_from([(), (2,)]))
     a, x, _ = _lin(data, (name,), batch + (m, k), "a")
     b, y, _ = _lin(data, (name,), (k, p), "b")
-    cshape = data.draw(hnp.broadcastable_shapes(batch + (m, p), max_dims=2))
+    cshape = data.draw(hnp.broadcastable_shapes(batch + (m, p), min_side=0, max_dims=2))
     c, z, _ = _lin(data, (name,), cshape, "c")
     alpha = data.draw(st.sampled_from([1.0, -0.5, 2.0, 0.0]))
     beta = data.draw(st.sampled_from([1.0, 0.5, 0.0, -2.0]))
@@ -849,7 +854,7 @@ def check_clip(data):
             v = data.draw(st.integers(0, 20) if n in UINTS else st.integers(-20, 20))
             lo_hi.append((v, np.array(v, dtype=x.dtype)))
         else:
-            s = data.draw(hnp.broadcastable_shapes(x.shape, max_dims=x.ndim))
+            s = data.draw(hnp.broadcastable_shapes(x.shape, min_side=0, max_dims=x.ndim))
             v = rounded_to(data.draw(np_array(n, s, (0, 20) if n in UINTS else (-20, 20))), n)
             lo_hi.append((mx.array(v, dtype=mxdt(n)), v))
     (lo, nlo), (hi, nhi) = lo_hi
@@ -943,7 +948,7 @@ def check_unflatten(data):
     parts = [first, size // first if size else 0] if data.draw(st.booleans()) else [size]
     if data.draw(st.booleans()):
         parts = parts + [1]
-    if size and data.draw(st.booleans()):
+    if x.size and data.draw(st.booleans()):
         parts[data.draw(st.integers(0, len(parts) - 1))] = -1
     ax = axis % x.ndim
     ref = x.reshape(x.shape[:ax] + tuple(parts) + x.shape[ax + 1:])
