@@ -31,6 +31,8 @@ ELEMENTWISE_N = 8 * 1024 * 1024  # float32: 32 MB in, 32 MB out
 GRAD_N = 1000
 INDEX_N = 1 << 22  # elements gathered / scattered / masked
 TABLE_ROWS, TABLE_COLS = 1 << 16, 64
+SCAN_N = 8 * 1024 * 1024  # cumsum of one long row
+SCAN_SIDE = 2048  # cumsum of a square matrix along either axis (4M elements)
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -49,6 +51,9 @@ CASES = [
     ("take_along", "take_along_axis, 1024x4096, axis 1", "ms", lambda t: t * 1e3),
     ("scatter_add", "4M scatter-add into 65536 bins", "ms", lambda t: t * 1e3),
     ("mask_select", "x[x > 0], 4M float32", "ms", lambda t: t * 1e3),
+    ("cumsum_1d", f"cumsum, {SCAN_N // (1 << 20)}M float32 (one row)", "ms", lambda t: t * 1e3),
+    ("cumsum_rows", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 1", "ms", lambda t: t * 1e3),
+    ("cumsum_cols", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 0", "ms", lambda t: t * 1e3),
 ]
 
 
@@ -76,6 +81,25 @@ def bench_indexing_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
                   lambda: mx.eval(mx.zeros(TABLE_ROWS).at[d["bins"]].add(d["values"])))
     x = d["values"]
     timer.measure(res, "mask_select", lambda: mx.eval(x[x > 0]))
+
+
+def _scan_data():
+    """The NumPy inputs of the cumsum cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    return {
+        "row": rng.standard_normal(SCAN_N).astype(np.float32),
+        "square": rng.standard_normal((SCAN_SIDE, SCAN_SIDE)).astype(np.float32),
+    }
+
+
+def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _scan_data().items()}
+    mx.eval(*d.values())
+    timer.measure(res, "cumsum_1d", lambda: mx.eval(mx.cumsum(d["row"])))
+    timer.measure(res, "cumsum_rows", lambda: mx.eval(mx.cumsum(d["square"], axis=1)))
+    timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
 class Timer:
@@ -162,6 +186,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     mx.eval(v)
     timer.measure(res, "grad", lambda: mx.eval(g(v)))
     bench_indexing_mlx_like(mx, res, timer)
+    bench_scan_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -231,6 +256,10 @@ def bench_torch(timer: Timer):
                       lambda: torch.zeros(TABLE_ROWS).index_add_(0, bins, d["values"]))
         x = d["values"]
         timer.measure(res, "mask_select", lambda: x[x > 0])
+        d = {k: torch.from_numpy(v) for k, v in _scan_data().items()}
+        timer.measure(res, "cumsum_1d", lambda: torch.cumsum(d["row"], 0))
+        timer.measure(res, "cumsum_rows", lambda: torch.cumsum(d["square"], 1))
+        timer.measure(res, "cumsum_cols", lambda: torch.cumsum(d["square"], 0))
     return {"torch": res}
 
 
@@ -286,6 +315,10 @@ def bench_jax(timer: Timer):
         d["values"]).block_until_ready())
     x = d["values"]
     timer.measure(eager, "mask_select", lambda: x[x > 0].block_until_ready())
+    d = {k: jnp.asarray(v) for k, v in _scan_data().items()}
+    timer.measure(eager, "cumsum_1d", lambda: jnp.cumsum(d["row"]).block_until_ready())
+    timer.measure(eager, "cumsum_rows", lambda: jnp.cumsum(d["square"], 1).block_until_ready())
+    timer.measure(eager, "cumsum_cols", lambda: jnp.cumsum(d["square"], 0).block_until_ready())
     return {"jax": eager, "jax.jit": jitted}
 
 

@@ -23,7 +23,7 @@ namespace {
 
 // Columns of the strided layout scanned together: the accumulators stay in L1 and each step
 // reads a run long enough for the hardware prefetcher.
-constexpr int64_t kColumnTile = 256;
+constexpr int64_t kColumnTile = 1024;
 // A contiguous row at least this long is cut into pieces when there are too few rows to keep
 // every thread busy.
 constexpr int64_t kLongRow = int64_t(1) << 16;
