@@ -1,5 +1,7 @@
 #include "pullback/primitives/scan.h"
 
+#include <cmath>
+
 #include "pullback/ops.h"
 
 namespace pullback {
@@ -56,6 +58,14 @@ array positions(int64_t n, int axis, int ndim, Dtype dtype, Stream s) {
   Shape shape(ndim, 1);
   shape[axis] = n;
   return reshape(integer_arange(0, n, 1, dtype, s), shape, s);
+}
+
+// log(c) for c >= 0, with log(0) = -inf reached without evaluating log at 0: its derivative
+// there (inf) times the zero cotangent that arrives would make NaN in second derivatives.
+array log_nonnegative(const array& c, Stream s) {
+  array positive = greater(c, array(0.0, c.dtype()), s);
+  array safe = where(positive, c, array(1.0, c.dtype()), s);
+  return where(positive, log(safe, s), array(-INFINITY, c.dtype()), s);
 }
 
 }  // namespace
@@ -144,8 +154,8 @@ array Scan::inclusive_vjp(const array& x, const array& out, const array& ct) {
   array safe_out = where(isneginf(out, s), array(0.0, x.dtype()), out, s);
   array zero(0.0, x.dtype());
   auto part = [&](const array& c) {
-    array l = scan_node(subtract(log(c, s), safe_out, s), ScanOp::LogAddExp, axis_, !reverse_,
-                        true, s);
+    array l = scan_node(subtract(log_nonnegative(c, s), safe_out, s), ScanOp::LogAddExp, axis_,
+                        !reverse_, true, s);
     return exp(add(x, l, s), s);
   };
   return subtract(part(maximum(ct, zero, s)), part(maximum(negative(ct, s), zero, s)), s);
@@ -162,7 +172,8 @@ array Scan::inclusive_jvp(const array& x, const array& out, const array& t) {
       ProdParts p = prod_parts(x, axis_, reverse_, s);
       array zero(0.0, x.dtype());
       array ratios = where(p.before, divide(t, p.safe, s), zero, s);
-      array from_before = multiply(out, scan_node(ratios, ScanOp::Sum, axis_, reverse_, true, s), s);
+      array running = scan_node(ratios, ScanOp::Sum, axis_, reverse_, true, s);
+      array from_before = multiply(out, running, s);
       array at_zero = sum(where(p.first, multiply(t, p.ex, s), zero, s), Axes{axis_}, true, s);
       array from_zero = where(p.reached, multiply(p.tail, at_zero, s), zero, s);
       return add(from_before, from_zero, s);
@@ -180,7 +191,8 @@ array Scan::inclusive_jvp(const array& x, const array& out, const array& t) {
   array safe_out = where(isneginf(out, s), array(0.0, x.dtype()), out, s);
   array zero(0.0, x.dtype());
   auto part = [&](const array& c) {
-    array l = scan_node(add(x, log(c, s), s), ScanOp::LogAddExp, axis_, reverse_, true, s);
+    array l =
+        scan_node(add(x, log_nonnegative(c, s), s), ScanOp::LogAddExp, axis_, reverse_, true, s);
     return exp(subtract(l, safe_out, s), s);
   };
   return subtract(part(maximum(t, zero, s)), part(maximum(negative(t, s), zero, s)), s);
