@@ -156,7 +156,7 @@ def test_non_contiguous_inputs(op):
 
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("shape,axis", [
-    ((1 << 18,), 0), ((3, 1 << 17), 1), ((1 << 12, 70), 0), ((70, 1 << 12), 1),
+    ((1 << 18,), 0), ((200003,), 0), ((3, 1 << 17), 1), ((1 << 12, 70), 0), ((70, 1 << 12), 1),
     ((9, 2000, 3), 1), ((5, 3000), 0), ((2, 1500, 1100), 1),
 ])
 def test_large_parallel_layouts(op, shape, axis):

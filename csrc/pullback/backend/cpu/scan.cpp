@@ -195,7 +195,7 @@ void scan_contiguous_rows(const T* in, T* out, size_t begin, size_t end, int64_t
 template <typename T, typename Op>
 void scan_long_row(const T* in, T* out, int64_t n, bool reverse, bool inclusive) {
   using A = Acc<T>;
-  const int64_t pieces = std::min<int64_t>(cpu::num_threads() * 4, n / (kLongRow / 4));
+  const int64_t pieces = std::min<int64_t>(cpu::num_threads() * 16, n / (kLongRow / 16));
   const int64_t len = (n + pieces - 1) / pieces;
   // Piece p covers positions [p * len, ...) in scan order.
   auto piece = [&](int64_t p, const T*& src, T*& dst, Walk& w) {
@@ -223,14 +223,26 @@ void scan_long_row(const T* in, T* out, int64_t n, bool reverse, bool inclusive)
     }
   });
   for (int64_t p = 1; p < pieces; ++p) seed[p] = Op::apply(seed[p - 1], seed[p]);
-  cpu::parallel_for(pieces, 1, [&](size_t b, size_t e) {
-    for (size_t p = b; p < e; ++p) {
+  // Four neighbouring pieces of full length are scanned together, so that their chains of
+  // operations overlap as in scan_contiguous_rows.
+  const int64_t groups = (pieces + 3) / 4;
+  cpu::parallel_for(groups, 1, [&](size_t b, size_t e) {
+    for (size_t g = b; g < e; ++g) {
+      const int64_t p0 = static_cast<int64_t>(g) * 4;
       const T* src;
       T* dst;
       Walk w;
-      piece(static_cast<int64_t>(p), src, dst, w);
-      A acc[1] = {seed[p]};
-      scan_rows<T, Op, 1>(src, dst, 0, w, acc);
+      if (p0 + 4 <= pieces && (p0 + 4) * len <= n) {
+        piece(p0, src, dst, w);
+        A acc[4] = {seed[p0], seed[p0 + 1], seed[p0 + 2], seed[p0 + 3]};
+        scan_rows<T, Op, 4>(src, dst, reverse ? -len : len, w, acc);
+        continue;
+      }
+      for (int64_t p = p0; p < std::min(p0 + 4, pieces); ++p) {
+        piece(p, src, dst, w);
+        A acc[1] = {seed[p]};
+        scan_rows<T, Op, 1>(src, dst, 0, w, acc);
+      }
     }
   });
 }
