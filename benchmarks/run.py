@@ -31,6 +31,8 @@ ELEMENTWISE_N = 8 * 1024 * 1024  # float32: 32 MB in, 32 MB out
 GRAD_N = 1000
 INDEX_N = 1 << 22  # elements gathered / scattered / masked
 TABLE_ROWS, TABLE_COLS = 1 << 16, 64
+SCAN_N = 8 * 1024 * 1024  # cumsum of one long row
+SCAN_SIDE = 2048  # cumsum of a square matrix along either axis (4M elements)
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -54,6 +56,9 @@ CASES = [
     ("concat_1m", "concatenate 2 x 1024x512 float32, axis 1", "ms", lambda t: t * 1e3),
     ("concat_8m", "concatenate 4 x 2M float32, axis 0", "ms", lambda t: t * 1e3),
     ("einsum_bmm", "einsum bij,bjk->bik 64x128x128 float32", "ms", lambda t: t * 1e3),
+    ("cumsum_1d", f"cumsum, {SCAN_N // (1 << 20)}M float32 (one row)", "ms", lambda t: t * 1e3),
+    ("cumsum_rows", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 1", "ms", lambda t: t * 1e3),
+    ("cumsum_cols", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 0", "ms", lambda t: t * 1e3),
 ]
 
 
@@ -103,6 +108,24 @@ def bench_compose_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "concat_1m", lambda: mx.eval(mx.concatenate([h1, h2], axis=1)))
     timer.measure(res, "concat_8m", lambda: mx.eval(mx.concatenate(c)))
     timer.measure(res, "einsum_bmm", lambda: mx.eval(mx.einsum("bij,bjk->bik", ba, bb)))
+
+def _scan_data():
+    """The NumPy inputs of the cumsum cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    return {
+        "row": rng.standard_normal(SCAN_N).astype(np.float32),
+        "square": rng.standard_normal((SCAN_SIDE, SCAN_SIDE)).astype(np.float32),
+    }
+
+
+def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _scan_data().items()}
+    mx.eval(*d.values())
+    timer.measure(res, "cumsum_1d", lambda: mx.eval(mx.cumsum(d["row"])))
+    timer.measure(res, "cumsum_rows", lambda: mx.eval(mx.cumsum(d["square"], axis=1)))
+    timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
 class Timer:
@@ -190,6 +213,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     timer.measure(res, "grad", lambda: mx.eval(g(v)))
     bench_indexing_mlx_like(mx, res, timer)
     bench_compose_mlx_like(mx, res, timer)
+    bench_scan_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -267,6 +291,10 @@ def bench_torch(timer: Timer):
         timer.measure(res, "concat_1m", lambda: torch.cat([c["h1"], c["h2"]], 1))
         timer.measure(res, "concat_8m", lambda: torch.cat(c["c"]))
         timer.measure(res, "einsum_bmm", lambda: torch.einsum("bij,bjk->bik", c["ba"], c["bb"]))
+        d = {k: torch.from_numpy(v) for k, v in _scan_data().items()}
+        timer.measure(res, "cumsum_1d", lambda: torch.cumsum(d["row"], 0))
+        timer.measure(res, "cumsum_rows", lambda: torch.cumsum(d["square"], 1))
+        timer.measure(res, "cumsum_cols", lambda: torch.cumsum(d["square"], 0))
     return {"torch": res}
 
 
@@ -322,6 +350,10 @@ def bench_jax(timer: Timer):
         d["values"]).block_until_ready())
     x = d["values"]
     timer.measure(eager, "mask_select", lambda: x[x > 0].block_until_ready())
+    d = {k: jnp.asarray(v) for k, v in _scan_data().items()}
+    timer.measure(eager, "cumsum_1d", lambda: jnp.cumsum(d["row"]).block_until_ready())
+    timer.measure(eager, "cumsum_rows", lambda: jnp.cumsum(d["square"], 1).block_until_ready())
+    timer.measure(eager, "cumsum_cols", lambda: jnp.cumsum(d["square"], 0).block_until_ready())
     return {"jax": eager, "jax.jit": jitted}
 
 

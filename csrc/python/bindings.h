@@ -10,4 +10,5 @@ void init_ops(nanobind::module_& m);
 void init_transforms(nanobind::module_& m);
 void init_indexing(nanobind::module_& m);  // after init_array: adds array.at
 void init_compose(nanobind::module_& m);
+void init_scan(nanobind::module_& m);  // after init_array: adds array.cumsum and friends
 }  // namespace pullback::python

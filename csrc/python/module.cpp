@@ -48,4 +48,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_ops(m);
   pullback::python::init_transforms(m);
   pullback::python::init_compose(m);
+  pullback::python::init_scan(m);
 }

@@ -23,6 +23,10 @@ namespace {
 constexpr double kSingleThreadedGemm = 1 << 18;
 // gemv goes multithreaded much earlier (m*n around 9216).
 constexpr double kSingleThreadedGemv = 1 << 13;
+// Batches of products up to this size each (m*n*k) run one product per pool thread with
+// OpenBLAS held to one thread: a threaded gemm of 128^3 spends much of its time handing work
+// to its own pool and waiting for it (a (64,128,128) batch ran 4x slower than PyTorch).
+constexpr double kBatchSplitGemm = double(1 << 22);
 // Multiply-adds per pool chunk below which splitting a batch costs more than it saves.
 constexpr double kBatchGrainFlops = 1 << 17;
 // A gemm beyond this many multiply-adds (about 0.2 s) runs as panels of rows of about
@@ -43,6 +47,24 @@ void configure_blas_threads() {
     if (want >= 1 && scipy_openblas_get_num_threads() != want) scipy_openblas_set_num_threads(want);
   });
 }
+
+// OpenBLAS held to one thread for the scope (products then run on our pool's threads, one each),
+// restored afterwards. The setting is process-wide; a concurrent matmul on another thread only
+// runs single-threaded meanwhile, with the same results.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : previous_(scipy_openblas_get_num_threads()) {
+    if (previous_ != 1) scipy_openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (previous_ != 1) scipy_openblas_set_num_threads(previous_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int previous_;
+};
 
 // How BLAS reads an operand's matrices in row-major terms: element (i, j) lives at
 // i * ld + j, or at j * ld + i when `transposed`.
@@ -209,6 +231,11 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
   if (nbatch > 1 && flops <= single_threaded) {
     const auto grain = static_cast<size_t>(std::max(1.0, kBatchGrainFlops / flops));
     cpu::parallel_for(nbatch, grain, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) run(i);
+    });
+  } else if (nbatch >= cpu::num_threads() && flops <= kBatchSplitGemm && cpu::num_threads() > 1) {
+    SingleThreadedBlas hold;
+    cpu::parallel_for(nbatch, 1, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) run(i);
     });
   } else {
