@@ -456,6 +456,8 @@ COMPOSITE_OPS = [
     "outer", "inner", "vecdot", "tensordot", "kron", "einsum", "addmm",
     # elementwise and reductions composed of tabled ops
     "clip", "nan_to_num", "diff", "divmod", "count_nonzero", "minmax",
+    # scans
+    "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp",
 ]
 
 # Public names of pullback.core that are not ops with a row, and why.

@@ -1210,6 +1210,94 @@ COMPOSITE_GRADS = {
 }
 
 
+# Scans (cumsum, cumprod, cummax, cummin, logcumsumexp): axis (None: flattened), reverse,
+# inclusive/exclusive, against NumPy's accumulate.
+def _logaddexp_acc(v, axis):
+    with np.errstate(all="ignore"):
+        return np.logaddexp.accumulate(v, axis=axis)
+
+
+SCAN_REFS = {"cumsum": (np.add.accumulate, 0), "cumprod": (np.multiply.accumulate, 1),
+             "cummax": (np.maximum.accumulate, "min"), "cummin": (np.minimum.accumulate, "max"),
+             "logcumsumexp": (_logaddexp_acc, -np.inf)}
+
+
+def _check_scan(data, op):
+    dtypes = FLOATS if op == "logcumsumexp" else REAL
+    domain = (-1.125, 1.125) if op == "cumprod" else (-50, 50)
+    a, x, n = _draw(data, dtypes=dtypes, max_dims=3, domain=domain)
+    axis = data.draw(st.none() | st.integers(-x.ndim, x.ndim - 1) if x.ndim else st.none(),
+                     label="axis")
+    reverse, inclusive = data.draw(st.booleans(), label="reverse"), data.draw(st.booleans(),
+                                                                               label="inclusive")
+    out = getattr(mx, op)(a, axis=axis, reverse=reverse, inclusive=inclusive)
+    on = dname(out.dtype)
+    v = _hi(x.reshape(-1) if axis is None else x, on)
+    ax = 0 if axis is None else axis % x.ndim
+    if v.ndim == 0:
+        v, ax = v.reshape(1), 0
+    acc, ident = SCAN_REFS[op]
+    if ident in ("min", "max"):
+        info = np.iinfo(v.dtype) if v.dtype.kind in "iu" else None
+        if v.dtype == np.bool_:
+            ident = ident == "max"
+        else:
+            ident = (info.min if ident == "min" else info.max) if info else (
+                -np.inf if ident == "min" else np.inf)
+    if reverse:
+        v = np.flip(v, ax)
+    ref = acc(v, axis=ax)
+    if not inclusive and ref.shape[ax]:
+        pad = np.full(ref.shape[:ax] + (1,) + ref.shape[ax + 1:], ident, dtype=ref.dtype)
+        ref = np.concatenate([pad, np.take(ref, np.arange(ref.shape[ax] - 1), axis=ax)], axis=ax)
+    if reverse:
+        ref = np.flip(ref, ax)
+    if axis is None:
+        ref = ref.reshape(-1)
+    else:
+        ref = ref.reshape(out.shape)
+    expect_close(out, ref, on, f"{op} {x!r:.200} axis={axis} reverse={reverse} "
+                 f"inclusive={inclusive}", scale=None if op in ("cummax", "cummin") else
+                 50.0 * max(1, x.size))
+
+
+def check_cumsum(data):
+    _check_scan(data, "cumsum")
+
+
+def check_cumprod(data):
+    _check_scan(data, "cumprod")
+
+
+def check_cummax(data):
+    _check_scan(data, "cummax")
+
+
+def check_cummin(data):
+    _check_scan(data, "cummin")
+
+
+def check_logcumsumexp(data):
+    _check_scan(data, "logcumsumexp")
+
+
+def _g_scan(op):
+    def draw(data):
+        x = _f64(data, _small(data, min_dims=1, max_dims=2))
+        if op in ("cummax", "cummin"):  # distinct values: no ties
+            x = np.random.default_rng(data.draw(st.integers(0, 99))).permutation(
+                x.size).reshape(x.shape) * 0.1 - 0.3
+        axis = data.draw(st.none() | st.integers(0, x.ndim - 1))
+        # exclusive max/min/logsumexp scans start at -inf/inf: no finite differences there
+        rev = data.draw(st.booleans())
+        inc = op in ("cummax", "cummin", "logcumsumexp") or data.draw(st.booleans())
+        return (lambda a: getattr(mx, op)(a, axis=axis, reverse=rev, inclusive=inc)), [x]
+    return draw
+
+
+COMPOSITE_GRADS.update({op: _g_scan(op) for op in SCAN_REFS})
+
+
 SHAPE_CHECKS = {n: globals()[f"check_{n}"] for n in SHAPE_OPS + COMPOSITE_OPS}
 
 
