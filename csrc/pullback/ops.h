@@ -238,3 +238,4 @@ std::string shape_str(const Shape& shape);  // "(2,3)"
 std::string axes_str(const Axes& axes);     // "(1,)", "(0,2)"
 
 }  // namespace pullback
+#include "pullback/ops_sort.h"

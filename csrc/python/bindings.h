@@ -9,4 +9,5 @@ void init_array(nanobind::module_& m);
 void init_ops(nanobind::module_& m);
 void init_transforms(nanobind::module_& m);
 void init_indexing(nanobind::module_& m);  // after init_array: adds array.at
+void init_sort(nanobind::module_& m);
 }  // namespace pullback::python

@@ -44,4 +44,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_indexing(m);
   pullback::python::init_ops(m);
   pullback::python::init_transforms(m);
+  pullback::python::init_sort(m);
 }

@@ -1,0 +1,296 @@
+// CPU kernels for Sort (sort, argsort, partition, argpartition) and SearchSorted.
+//
+// Each row along the sorted axis is copied into a contiguous buffer (in a working type:
+// float16/bfloat16 widen to float, exactly), sorted there, and written to the output. Rows are
+// independent and split over threads. Rows of 4-byte keys (float32, int32, uint32) long enough
+// to pay for it are sorted by an LSD radix sort on order-preserving unsigned keys: it is stable
+// and linear, where std::sort is n log n with unpredictable branches.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+#include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/strided.h"
+#include "pullback/primitives/sort.h"
+
+namespace pullback {
+namespace {
+
+// The type a row is sorted in (bool as a byte: std::vector<bool> has no data()).
+template <typename T>
+using Work = std::conditional_t<
+    std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>, float,
+    std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>>;
+
+template <typename T>
+bool is_nan(T x) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::isnan(x);
+  } else {
+    return false;
+  }
+}
+
+// NumPy's ascending order: NaNs after everything; complex by real part, then imaginary part,
+// each with NaN last.
+template <typename T>
+struct Less {
+  bool operator()(const T& a, const T& b) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      return a < b || (std::isnan(b) && !std::isnan(a));
+    } else if constexpr (std::is_same_v<T, complex64_t>) {
+      Less<float> f;
+      if (f(a.real(), b.real())) return true;
+      if (f(b.real(), a.real())) return false;
+      return f(a.imag(), b.imag());
+    } else {
+      return a < b;
+    }
+  }
+};
+
+// Order-preserving unsigned keys for the radix sort. `stable_ties` makes values that compare
+// equal (0.0 and -0.0; all NaNs) share one key, so that argsort keeps them in input order like
+// a comparison sort; a value sort keeps -0.0 (it sorts before 0.0, which is equal anyway).
+template <typename T>
+uint32_t to_key(T x, bool stable_ties) {
+  if constexpr (std::is_same_v<T, float>) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if (std::isnan(x)) return 0xffffffffu;
+    if (stable_ties && u == 0x80000000u) u = 0;
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    return static_cast<uint32_t>(x) ^ 0x80000000u;
+  } else {
+    return static_cast<uint32_t>(x);
+  }
+}
+
+template <typename T>
+T from_key(uint32_t k) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (k == 0xffffffffu) return std::numeric_limits<float>::quiet_NaN();
+    uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    return static_cast<int32_t>(k ^ 0x80000000u);
+  } else {
+    return static_cast<T>(k);
+  }
+}
+
+template <typename T>
+constexpr bool kRadix = std::is_same_v<T, float> || std::is_same_v<T, int32_t> ||
+                        std::is_same_v<T, uint32_t>;
+// Rows shorter than this are sorted by comparison: the radix sort's histograms cost more.
+constexpr int64_t kRadixMin = 1024;
+constexpr int kRadixBits = 11;
+constexpr int kRadixPasses = 3;  // 33 bits cover a 32-bit key
+constexpr uint32_t kRadixMask = (1u << kRadixBits) - 1;
+
+// Stable LSD radix sort of keys (and, when `idx` is non-null, indices carried along).
+// `tmp_k`/`tmp_i` are scratch of the same length. Passes where every key has the same digit
+// are skipped. Returns whether the result ended in the scratch buffers (an odd number of
+// passes moved data) rather than in `keys`/`idx`.
+bool radix_sort(uint32_t* keys, uint32_t* idx, uint32_t* tmp_k, uint32_t* tmp_i, size_t n) {
+  std::vector<size_t> hist(size_t(kRadixPasses) << kRadixBits, 0);
+  bool in_scratch = false;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t k = keys[i];
+    for (int p = 0; p < kRadixPasses; ++p) {
+      ++hist[(size_t(p) << kRadixBits) + ((k >> (p * kRadixBits)) & kRadixMask)];
+    }
+  }
+  for (int p = 0; p < kRadixPasses; ++p) {
+    size_t* h = hist.data() + (size_t(p) << kRadixBits);
+    const int shift = p * kRadixBits;
+    if (h[(keys[0] >> shift) & kRadixMask] == n) continue;  // one digit for all: nothing moves
+    size_t sum = 0;
+    for (size_t d = 0; d <= kRadixMask; ++d) {
+      size_t c = h[d];
+      h[d] = sum;
+      sum += c;
+    }
+    if (idx) {
+      for (size_t i = 0; i < n; ++i) {
+        size_t pos = h[(keys[i] >> shift) & kRadixMask]++;
+        tmp_k[pos] = keys[i];
+        tmp_i[pos] = idx[i];
+      }
+      std::swap(idx, tmp_i);
+    } else {
+      for (size_t i = 0; i < n; ++i) tmp_k[h[(keys[i] >> shift) & kRadixMask]++] = keys[i];
+    }
+    std::swap(keys, tmp_k);
+    in_scratch = !in_scratch;
+  }
+  return in_scratch;
+}
+
+// Scratch buffers of one thread, reused across its rows.
+template <typename W>
+struct RowBuffers {
+  std::vector<W> vals;
+  std::vector<uint32_t> idx, keys, tmp_k, tmp_i;
+};
+
+template <typename T>
+void sort_rows(const array& in, array& out, int axis, SortKind kind, int64_t kth) {
+  using W = Work<T>;
+  const int64_t n = in.shape(axis);
+  const size_t rows = in.size() / static_cast<size_t>(n);
+  Shape outer;
+  Strides in_outer, out_outer;
+  for (int d = 0; d < in.ndim(); ++d) {
+    if (d == axis) continue;
+    outer.push_back(in.shape(d));
+    in_outer.push_back(in.strides()[d]);
+    out_outer.push_back(out.strides()[d]);
+  }
+  const int64_t in_st = in.strides()[axis];
+  const int64_t out_st = out.strides()[axis];
+  const T* src = in.data<T>();
+  const bool want_idx = kind == SortKind::ArgSort || kind == SortKind::ArgPartition;
+  const size_t grain = std::max<size_t>(1, (size_t(1) << 15) / static_cast<size_t>(n));
+  cpu::parallel_for(rows, grain, [&](size_t rb, size_t re) {
+    RowBuffers<W> b;
+    b.vals.resize(n);
+    for (size_t r = rb; r < re; ++r) {
+      const T* row = src + cpu::offset_of(r, outer, in_outer);
+      const int64_t out_off = cpu::offset_of(r, outer, out_outer);
+      auto write_idx = [&](const uint32_t* ix) {
+        uint32_t* dst = out.data<uint32_t>() + out_off;
+        for (int64_t j = 0; j < n; ++j) dst[j * out_st] = ix[j];
+      };
+      auto write_vals = [&](auto get) {
+        T* dst = out.data<T>() + out_off;
+        for (int64_t j = 0; j < n; ++j) dst[j * out_st] = static_cast<T>(get(j));
+      };
+      if constexpr (kRadix<W>) {
+        if ((kind == SortKind::Sort || kind == SortKind::ArgSort) && n >= kRadixMin) {
+          b.keys.resize(n);
+          b.tmp_k.resize(n);
+          for (int64_t j = 0; j < n; ++j) b.keys[j] = to_key(row[j * in_st], want_idx);
+          uint32_t* k = b.keys.data();
+          uint32_t* tk = b.tmp_k.data();
+          if (want_idx) {
+            b.idx.resize(n);
+            b.tmp_i.resize(n);
+            std::iota(b.idx.begin(), b.idx.end(), 0u);
+          }
+          const bool moved = radix_sort(k, want_idx ? b.idx.data() : nullptr, tk,
+                                        want_idx ? b.tmp_i.data() : nullptr,
+                                        static_cast<size_t>(n));
+          const uint32_t* sk = moved ? tk : k;
+          if (want_idx) {
+            write_idx(moved ? b.tmp_i.data() : b.idx.data());
+          } else {
+            write_vals([&](int64_t j) { return from_key<W>(sk[j]); });
+          }
+          continue;
+        }
+      }
+      for (int64_t j = 0; j < n; ++j) b.vals[j] = static_cast<W>(row[j * in_st]);
+      Less<W> less;
+      if (kind == SortKind::Sort) {
+        std::sort(b.vals.begin(), b.vals.end(), less);
+        write_vals([&](int64_t j) { return b.vals[j]; });
+        continue;
+      }
+      b.idx.resize(n);
+      std::iota(b.idx.begin(), b.idx.end(), 0u);
+      const W* v = b.vals.data();
+      if (kind == SortKind::ArgSort) {
+        std::stable_sort(b.idx.begin(), b.idx.end(),
+                         [&](uint32_t i, uint32_t j) { return less(v[i], v[j]); });
+      } else {
+        // A total order (value, then index): the partition is a function of the input, the
+        // same for Partition and ArgPartition.
+        std::nth_element(b.idx.begin(), b.idx.begin() + kth, b.idx.end(),
+                         [&](uint32_t i, uint32_t j) {
+                           if (less(v[i], v[j])) return true;
+                           if (less(v[j], v[i])) return false;
+                           return i < j;
+                         });
+      }
+      if (want_idx) {
+        write_idx(b.idx.data());
+      } else {
+        write_vals([&](int64_t j) { return v[b.idx[j]]; });
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void Sort::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& in = inputs[0];
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  if (out.size() == 0) return;
+  dispatch_dtype(in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    sort_rows<T>(in, out, axis_, kind_, kth_);
+  });
+}
+
+void SearchSorted::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& seq = inputs[0];
+  const array& vals = inputs[1];
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  if (out.size() == 0) return;
+  dispatch_dtype(seq.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using W = Work<T>;
+    // The sequence in the working type, contiguous, so each search reads it directly.
+    const int64_t n = seq.shape(0);
+    std::vector<W> s(n);
+    const T* sp = seq.data<T>();
+    for (int64_t j = 0; j < n; ++j) s[j] = static_cast<W>(sp[j * seq.strides()[0]]);
+    const T* vp = vals.data<T>();
+    uint32_t* dst = out.data<uint32_t>();
+    Less<W> less;
+    const bool right = right_;
+    cpu::parallel_for(vals.size(), size_t(1) << 12, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) {
+        W x = static_cast<W>(vp[cpu::offset_of(i, vals.shape(), vals.strides())]);
+        auto it = right ? std::upper_bound(s.begin(), s.end(), x, less)
+                        : std::lower_bound(s.begin(), s.end(), x, less);
+        dst[i] = static_cast<uint32_t>(it - s.begin());
+      }
+    });
+  });
+}
+
+void SortedGroups::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& in = inputs[0];
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  const int64_t n = in.size();
+  if (n == 0) return;
+  uint32_t* dst = out.data<uint32_t>();
+  dispatch_dtype(in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using W = Work<T>;
+    const T* p = in.data<T>();
+    const int64_t st = in.strides()[0];
+    uint32_t g = 0;
+    W prev = static_cast<W>(p[0]);
+    dst[0] = 0;
+    for (int64_t i = 1; i < n; ++i) {
+      W x = static_cast<W>(p[i * st]);
+      // `!=` makes every NaN a new group, as in MLX.
+      if (x != prev) ++g;
+      dst[i] = g;
+      prev = x;
+    }
+  });
+}
+
+}  // namespace pullback
