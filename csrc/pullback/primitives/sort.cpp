@@ -25,7 +25,11 @@ bool Sort::is_equivalent(const Primitive& other) const {
 
 array Sort::indices_of(const array& in) {
   SortKind k = kind_ == SortKind::Sort ? SortKind::ArgSort : SortKind::ArgPartition;
-  return array(in.shape(), Dtype::uint32, std::make_shared<Sort>(stream(), k, axis_, kth_), {in});
+  // Cut from the graph: the indices are piecewise constant, and gather/scatter refuse to
+  // differentiate through indices (second derivatives go through here).
+  return stop_gradient(
+      array(in.shape(), Dtype::uint32, std::make_shared<Sort>(stream(), k, axis_, kth_), {in}),
+      stream());
 }
 
 // Sorted values are the input gathered at the argsort indices, so the cotangent goes back

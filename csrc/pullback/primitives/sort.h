@@ -8,7 +8,7 @@ namespace pullback {
 enum class SortKind : uint8_t { Sort, ArgSort, Partition, ArgPartition };
 
 // Sorts (or partitions around `kth`) every row along `axis` (non-negative). The order is
-// NumPy's: ascending, NaNs last, complex numbers by real part then imaginary part. Argsort
+// NumPy's: ascending, NaNs last, complex numbers by real part then imaginary part (those with a NaN part last). Argsort
 // is stable, and partition uses the same total order (value, then index), so the values
 // always equal the input gathered at the indices of the matching arg- kind: the derivative
 // rules rely on that. Index kinds give uint32 (MLX's dtype).

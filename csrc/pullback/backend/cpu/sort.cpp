@@ -36,17 +36,24 @@ bool is_nan(T x) {
 }
 
 // NumPy's ascending order: NaNs after everything; complex by real part, then imaginary part,
-// each with NaN last.
+// with the numbers that have a NaN part last.
 template <typename T>
 struct Less {
   bool operator()(const T& a, const T& b) const {
     if constexpr (std::is_floating_point_v<T>) {
       return a < b || (std::isnan(b) && !std::isnan(a));
     } else if constexpr (std::is_same_v<T, complex64_t>) {
-      Less<float> f;
-      if (f(a.real(), b.real())) return true;
-      if (f(b.real(), a.real())) return false;
-      return f(a.imag(), b.imag());
+      // NumPy's classes, in order: no NaN part, NaN imaginary part only, NaN real part only,
+      // both NaN; within a class by the parts that are not NaN, real first.
+      auto cls = [](const complex64_t& z) {
+        return (std::isnan(z.real()) ? 2 : 0) + (std::isnan(z.imag()) ? 1 : 0);
+      };
+      const int ca = cls(a), cb = cls(b);
+      if (ca != cb) return ca < cb;
+      if (ca == 0) return a.real() < b.real() || (a.real() == b.real() && a.imag() < b.imag());
+      if (ca == 1) return a.real() < b.real();
+      if (ca == 2) return a.imag() < b.imag();
+      return false;
     } else {
       return a < b;
     }
@@ -177,7 +184,7 @@ void sort_rows(const array& in, array& out, int axis, SortKind kind, int64_t kth
         if ((kind == SortKind::Sort || kind == SortKind::ArgSort) && n >= kRadixMin) {
           b.keys.resize(n);
           b.tmp_k.resize(n);
-          for (int64_t j = 0; j < n; ++j) b.keys[j] = to_key(row[j * in_st], want_idx);
+          for (int64_t j = 0; j < n; ++j) b.keys[j] = to_key(static_cast<W>(row[j * in_st]), want_idx);
           uint32_t* k = b.keys.data();
           uint32_t* tk = b.tmp_k.data();
           if (want_idx) {
