@@ -391,3 +391,18 @@ def test_errors(call, exc, op):
         call()
     if exc is not TypeError and not isinstance(exc, tuple):
         assert str(e.value).startswith(f"[{op}]"), str(e.value)
+
+
+@pytest.mark.parametrize("dname", ["float32", "int32", "uint32"])
+def test_sort_one_long_row_parallel(dname, rng):
+    # Long enough that one row is radix sorted by all threads, one slice each.
+    x = sample(rng, dname, (300001,))
+    if dname == "float32":
+        x[rng.choice(x.size, size=5000, replace=False)] = np.nan
+        x[rng.choice(x.size, size=5000, replace=False)] = -0.0
+    a = mx.array(x)
+    np.testing.assert_array_equal(to_numpy(mx.sort(a)), np.sort(x))
+    np.testing.assert_array_equal(to_numpy(mx.argsort(a)), np.argsort(x, kind="stable"))
+    two = np.stack([x, x[::-1]])
+    np.testing.assert_array_equal(to_numpy(mx.argsort(mx.array(two))),
+                                  np.argsort(two, axis=-1, kind="stable"))

@@ -102,40 +102,70 @@ constexpr int kRadixBits = 11;
 constexpr int kRadixPasses = 3;  // 33 bits cover a 32-bit key
 constexpr uint32_t kRadixMask = (1u << kRadixBits) - 1;
 
+// Rows at least this long are radix sorted by all threads together (one slice each), when
+// they are not already sorted in parallel with other rows.
+constexpr size_t kParallelRadixMin = size_t(1) << 17;
+
 // Stable LSD radix sort of keys (and, when `idx` is non-null, indices carried along).
-// `tmp_k`/`tmp_i` are scratch of the same length. Passes where every key has the same digit
-// are skipped. Returns whether the result ended in the scratch buffers (an odd number of
-// passes moved data) rather than in `keys`/`idx`.
+// `tmp_k`/`tmp_i` are scratch of the same length. Each pass counts digits per slice, then every
+// slice scatters its elements after those of earlier slices with the same digit (so the pass
+// stays stable); passes where every key has the same digit are skipped. Returns whether the
+// result ended in the scratch buffers (an odd number of passes moved data) rather than in
+// `keys`/`idx`.
 bool radix_sort(uint32_t* keys, uint32_t* idx, uint32_t* tmp_k, uint32_t* tmp_i, size_t n) {
-  std::vector<size_t> hist(size_t(kRadixPasses) << kRadixBits, 0);
-  bool in_scratch = false;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t k = keys[i];
-    for (int p = 0; p < kRadixPasses; ++p) {
-      ++hist[(size_t(p) << kRadixBits) + ((k >> (p * kRadixBits)) & kRadixMask)];
-    }
-  }
-  for (int p = 0; p < kRadixPasses; ++p) {
-    size_t* h = hist.data() + (size_t(p) << kRadixBits);
-    const int shift = p * kRadixBits;
-    if (h[(keys[0] >> shift) & kRadixMask] == n) continue;  // one digit for all: nothing moves
-    size_t sum = 0;
-    for (size_t d = 0; d <= kRadixMask; ++d) {
-      size_t c = h[d];
-      h[d] = sum;
-      sum += c;
-    }
-    if (idx) {
-      for (size_t i = 0; i < n; ++i) {
-        size_t pos = h[(keys[i] >> shift) & kRadixMask]++;
-        tmp_k[pos] = keys[i];
-        tmp_i[pos] = idx[i];
-      }
-      std::swap(idx, tmp_i);
+  constexpr size_t kDigits = size_t(1) << kRadixBits;
+  const size_t slices =
+      n >= kParallelRadixMin ? static_cast<size_t>(std::max(1, cpu::num_threads())) : 1;
+  std::vector<size_t> hist(slices * kDigits);
+  auto slice_begin = [&](size_t t) { return n / slices * t; };
+  auto slice_end = [&](size_t t) { return t + 1 == slices ? n : n / slices * (t + 1); };
+  auto each_slice = [&](auto&& f) {
+    if (slices == 1) {
+      f(0);
     } else {
-      for (size_t i = 0; i < n; ++i) tmp_k[h[(keys[i] >> shift) & kRadixMask]++] = keys[i];
+      cpu::parallel_for(slices, 1, [&](size_t b, size_t e) {
+        for (size_t t = b; t < e; ++t) f(t);
+      }, 1);
     }
+  };
+  bool in_scratch = false;
+  for (int p = 0; p < kRadixPasses; ++p) {
+    const int shift = p * kRadixBits;
+    each_slice([&](size_t t) {
+      size_t* h = hist.data() + t * kDigits;
+      std::fill(h, h + kDigits, size_t(0));
+      for (size_t i = slice_begin(t), e = slice_end(t); i < e; ++i) {
+        ++h[(keys[i] >> shift) & kRadixMask];
+      }
+    });
+    // One digit for all keys: nothing moves.
+    const uint32_t d0 = (keys[0] >> shift) & kRadixMask;
+    size_t c0 = 0;
+    for (size_t t = 0; t < slices; ++t) c0 += hist[t * kDigits + d0];
+    if (c0 == n) continue;
+    size_t sum = 0;
+    for (size_t d = 0; d < kDigits; ++d) {
+      for (size_t t = 0; t < slices; ++t) {
+        size_t c = hist[t * kDigits + d];
+        hist[t * kDigits + d] = sum;
+        sum += c;
+      }
+    }
+    each_slice([&](size_t t) {
+      size_t* h = hist.data() + t * kDigits;
+      const size_t b = slice_begin(t), e = slice_end(t);
+      if (idx) {
+        for (size_t i = b; i < e; ++i) {
+          size_t pos = h[(keys[i] >> shift) & kRadixMask]++;
+          tmp_k[pos] = keys[i];
+          tmp_i[pos] = idx[i];
+        }
+      } else {
+        for (size_t i = b; i < e; ++i) tmp_k[h[(keys[i] >> shift) & kRadixMask]++] = keys[i];
+      }
+    });
     std::swap(keys, tmp_k);
+    if (idx) std::swap(idx, tmp_i);
     in_scratch = !in_scratch;
   }
   return in_scratch;
