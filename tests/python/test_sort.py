@@ -406,3 +406,16 @@ def test_sort_one_long_row_parallel(dname, rng):
     two = np.stack([x, x[::-1]])
     np.testing.assert_array_equal(to_numpy(mx.argsort(mx.array(two))),
                                   np.argsort(two, axis=-1, kind="stable"))
+
+
+def test_zero_d_and_other_dtypes():
+    assert mx.median(mx.array(3.0)).item() == 3.0
+    assert mx.median(mx.array(3.0), keepdims=True).shape == ()
+    assert mx.topk(mx.array(3.0), 1, axis=None).tolist() == [3.0]
+    assert mx.partition(mx.array(3.0), 0, axis=None).tolist() == [3.0]
+    got = mx.searchsorted(mx.array([1, 2, 3]), mx.broadcast_to(mx.array([2]), (2, 3)))
+    assert got.tolist() == [[1, 1, 1], [1, 1, 1]]
+    assert mx.searchsorted(mx.array([False, True]), mx.array([True])).tolist() == [1]
+    assert mx.searchsorted(mx.array([1 + 1j, 2 + 0j]), mx.array([1.5 + 0j])).tolist() == [1]
+    assert mx.median(mx.array([1, 2], mx.int64)).dtype == mx.float32
+    assert mx.unique(mx.array([1.0, 2.0]), 3, fill_value=mx.array([[9]])).tolist() == [1, 2, 9]

@@ -295,9 +295,12 @@ void SearchSorted::eval_cpu(const std::vector<array>& inputs, array& out) {
     uint32_t* dst = out.data<uint32_t>();
     Less<W> less;
     const bool right = right_;
+    const bool dense = vals.flags().row_contiguous;
     cpu::parallel_for(vals.size(), size_t(1) << 12, [&](size_t b, size_t e) {
       for (size_t i = b; i < e; ++i) {
-        W x = static_cast<W>(vp[cpu::offset_of(i, vals.shape(), vals.strides())]);
+        const int64_t off = dense ? static_cast<int64_t>(i)
+                                  : cpu::offset_of(i, vals.shape(), vals.strides());
+        W x = static_cast<W>(vp[off]);
         auto it = right ? std::upper_bound(s.begin(), s.end(), x, less)
                         : std::lower_bound(s.begin(), s.end(), x, less);
         dst[i] = static_cast<uint32_t>(it - s.begin());
