@@ -376,6 +376,43 @@ array greater(const array& a, const array& b, Stream s) {
 array greater_equal(const array& a, const array& b, Stream s) {
   return comparison(BinaryOp::GreaterEqual, a, b, s);
 }
+namespace {
+array bitwise(const char* name, BinaryOp op, const array& a, const array& b, Stream s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  if (!is_integral(t) && t != Dtype::bool_) {
+    throw std::invalid_argument(std::string("[") + name +
+                                "] Only integer and boolean arrays are allowed; got " +
+                                dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()) + ".");
+  }
+  return binary(op, a, b, t, t, s);
+}
+}  // namespace
+
+array bitwise_and(const array& a, const array& b, Stream s) {
+  return bitwise("bitwise_and", BinaryOp::BitwiseAnd, a, b, s);
+}
+array bitwise_or(const array& a, const array& b, Stream s) {
+  return bitwise("bitwise_or", BinaryOp::BitwiseOr, a, b, s);
+}
+array bitwise_xor(const array& a, const array& b, Stream s) {
+  return bitwise("bitwise_xor", BinaryOp::BitwiseXor, a, b, s);
+}
+array left_shift(const array& a, const array& b, Stream s) {
+  return bitwise("left_shift", BinaryOp::LeftShift, a, b, s);
+}
+array right_shift(const array& a, const array& b, Stream s) {
+  return bitwise("right_shift", BinaryOp::RightShift, a, b, s);
+}
+// ~a: logical not for bool, all bits flipped (x ^ -1) for integers.
+array bitwise_invert(const array& a, Stream s) {
+  if (a.dtype() == Dtype::bool_) return logical_not(a, s);
+  if (!is_integral(a.dtype())) {
+    throw std::invalid_argument(std::string("[bitwise_invert] Only integer and boolean arrays are "
+                                            "allowed; got ") + dtype_name(a.dtype()) + ".");
+  }
+  return bitwise_xor(a, array(int64_t(-1), a.dtype()), s);
+}
+
 array logical_and(const array& a, const array& b, Stream s) {
   return binary(BinaryOp::LogicalAnd, a, b, Dtype::bool_, Dtype::bool_, s);
 }

@@ -95,6 +95,14 @@ array less(const array& a, const array& b, Stream s = current_stream());
 array less_equal(const array& a, const array& b, Stream s = current_stream());
 array greater(const array& a, const array& b, Stream s = current_stream());
 array greater_equal(const array& a, const array& b, Stream s = current_stream());
+// Bitwise ops on integer and boolean arrays; shifts follow NumPy for counts outside
+// [0, bits) (everything shifted out).
+array bitwise_and(const array& a, const array& b, Stream s = current_stream());
+array bitwise_or(const array& a, const array& b, Stream s = current_stream());
+array bitwise_xor(const array& a, const array& b, Stream s = current_stream());
+array left_shift(const array& a, const array& b, Stream s = current_stream());
+array right_shift(const array& a, const array& b, Stream s = current_stream());
+array bitwise_invert(const array& a, Stream s = current_stream());
 array logical_and(const array& a, const array& b, Stream s = current_stream());
 array logical_or(const array& a, const array& b, Stream s = current_stream());
 array where(const array& cond, const array& x, const array& y, Stream s = current_stream());

@@ -14,7 +14,7 @@ array matmul(const array& a_in, const array& b_in, Stream s) {
                                 "); inputs must have at least one dimension.");
   }
   const Dtype out_type = promote_types(a_in.dtype(), b_in.dtype());
-  if (!is_floating(out_type)) {
+  if (!is_floating(out_type) && out_type != Dtype::complex64) {
     throw std::invalid_argument(std::string("[matmul] Only real floating point types are supported but ") +
                                 dtype_name(a_in.dtype()) + " and " + dtype_name(b_in.dtype()) +
                                 " were given, which promote to " + dtype_name(out_type) + ".");

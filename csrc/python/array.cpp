@@ -73,6 +73,10 @@ void init_array(nb::module_& m) {
       .def_prop_ro("size", &array::size)
       .def_prop_ro("dtype", &array::dtype)
       .def_prop_ro("itemsize", &array::itemsize)
+      .def_prop_ro("real", [](const array& a) { return real(a); })
+      .def_prop_ro("imag", [](const array& a) { return imag(a); })
+      .def("conj", [](const array& a, nb::handle s) { return conjugate(a, to_stream(s, "conj")); },
+           nb::kw_only(), "stream"_a = nb::none())
       .def_prop_ro("nbytes", &array::nbytes)
       .def_prop_ro("T", [](const array& a) { return transpose(a); })
       .def_prop_ro("mT", [](const array& a) {
@@ -139,13 +143,7 @@ void init_array(nb::module_& m) {
       }, nb::arg("key").none(), nb::arg("value"))
       .def("__neg__", [](const array& a) { return negative(a); })
       .def("__abs__", [](const array& a) { return abs(a); })
-      .def("__invert__", [](const array& a) {
-        if (a.dtype() != Dtype::bool_) {
-          throw std::invalid_argument("[invert] Only boolean arrays can be inverted for now; got " +
-                                      std::string(dtype_name(a.dtype())) + ".");
-        }
-        return logical_not(a);
-      });
+      .def("__invert__", [](const array& a) { return bitwise_invert(a); });
 
 #define PB_OPERATOR(py, fn)                                                                  \
   cls.def("__" py "__", [](const array& a, nb::handle b) { return binary_op(fn, #fn, a, b, false); }, \
@@ -164,35 +162,31 @@ void init_array(nb::module_& m) {
   PB_OPERATOR("floordiv", floor_divide)
   PB_OPERATOR("mod", remainder)
   PB_OPERATOR("pow", power)
+  PB_OPERATOR("and", bitwise_and)
+  PB_OPERATOR("or", bitwise_or)
+  PB_OPERATOR("xor", bitwise_xor)
+  PB_OPERATOR("lshift", left_shift)
+  PB_OPERATOR("rshift", right_shift)
   PB_OPERATOR("matmul", matmul)
 #undef PB_OPERATOR
 #define PB_COMPARE(py, fn) \
   cls.def("__" py "__", [](const array& a, nb::handle b) { return binary_op(fn, #fn, a, b, false); }, \
           nb::is_operator());
-  PB_COMPARE("eq", equal)
-  PB_COMPARE("ne", not_equal)
+  // Against a Python list or tuple, == and != compare the objects (False / True), as in MLX;
+  // mx.equal compares elementwise.
+  cls.def("__eq__", [](const array& a, nb::handle b) -> nb::object {
+    if (PyList_Check(b.ptr()) || PyTuple_Check(b.ptr())) return nb::bool_(false);
+    return nb::cast(binary_op(equal, "equal", a, b, false));
+  }, nb::is_operator());
+  cls.def("__ne__", [](const array& a, nb::handle b) -> nb::object {
+    if (PyList_Check(b.ptr()) || PyTuple_Check(b.ptr())) return nb::bool_(true);
+    return nb::cast(binary_op(not_equal, "not_equal", a, b, false));
+  }, nb::is_operator());
   PB_COMPARE("lt", less)
   PB_COMPARE("le", less_equal)
   PB_COMPARE("gt", greater)
   PB_COMPARE("ge", greater_equal)
 #undef PB_COMPARE
-  auto logical = [](array (*fn)(const array&, const array&, Stream), const array& a, nb::handle b) {
-    array other = to_array_weak(b, a.dtype(), "bitwise");
-    if (a.dtype() != Dtype::bool_ || other.dtype() != Dtype::bool_) {
-      throw std::invalid_argument("[bitwise] Bitwise operators on integer arrays are not supported "
-                                  "yet; use boolean arrays.");
-    }
-    return fn(a, other, current_stream());
-  };
-  cls.def("__and__", [logical](const array& a, nb::handle b) { return logical(logical_and, a, b); },
-          nb::is_operator());
-  cls.def("__rand__", [logical](const array& a, nb::handle b) { return logical(logical_and, a, b); },
-          nb::is_operator());
-  cls.def("__or__", [logical](const array& a, nb::handle b) { return logical(logical_or, a, b); },
-          nb::is_operator());
-  cls.def("__ror__", [logical](const array& a, nb::handle b) { return logical(logical_or, a, b); },
-          nb::is_operator());
-
   // Methods that mirror the op functions.
   cls.def("astype", [](const array& a, Dtype t, nb::handle s) { return astype(a, t, to_stream(s, "astype")); },
           "dtype"_a, "stream"_a = nb::none());

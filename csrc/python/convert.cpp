@@ -392,10 +392,34 @@ const array* as_array(nb::handle h, const char* op) {
   return nb::inst_ptr<array>(h);
 }
 
+namespace {
+// ml_dtypes' NumPy bfloat16 dtype, or None when the package is not installed.
+nb::object numpy_bfloat16() {
+  static nb::object dtype = []() -> nb::object {
+    nb::object mod = nb::steal(PyImport_ImportModule("ml_dtypes"));
+    if (!mod.is_valid()) {
+      PyErr_Clear();
+      return nb::none();
+    }
+    return mod.attr("bfloat16");
+  }();
+  return dtype;
+}
+}  // namespace
+
 array to_array(nb::handle obj, std::optional<Dtype> dtype, const char* op) {
   if (const array* a = as_array(obj, op)) return dtype ? astype(*a, *dtype) : *a;
   if (is_python_scalar(obj)) return scalar_as(obj, dtype.value_or(scalar_default_dtype(obj)), op);
   if (is_nested_seq(obj.ptr())) return from_nested(obj, dtype, op);
+  // ml_dtypes' bfloat16 NumPy arrays: their bits, read as uint16, are the bfloat16 values.
+  nb::object bf16 = numpy_bfloat16();
+  if (!bf16.is_none() && nb::hasattr(obj, "dtype") && obj.attr("dtype").equal(bf16)) {
+    nb::object bits_view = obj.attr("view")(nb::module_::import_("numpy").attr("uint16"));
+    array bits = to_array(bits_view, Dtype::uint16, op);
+    bits.eval();
+    array out(bits.raw_data(), bits.shape(), Dtype::bfloat16);
+    return dtype ? astype(out, *dtype) : out;
+  }
   nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu> nd;
   if (nb::try_cast(obj, nd)) {
     auto src = from_dlpack_dtype(nd.dtype());
@@ -637,15 +661,22 @@ nb::object to_list(array& a) {
   return dispatch_dtype(a.dtype(), [&](auto tag) { return list_rec(a.data<decltype(tag)>(), a, 0); });
 }
 
+
 nb::object to_numpy(array& a, nb::handle dtype) {
-  array v = a.dtype() == Dtype::bfloat16 ? astype(a, Dtype::float32) : a;
+  // bfloat16 goes out as ml_dtypes.bfloat16 (its bits viewed as uint16) where that package is
+  // installed, and as float32 otherwise.
+  nb::object bf16 = a.dtype() == Dtype::bfloat16 ? numpy_bfloat16() : nb::none();
+  array v = a;
+  if (a.dtype() == Dtype::bfloat16 && bf16.is_none()) v = astype(a, Dtype::float32);
   v.eval();
   std::vector<size_t> shape(v.shape().begin(), v.shape().end());
   auto* keep = new array(v);
   nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<array*>(p); });
+  const Dtype exported = v.dtype() == Dtype::bfloat16 ? Dtype::uint16 : v.dtype();
   nb::ndarray<nb::numpy, nb::ro> nd(v.raw_data(), shape.size(), shape.data(), owner,
-                                    v.strides().data(), to_dlpack_dtype(v.dtype()));
+                                    v.strides().data(), to_dlpack_dtype(exported));
   nb::object out = nd.cast();
+  if (v.dtype() == Dtype::bfloat16) out = out.attr("view")(bf16);
   if (!dtype.is_none()) out = out.attr("astype")(dtype);
   return out;
 }
@@ -701,10 +732,24 @@ void format_rec(std::ostringstream& os, const T* base, const array& a, int dim, 
 
 }  // namespace
 
+namespace {
+// set_printoptions(precision=...): -1 prints the shortest of fixed and scientific notation with
+// 6 significant digits (every float dtype, as MLX); p >= 0 prints p decimals in fixed notation.
+int g_print_precision = -1;
+}  // namespace
+
+void set_print_precision(int precision) { g_print_precision = precision < 0 ? -1 : precision; }
+int get_print_precision() { return g_print_precision; }
+
 std::string to_repr(array& a) {
   a.eval();
   std::ostringstream os;
-  os.precision(a.dtype() == Dtype::float64 ? 16 : 6);
+  if (g_print_precision < 0) {
+    os.precision(6);
+  } else {
+    os << std::fixed;
+    os.precision(g_print_precision);
+  }
   os << "array(";
   dispatch_dtype(a.dtype(), [&](auto tag) {
     format_rec(os, a.data<decltype(tag)>(), a, 0, a.size() > kSummarizeAbove, 6);

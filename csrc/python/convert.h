@@ -60,6 +60,9 @@ nb::object to_numpy(array& a, nb::handle dtype = nb::none());
 
 // MLX-style text: array([[1, 2.5],\n       [3, 4]], dtype=float32); long axes are elided.
 std::string to_repr(array& a);
+// The precision to_repr prints floats with (-1: MLX's default).
+void set_print_precision(int precision);
+int get_print_precision();
 // The buffer protocol (memoryview, NumPy) for the array type.
 int array_getbuffer(PyObject* obj, Py_buffer* view, int flags);
 void array_releasebuffer(PyObject* obj, Py_buffer* view);

@@ -111,6 +111,8 @@ void init_dtypes_devices(nb::module_& m) {
   m.def("reset_peak_memory", &allocator::reset_peak_memory);
   m.def("get_cache_memory", &allocator::get_cache_memory, "Bytes kept for reuse.");
   m.def("clear_cache", &allocator::clear_cache);
+  m.def("_set_print_precision", &set_print_precision);
+  m.def("_get_print_precision", &get_print_precision);
   m.def("get_memory_limit", &allocator::get_memory_limit);
   m.def("set_memory_limit", &allocator::set_memory_limit, "limit"_a,
         "Sets the memory limit in bytes and returns the previous one.");

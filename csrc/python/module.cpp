@@ -37,6 +37,9 @@ void translate_interrupt(const std::exception_ptr& p, void*) {
 
 NB_MODULE(_core, m) {
   m.doc() = "pullback's C++ core: arrays, ops and graph transforms.";
+  // Arrays shared through DLPack with other frameworks can outlive this module at interpreter
+  // exit (the consumer frees them later); nanobind would report those as leaks on every exit.
+  nanobind::set_leak_warnings(false);
   pullback::set_interrupt_poll(poll_python_signals);
   nanobind::register_exception_translator(translate_interrupt);
   pullback::python::init_dtypes_devices(m);

@@ -61,7 +61,7 @@ void init_ops(nb::module_& m) {
   PB_UNARY(arccosh) PB_UNARY(arctanh) PB_UNARY(sigmoid) PB_UNARY(erf) PB_UNARY(erfinv)
   PB_UNARY(floor) PB_UNARY(ceil) PB_UNARY(isnan) PB_UNARY(isinf) PB_UNARY(isfinite)
   PB_UNARY(isposinf) PB_UNARY(isneginf) PB_UNARY(logical_not) PB_UNARY(stop_gradient)
-  PB_UNARY(conjugate) PB_UNARY(real) PB_UNARY(imag)
+  PB_UNARY(conjugate) PB_UNARY(real) PB_UNARY(imag) PB_UNARY(bitwise_invert)
 #undef PB_UNARY
   m.attr("conj") = m.attr("conjugate");
   m.def("positive", [](nb::handle a, nb::handle s) {
@@ -82,7 +82,8 @@ void init_ops(nb::module_& m) {
   PB_BINARY(remainder) PB_BINARY(power) PB_BINARY(maximum) PB_BINARY(minimum) PB_BINARY(arctan2)
   PB_BINARY(logaddexp) PB_BINARY(equal) PB_BINARY(not_equal) PB_BINARY(less) PB_BINARY(less_equal)
   PB_BINARY(greater) PB_BINARY(greater_equal) PB_BINARY(logical_and) PB_BINARY(logical_or)
-  PB_BINARY(matmul)
+  PB_BINARY(matmul) PB_BINARY(bitwise_and) PB_BINARY(bitwise_or) PB_BINARY(bitwise_xor)
+  PB_BINARY(left_shift) PB_BINARY(right_shift)
 #undef PB_BINARY
 
   m.def("where", [](nb::handle c, nb::handle x, nb::handle y, nb::handle s) {

@@ -115,6 +115,14 @@ REDUCE_AND_SHAPE = [
     ("astype_to_real", lambda z: mx.astype(z * (1 + 1j), mx.float32) ** 2, lambda z: np.real(z * (1 + 1j)) ** 2),
     ("abs_composition", lambda z: mx.abs(z * (1 + 2j)).sum(), lambda z: np.abs(z * (1 + 2j)).sum()),
     ("setitem_like", lambda z: mx.concatenate([z[:1] * 2, mx.exp(z[1:])]), lambda z: np.concatenate([z[:1] * 2, np.exp(z[1:])])),
+    # Complex matmul (cgemm/cgemv) and advanced indexing (gather/scatter) of complex arrays.
+    ("matmul", lambda z: mx.reshape(z, (3, 1)) @ mx.reshape(z * 1j, (1, 3)) @ mx.array(C.astype(np.complex64)),
+     lambda z: z.reshape(3, 1) @ (z * 1j).reshape(1, 3) @ C),
+    ("matvec_transposed", lambda z: mx.swapaxes(mx.reshape(mx.concatenate([z, z * z]), (2, 3)), 0, 1) @ mx.array(C[:2].astype(np.complex64)),
+     lambda z: np.concatenate([z, z * z]).reshape(2, 3).T @ C[:2]),
+    ("gather", lambda z: z[mx.array([2, 0, 2])] * z[1], lambda z: z[[2, 0, 2]] * z[1]),
+    ("scatter_add", lambda z: mx.zeros(4, dtype=mx.complex64).at[mx.array([1, 1, 3])].add(z * z),
+     lambda z: np.bincount([1, 1, 3], weights=(z * z).real, minlength=4) + 1j * np.bincount([1, 1, 3], weights=(z * z).imag, minlength=4)),
 ]
 
 
@@ -556,3 +564,10 @@ def test_complex_and_tiny_values_are_true():
     assert mx.logical_and(mx.array(1j), True).item() is True
     assert mx.logical_not(mx.array([1j, 0j])).tolist() == [False, True]
     assert mx.array(1e-300, dtype=mx.float64).astype(mx.bool_).item() is True
+
+
+def test_real_imag_properties_and_conj_method():
+    a = mx.array([1 + 2j, -3.5 - 0.5j])
+    assert a.real.tolist() == [1.0, -3.5] and a.imag.tolist() == [2.0, -0.5]
+    assert a.conj().tolist() == [1 - 2j, -3.5 + 0.5j]
+    assert mx.array([1.5]).imag.tolist() == [0.0] and mx.array([1.5]).real.tolist() == [1.5]

@@ -435,3 +435,61 @@ def test_stop_gradient_values():
     a = mx.array([[1.0, -2.0]])
     s = mx.stop_gradient(a)
     assert s.dtype == a.dtype and s.shape == a.shape and s.tolist() == a.tolist()
+
+
+# ---------------------------------------------------------------- bitwise ops and shifts
+
+INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+
+
+@pytest.mark.parametrize("name", INT_DTYPES + ["bool"])
+def test_bitwise_ops_match_numpy(name):
+    rng = np.random.default_rng(11)
+    npdt = np.dtype(name)
+    if name == "bool":
+        a = rng.integers(0, 2, size=(3, 5)).astype(bool)
+        b = rng.integers(0, 2, size=(5,)).astype(bool)
+    else:
+        info = np.iinfo(npdt)
+        a = rng.integers(info.min, info.max, size=(3, 5), dtype=npdt, endpoint=True)
+        b = rng.integers(info.min, info.max, size=(5,), dtype=npdt, endpoint=True)
+    x, y = mx.array(a), mx.array(b)
+    for op, ref in ((mx.bitwise_and, np.bitwise_and), (mx.bitwise_or, np.bitwise_or),
+                    (mx.bitwise_xor, np.bitwise_xor)):
+        np.testing.assert_array_equal(np.array(op(x, y)), ref(a, b))
+        np.testing.assert_array_equal(np.array(op(x.T, y[:3])), ref(a.T, b[:3]))  # strided
+    np.testing.assert_array_equal(np.array(mx.bitwise_invert(x)), np.invert(a))
+    np.testing.assert_array_equal(np.array(~x), np.invert(a))
+    np.testing.assert_array_equal(np.array(x & y), a & b)
+    np.testing.assert_array_equal(np.array(x | y), a | b)
+    np.testing.assert_array_equal(np.array(x ^ y), a ^ b)
+
+
+@pytest.mark.parametrize("name", INT_DTYPES)
+def test_shifts_match_numpy_for_every_count(name):
+    npdt = np.dtype(name)
+    bits = 8 * npdt.itemsize
+    info = np.iinfo(npdt)
+    values = np.array([0, 1, 5, info.max, info.min, info.max // 3 + 1], dtype=npdt)
+    lo = -3 if info.min < 0 else 0
+    counts = np.arange(lo, bits + 4).astype(npdt)
+    a, c = values[:, None], counts[None, :]
+    x, y = mx.array(a), mx.array(c)
+    np.testing.assert_array_equal(np.array(mx.left_shift(x, y)), np.left_shift(a, c))
+    np.testing.assert_array_equal(np.array(mx.right_shift(x, y)), np.right_shift(a, c))
+    np.testing.assert_array_equal(np.array(x << y), a << c)
+    np.testing.assert_array_equal(np.array(x >> y), a >> c)
+
+
+def test_bitwise_errors_and_scalars():
+    for op in (mx.bitwise_and, mx.bitwise_or, mx.bitwise_xor, mx.left_shift, mx.right_shift):
+        with pytest.raises(ValueError, match=r"Only integer and boolean arrays"):
+            op(mx.array([1.0]), 1)
+    with pytest.raises(ValueError, match=r"^\[bitwise_invert\]"):
+        mx.bitwise_invert(mx.array([1.0]))
+    assert (1 << mx.array([3])).tolist() == [8]
+    assert (mx.array([3], dtype=mx.uint8) & 6).dtype == mx.uint8
+    assert mx.bitwise_and(mx.array([1], dtype=mx.uint8), mx.array([3], dtype=mx.int8)).dtype == mx.int16
+    # No derivative flows through bitwise ops; gradients are zero, not errors.
+    g = mx.grad(lambda x: (x * (mx.array([3]) & 1)).sum())(mx.array([2.0]))
+    assert g.tolist() == [1.0]

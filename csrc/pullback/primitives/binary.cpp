@@ -10,8 +10,10 @@ using Ints = std::vector<int>;
 const char* binary_op_name(BinaryOp op) {
   static constexpr const char* names[] = {
       "Add",     "Subtract", "Multiply",  "Divide",    "FloorDivide", "Remainder",  "Power",
-      "Maximum", "Minimum",  "ArcTan2",   "LogAddExp", "Equal",       "NotEqual",   "Less",
-      "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr"};
+      "Maximum", "Minimum",  "ArcTan2",   "LogAddExp", "BitwiseAnd",  "BitwiseOr",  "BitwiseXor",
+      "LeftShift", "RightShift", "Equal", "NotEqual",  "Less",        "LessEqual",  "Greater",
+      "GreaterEqual", "LogicalAnd", "LogicalOr"};
+  static_assert(sizeof(names) / sizeof(names[0]) == size_t(BinaryOp::LogicalOr) + 1);
   return names[static_cast<int>(op)];
 }
 
@@ -55,7 +57,8 @@ namespace {
 // Comparisons, logical ops and floor_divide are piecewise constant. Integer inputs are not
 // special: their derivatives follow the same formulas in the integer dtype, as in MLX.
 bool zero_derivative(BinaryOp op) {
-  return binary_op_is_comparison(op) || op == BinaryOp::FloorDivide;
+  return binary_op_is_comparison(op) || op == BinaryOp::FloorDivide ||
+         (op >= BinaryOp::BitwiseAnd && op <= BinaryOp::RightShift);
 }
 array in_dtype(const array& x, Dtype t, Stream s) { return x.dtype() == t ? x : astype(x, t, s); }
 }  // namespace

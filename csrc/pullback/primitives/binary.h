@@ -7,7 +7,9 @@ namespace pullback {
 
 enum class BinaryOp : uint8_t {
   Add, Subtract, Multiply, Divide, FloorDivide, Remainder, Power, Maximum, Minimum, ArcTan2,
-  LogAddExp, Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, LogicalAnd, LogicalOr,
+  LogAddExp, BitwiseAnd, BitwiseOr, BitwiseXor, LeftShift, RightShift,
+  // From here on the output is bool (binary_op_is_comparison).
+  Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, LogicalAnd, LogicalOr,
 };
 
 const char* binary_op_name(BinaryOp op);  // "Add"

@@ -240,9 +240,17 @@ def stream(s):
         set_default_stream(old)
 
 
+from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  # noqa: E402
+                                 finfo, get_printoptions, iinfo, metal, printoptions,
+                                 set_printoptions, set_wired_limit)
+
+from pullback.core._interop import from_dlpack  # noqa: E402
+
 import pullback._core as _core_module  # noqa: E402
 
 __all__ = sorted(
     {name for name in dir(_core_module) if not name.startswith("_")}
-    | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream"}
+    | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream", "finfo", "iinfo",
+       "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
+       "PrintOptions", "set_wired_limit", "from_dlpack"}
 )

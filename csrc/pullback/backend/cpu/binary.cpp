@@ -63,6 +63,32 @@ T int_power(T base, T exp) {
   return result;
 }
 
+// Shifts as NumPy defines them for every count: a count outside [0, bits) shifts everything
+// out (0, or -1 for a negative value shifted right), where C++ leaves it undefined. Signed
+// values shift as their unsigned bits (left) or arithmetically (right).
+template <typename T>
+T shift_left(T a, T b) {
+  constexpr int bits = 8 * sizeof(T);
+  if constexpr (std::is_signed_v<T>) {
+    if (b < 0) return 0;
+  }
+  if (static_cast<uint64_t>(b) >= static_cast<uint64_t>(bits)) return 0;
+  using U = cpu::wrap_unsigned_t<T>;
+  return static_cast<T>(static_cast<U>(a) << b);
+}
+template <typename T>
+T shift_right(T a, T b) {
+  constexpr int bits = 8 * sizeof(T);
+  bool out_of_range = static_cast<uint64_t>(b) >= static_cast<uint64_t>(bits);
+  if constexpr (std::is_signed_v<T>) {
+    out_of_range = out_of_range || b < 0;
+    if (out_of_range) return a < 0 ? T(-1) : T(0);
+    return static_cast<T>(a >> b);  // arithmetic shift of a negative value (defined since C++20, and by g++)
+  } else {
+    return out_of_range ? T(0) : static_cast<T>(a >> b);
+  }
+}
+
 template <typename T>
 T float_remainder(T a, T b) {
   T r = std::fmod(a, b);
@@ -157,6 +183,30 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
       if constexpr (is_real_float<R>)
         return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(logaddexp_impl(x, y)); });
       else bad_dtype(op, a.dtype());
+    case BinaryOp::BitwiseAnd:
+    case BinaryOp::BitwiseOr:
+    case BinaryOp::BitwiseXor:
+    case BinaryOp::LeftShift:
+    case BinaryOp::RightShift:
+      if constexpr (is_int || is_bool) {
+        switch (op) {
+          case BinaryOp::BitwiseAnd: return run<T, T>(a, b, out, [](T x, T y) { return T(x & y); });
+          case BinaryOp::BitwiseOr: return run<T, T>(a, b, out, [](T x, T y) { return T(x | y); });
+          case BinaryOp::BitwiseXor: return run<T, T>(a, b, out, [](T x, T y) { return T(x ^ y); });
+          default: break;
+        }
+        if constexpr (is_bool) {
+          // bool shifts as a 0/1 integer: shifted left it stays nonzero, right it survives
+          // only a shift by 0.
+          if (op == BinaryOp::LeftShift) return run<T, T>(a, b, out, [](T x, T) { return x; });
+          return run<T, T>(a, b, out, [](T x, T y) { return x && !y; });
+        } else {
+          if (op == BinaryOp::LeftShift) return run<T, T>(a, b, out, shift_left<T>);
+          return run<T, T>(a, b, out, shift_right<T>);
+        }
+      } else {
+        bad_dtype(op, a.dtype());
+      }
     case BinaryOp::Equal: return run<T, bool>(a, b, out, [](R x, R y) { return x == y; });
     case BinaryOp::NotEqual: return run<T, bool>(a, b, out, [](R x, R y) { return x != y; });
     case BinaryOp::Less:

@@ -94,6 +94,9 @@ void gemm(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, 
   const auto tb = lb.transposed ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>) {
     scipy_cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, la.ld, b, lb.ld, 0.0f, c, n);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    const complex64_t one(1.f, 0.f), zero(0.f, 0.f);
+    scipy_cblas_cgemm(CblasRowMajor, ta, tb, m, n, k, &one, a, la.ld, b, lb.ld, &zero, c, n);
   } else {
     scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, la.ld, b, lb.ld, 0.0, c, n);
   }
@@ -106,6 +109,9 @@ void gemv(bool transpose, int64_t rows, int64_t cols, const T* a, int64_t ld, co
   const auto t = transpose ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>) {
     scipy_cblas_sgemv(CblasRowMajor, t, rows, cols, 1.0f, a, ld, x, incx, 0.0f, y, 1);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    const complex64_t one(1.f, 0.f), zero(0.f, 0.f);
+    scipy_cblas_cgemv(CblasRowMajor, t, rows, cols, &one, a, ld, x, incx, &zero, y, 1);
   } else {
     scipy_cblas_dgemv(CblasRowMajor, t, rows, cols, 1.0, a, ld, x, incx, 0.0, y, 1);
   }
@@ -227,6 +233,9 @@ void Matmul::eval_cpu(const std::vector<array>& inputs, array& out) {
       break;
     case Dtype::float64:
       matmul_into<double>(a, b, out);
+      break;
+    case Dtype::complex64:
+      matmul_into<complex64_t>(a, b, out);
       break;
     case Dtype::float16:
     case Dtype::bfloat16: {
