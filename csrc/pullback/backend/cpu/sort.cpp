@@ -2,9 +2,10 @@
 //
 // Each row along the sorted axis is copied into a contiguous buffer (in a working type:
 // float16/bfloat16 widen to float, exactly), sorted there, and written to the output. Rows are
-// independent and split over threads. Rows of 4-byte keys (float32, int32, uint32) long enough
-// to pay for it are sorted by an LSD radix sort on order-preserving unsigned keys: it is stable
-// and linear, where std::sort is n log n with unpredictable branches.
+// independent and split over threads. Rows of 4-byte keys (float32, int32, uint32, and the half
+// floats through float) long enough to pay for it are sorted by an LSD radix sort on
+// order-preserving unsigned keys: it is stable and linear, where std::sort is n log n with
+// unpredictable branches. A single long row is radix sorted by all threads together.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -106,13 +107,14 @@ constexpr uint32_t kRadixMask = (1u << kRadixBits) - 1;
 // they are not already sorted in parallel with other rows.
 constexpr size_t kParallelRadixMin = size_t(1) << 17;
 
-// Stable LSD radix sort of keys (and, when `idx` is non-null, indices carried along).
-// `tmp_k`/`tmp_i` are scratch of the same length. Each pass counts digits per slice, then every
-// slice scatters its elements after those of earlier slices with the same digit (so the pass
-// stays stable); passes where every key has the same digit are skipped. Returns whether the
-// result ended in the scratch buffers (an odd number of passes moved data) rather than in
-// `keys`/`idx`.
-bool radix_sort(uint32_t* keys, uint32_t* idx, uint32_t* tmp_k, uint32_t* tmp_i, size_t n) {
+// Stable LSD radix sort of `keys` on the 32 bits from `shift0` up (an argsort packs the index
+// below its key in a uint64, so that each element moves as one word). `tmp` is scratch of the
+// same length. Each pass counts digits per slice, then every slice scatters its elements after
+// those of earlier slices with the same digit (so the pass stays stable); passes where every
+// key has the same digit are skipped. Returns whether the result ended in `tmp` (an odd number
+// of passes moved data) rather than in `keys`.
+template <typename K>
+bool radix_sort(K* keys, K* tmp, size_t n, int shift0) {
   constexpr size_t kDigits = size_t(1) << kRadixBits;
   const size_t slices =
       n >= kParallelRadixMin ? static_cast<size_t>(std::max(1, cpu::num_threads())) : 1;
@@ -130,16 +132,15 @@ bool radix_sort(uint32_t* keys, uint32_t* idx, uint32_t* tmp_k, uint32_t* tmp_i,
   };
   bool in_scratch = false;
   for (int p = 0; p < kRadixPasses; ++p) {
-    const int shift = p * kRadixBits;
+    const int shift = shift0 + p * kRadixBits;
+    auto digit = [shift](K k) { return static_cast<size_t>((k >> shift) & kRadixMask); };
     each_slice([&](size_t t) {
       size_t* h = hist.data() + t * kDigits;
       std::fill(h, h + kDigits, size_t(0));
-      for (size_t i = slice_begin(t), e = slice_end(t); i < e; ++i) {
-        ++h[(keys[i] >> shift) & kRadixMask];
-      }
+      for (size_t i = slice_begin(t), e = slice_end(t); i < e; ++i) ++h[digit(keys[i])];
     });
     // One digit for all keys: nothing moves.
-    const uint32_t d0 = (keys[0] >> shift) & kRadixMask;
+    const size_t d0 = digit(keys[0]);
     size_t c0 = 0;
     for (size_t t = 0; t < slices; ++t) c0 += hist[t * kDigits + d0];
     if (c0 == n) continue;
@@ -153,19 +154,9 @@ bool radix_sort(uint32_t* keys, uint32_t* idx, uint32_t* tmp_k, uint32_t* tmp_i,
     }
     each_slice([&](size_t t) {
       size_t* h = hist.data() + t * kDigits;
-      const size_t b = slice_begin(t), e = slice_end(t);
-      if (idx) {
-        for (size_t i = b; i < e; ++i) {
-          size_t pos = h[(keys[i] >> shift) & kRadixMask]++;
-          tmp_k[pos] = keys[i];
-          tmp_i[pos] = idx[i];
-        }
-      } else {
-        for (size_t i = b; i < e; ++i) tmp_k[h[(keys[i] >> shift) & kRadixMask]++] = keys[i];
-      }
+      for (size_t i = slice_begin(t), e = slice_end(t); i < e; ++i) tmp[h[digit(keys[i])]++] = keys[i];
     });
-    std::swap(keys, tmp_k);
-    if (idx) std::swap(idx, tmp_i);
+    std::swap(keys, tmp);
     in_scratch = !in_scratch;
   }
   return in_scratch;
@@ -175,7 +166,8 @@ bool radix_sort(uint32_t* keys, uint32_t* idx, uint32_t* tmp_k, uint32_t* tmp_i,
 template <typename W>
 struct RowBuffers {
   std::vector<W> vals;
-  std::vector<uint32_t> idx, keys, tmp_k, tmp_i;
+  std::vector<uint32_t> idx, keys, tmp_k;
+  std::vector<uint64_t> pairs, tmp_p;  // key << 32 | index
 };
 
 template <typename T>
@@ -198,7 +190,6 @@ void sort_rows(const array& in, array& out, int axis, SortKind kind, int64_t kth
   const size_t grain = std::max<size_t>(1, (size_t(1) << 15) / static_cast<size_t>(n));
   cpu::parallel_for(rows, grain, [&](size_t rb, size_t re) {
     RowBuffers<W> b;
-    b.vals.resize(n);
     for (size_t r = rb; r < re; ++r) {
       const T* row = src + cpu::offset_of(r, outer, in_outer);
       const int64_t out_off = cpu::offset_of(r, outer, out_outer);
@@ -212,28 +203,29 @@ void sort_rows(const array& in, array& out, int axis, SortKind kind, int64_t kth
       };
       if constexpr (kRadix<W>) {
         if ((kind == SortKind::Sort || kind == SortKind::ArgSort) && n >= kRadixMin) {
-          b.keys.resize(n);
-          b.tmp_k.resize(n);
-          for (int64_t j = 0; j < n; ++j) b.keys[j] = to_key(static_cast<W>(row[j * in_st]), want_idx);
-          uint32_t* k = b.keys.data();
-          uint32_t* tk = b.tmp_k.data();
           if (want_idx) {
-            b.idx.resize(n);
-            b.tmp_i.resize(n);
-            std::iota(b.idx.begin(), b.idx.end(), 0u);
-          }
-          const bool moved = radix_sort(k, want_idx ? b.idx.data() : nullptr, tk,
-                                        want_idx ? b.tmp_i.data() : nullptr,
-                                        static_cast<size_t>(n));
-          const uint32_t* sk = moved ? tk : k;
-          if (want_idx) {
-            write_idx(moved ? b.tmp_i.data() : b.idx.data());
+            b.pairs.resize(n);
+            b.tmp_p.resize(n);
+            for (int64_t j = 0; j < n; ++j) {
+              b.pairs[j] = uint64_t(to_key(static_cast<W>(row[j * in_st]), true)) << 32 |
+                           static_cast<uint64_t>(j);
+            }
+            const bool moved = radix_sort(b.pairs.data(), b.tmp_p.data(), n, 32);
+            const uint64_t* sp = moved ? b.tmp_p.data() : b.pairs.data();
+            uint32_t* dst = out.data<uint32_t>() + out_off;
+            for (int64_t j = 0; j < n; ++j) dst[j * out_st] = static_cast<uint32_t>(sp[j]);
           } else {
+            b.keys.resize(n);
+            b.tmp_k.resize(n);
+            for (int64_t j = 0; j < n; ++j) b.keys[j] = to_key(static_cast<W>(row[j * in_st]), false);
+            const bool moved = radix_sort(b.keys.data(), b.tmp_k.data(), n, 0);
+            const uint32_t* sk = moved ? b.tmp_k.data() : b.keys.data();
             write_vals([&](int64_t j) { return from_key<W>(sk[j]); });
           }
           continue;
         }
       }
+      b.vals.resize(n);
       for (int64_t j = 0; j < n; ++j) b.vals[j] = static_cast<W>(row[j * in_st]);
       Less<W> less;
       if (kind == SortKind::Sort) {
