@@ -59,7 +59,36 @@ CASES = [
     ("cumsum_1d", f"cumsum, {SCAN_N // (1 << 20)}M float32 (one row)", "ms", lambda t: t * 1e3),
     ("cumsum_rows", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 1", "ms", lambda t: t * 1e3),
     ("cumsum_cols", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 0", "ms", lambda t: t * 1e3),
+    ("sort_1m", "sort, 1M float32 (one row)", "ms", lambda t: t * 1e3),
+    ("sort_8m", "sort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
+    ("argsort_8m", "argsort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
+    ("sort_rows", "sort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
+    ("argsort_rows", "argsort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
 ]
+
+SORT_LONG = 1 << 23
+
+
+def _sort_data():
+    """The NumPy inputs of the sort cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    return {
+        "long": rng.standard_normal(SORT_LONG).astype(np.float32),
+        "rows": rng.standard_normal((1024, 4096)).astype(np.float32),
+    }
+
+
+def bench_sort_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _sort_data().items()}
+    short = d["long"][: 1 << 20]
+    mx.eval(short, *d.values())
+    timer.measure(res, "sort_1m", lambda: mx.eval(mx.sort(short)))
+    timer.measure(res, "sort_8m", lambda: mx.eval(mx.sort(d["long"])))
+    timer.measure(res, "argsort_8m", lambda: mx.eval(mx.argsort(d["long"])))
+    timer.measure(res, "sort_rows", lambda: mx.eval(mx.sort(d["rows"])))
+    timer.measure(res, "argsort_rows", lambda: mx.eval(mx.argsort(d["rows"])))
 
 
 def _index_data():
@@ -214,6 +243,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_indexing_mlx_like(mx, res, timer)
     bench_compose_mlx_like(mx, res, timer)
     bench_scan_mlx_like(mx, res, timer)
+    bench_sort_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -295,6 +325,13 @@ def bench_torch(timer: Timer):
         timer.measure(res, "cumsum_1d", lambda: torch.cumsum(d["row"], 0))
         timer.measure(res, "cumsum_rows", lambda: torch.cumsum(d["square"], 1))
         timer.measure(res, "cumsum_cols", lambda: torch.cumsum(d["square"], 0))
+        s = {k: torch.from_numpy(v) for k, v in _sort_data().items()}
+        short = s["long"][: 1 << 20].clone()
+        timer.measure(res, "sort_1m", lambda: torch.sort(short))
+        timer.measure(res, "sort_8m", lambda: torch.sort(s["long"]))
+        timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
+        timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
+        timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
     return {"torch": res}
 
 
@@ -354,6 +391,13 @@ def bench_jax(timer: Timer):
     timer.measure(eager, "cumsum_1d", lambda: jnp.cumsum(d["row"]).block_until_ready())
     timer.measure(eager, "cumsum_rows", lambda: jnp.cumsum(d["square"], 1).block_until_ready())
     timer.measure(eager, "cumsum_cols", lambda: jnp.cumsum(d["square"], 0).block_until_ready())
+    s = {k: jnp.asarray(v) for k, v in _sort_data().items()}
+    short = s["long"][: 1 << 20]
+    timer.measure(eager, "sort_1m", lambda: jnp.sort(short).block_until_ready())
+    timer.measure(eager, "sort_8m", lambda: jnp.sort(s["long"]).block_until_ready())
+    timer.measure(eager, "argsort_8m", lambda: jnp.argsort(s["long"]).block_until_ready())
+    timer.measure(eager, "sort_rows", lambda: jnp.sort(s["rows"]).block_until_ready())
+    timer.measure(eager, "argsort_rows", lambda: jnp.argsort(s["rows"]).block_until_ready())
     return {"jax": eager, "jax.jit": jitted}
 
 

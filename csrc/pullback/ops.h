@@ -248,3 +248,4 @@ std::string axes_str(const Axes& axes);     // "(1,)", "(0,2)"
 }  // namespace pullback
 #include "pullback/ops_compose.h"
 #include "pullback/ops_scan.h"
+#include "pullback/ops_sort.h"

@@ -49,4 +49,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_transforms(m);
   pullback::python::init_compose(m);
   pullback::python::init_scan(m);
+  pullback::python::init_sort(m);
 }
