@@ -590,7 +590,8 @@ REGRESSIONS = {
         "always", r"BUFFER_STRIDED.*\n.*BytesIO|BytesIO.*BUFFER_STRIDED"),
     "ndim-over-64": (
         "KNOWN: arrays of more than 64 dimensions: np.asarray gives a 0-d array instead of raising",
-        "a = mx.reshape(mx.array([1.0]), (1,) * 70)\n"
+        "try:\n    a = mx.reshape(mx.array([1.0]), (1,) * 70)\n"
+        "except ValueError:\n    raise SystemExit(0)  # more than 64 axes are refused up front\n"
         "try:\n    r = np.asarray(a)\n    assert r.shape == a.shape, f'np.asarray gave shape {r.shape}'\n"
         "except ValueError:\n    pass",
         "always", r"NDIM_OVER_64"),
