@@ -458,6 +458,8 @@ COMPOSITE_OPS = [
     "clip", "nan_to_num", "diff", "divmod", "count_nonzero", "minmax",
     # scans
     "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp",
+    # sorting and selection
+    "sort", "argsort", "partition", "argpartition", "topk", "median", "searchsorted", "unique",
 ]
 
 # Public names of pullback.core that are not ops with a row, and why.

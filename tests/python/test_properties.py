@@ -1298,6 +1298,155 @@ def _g_scan(op):
 COMPOSITE_GRADS.update({op: _g_scan(op) for op in SCAN_REFS})
 
 
+# Sorting and selection (sort, argsort, partition, argpartition, topk, median, searchsorted,
+# unique). Floats are finite here (NaN's place in an order is not checked).
+def _draw_ordered(data, min_dims=1, max_dims=3):
+    name = data.draw(st.sampled_from(REAL), label="dtype")
+    return _draw(data, dtypes=(name,), min_dims=min_dims, max_dims=max_dims,
+                 domain=(-1e4, 1e4) if name in FLOATS else None)
+
+
+def _sort_axis(data, x):
+    return data.draw(st.none() | st.integers(-x.ndim, x.ndim - 1), label="axis")
+
+
+def _flat(x, axis):
+    return (x.reshape(-1), 0) if axis is None else (x, axis % x.ndim)
+
+
+def check_sort(data):
+    a, x, n = _draw_ordered(data)
+    axis = _sort_axis(data, x)
+    _same(mx.sort(a, axis=axis), np.sort(x, axis=axis), n, f"sort {x!r:.200} axis={axis}")
+
+
+def check_argsort(data):
+    a, x, n = _draw_ordered(data)
+    axis = _sort_axis(data, x)
+    out = mx.argsort(a, axis=axis)
+    v, ax = _flat(x, axis)
+    _same(out.astype(mx.int64), np.argsort(v, axis=ax, kind="stable"), "int64",
+          f"argsort {x!r:.200} axis={axis}")
+
+
+def _check_partitioned(got, v, ax, kth, what):
+    srt = np.sort(v, axis=ax)
+    assert got.shape == v.shape, what
+    np.testing.assert_array_equal(np.sort(got, axis=ax), srt, err_msg=what)
+    pivot = np.take(srt, [kth], axis=ax)
+    np.testing.assert_array_equal(np.take(got, [kth], axis=ax), pivot, err_msg=what)
+    assert np.all(np.take(got, np.arange(kth), axis=ax) <= pivot), what
+    assert np.all(np.take(got, np.arange(kth + 1, v.shape[ax]), axis=ax) >= pivot), what
+
+
+def check_partition(data):
+    a, x, n = _draw_ordered(data)
+    axis = _sort_axis(data, x)
+    v, ax = _flat(x, axis)
+    assume(v.shape[ax] > 0)
+    kth = data.draw(st.integers(-v.shape[ax], v.shape[ax] - 1), label="kth")
+    out = mx.partition(a, kth, axis=axis)
+    assert dname(out.dtype) == n
+    _check_partitioned(to_np(out), v, ax, kth % v.shape[ax], f"partition {x!r:.200} {kth} {axis}")
+
+
+def check_argpartition(data):
+    a, x, n = _draw_ordered(data)
+    axis = _sort_axis(data, x)
+    v, ax = _flat(x, axis)
+    assume(v.shape[ax] > 0)
+    kth = data.draw(st.integers(-v.shape[ax], v.shape[ax] - 1), label="kth")
+    idx = to_np(mx.argpartition(a, kth, axis=axis)).astype(np.int64)
+    _check_partitioned(np.take_along_axis(v, idx, axis=ax), v, ax, kth % v.shape[ax],
+                       f"argpartition {x!r:.200} {kth} {axis}")
+
+
+def check_topk(data):
+    a, x, n = _draw_ordered(data)
+    axis = _sort_axis(data, x)
+    v, ax = _flat(x, axis)
+    k = data.draw(st.integers(0, v.shape[ax]), label="k")
+    out = mx.topk(a, k, axis=axis)
+    assert dname(out.dtype) == n
+    ref = np.take(np.sort(v, axis=ax), np.arange(v.shape[ax] - k, v.shape[ax]), axis=ax)
+    np.testing.assert_array_equal(np.sort(to_np(out), axis=ax), ref.astype(to_np(out).dtype),
+                                  err_msg=f"topk {x!r:.200} {k} {axis}")
+
+
+def check_median(data):
+    a, x, n = _draw_ordered(data, min_dims=0)
+    axis, keepdims = _reduce_axis(data, x), data.draw(st.booleans(), label="keepdims")
+    axes = range(x.ndim) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    assume(all(x.shape[i] > 0 for i in axes))
+    out = mx.median(a, axis=axis, keepdims=keepdims)
+    on = dname(out.dtype)
+    assert on in FLOATS, f"median of {n} gives {out.dtype}"
+    ref = np.median(x.astype(np.float64), axis=axis, keepdims=keepdims)
+    expect_close(out, ref, on, f"median {x!r:.200} axis={axis}", scale=2e4)
+
+
+def check_searchsorted(data):
+    name = data.draw(st.sampled_from(NUM), label="dtype")
+    seq = np.sort(data.draw(np_array(name, (data.draw(st.integers(0, 6)),), (-20, 20))))
+    vals = data.draw(np_array(name, data.draw(shapes(max_dims=2)), (-25, 25)), label="values")
+    side = data.draw(st.sampled_from(["left", "right"]), label="side")
+    seq, vals = rounded_to(seq, name), rounded_to(vals, name)
+    s_, seqv = data.draw(mx_view(seq, name), label="seq view")
+    assume(np.all(np.diff(seqv.astype(np.float64)) >= 0))
+    v_, vv = _like(vals, name, data, "values view")
+    out = mx.searchsorted(s_, v_, side=side)
+    _same(out.astype(mx.int64), np.searchsorted(rounded_to(seqv, name), vv, side=side), "int64",
+          f"searchsorted {seqv} {vv} {side}")
+
+
+def check_unique(data):
+    a, x, n = _draw_ordered(data, min_dims=0)
+    size = data.draw(st.integers(0, 6), label="size")
+    flags = [data.draw(st.booleans(), label=f) for f in ("index", "inverse", "counts")]
+    # an empty input padded to a non-zero size needs a fill value (it raises without one)
+    fill = 0 if x.size == 0 and size or data.draw(st.booleans(), label="fill") else None
+    out = mx.unique(a, size, *flags, fill_value=fill)
+    outs = [out] if isinstance(out, mx.array) else list(out)
+    uniq, index, inverse, counts = np.unique(x.reshape(-1), return_index=True,
+                                             return_inverse=True, return_counts=True)
+    m_ = min(size, uniq.size)
+    assert outs[0].shape == (size,), f"unique size={size} gives {outs[0].shape}"
+    got = to_np(outs[0])
+    np.testing.assert_array_equal(got[:m_], uniq[:m_].astype(got.dtype), err_msg=f"unique {x!r:.200}")
+    rest = outs[1:]
+    if flags[0]:
+        idx = to_np(rest.pop(0)).astype(np.int64)[:m_]
+        np.testing.assert_array_equal(x.reshape(-1)[idx], uniq[:m_], err_msg="unique index")
+    if flags[1]:
+        inv = to_np(rest.pop(0)).astype(np.int64)
+        if size >= uniq.size:
+            np.testing.assert_array_equal(inv.reshape(-1), inverse.reshape(-1), err_msg="inverse")
+    if flags[2]:
+        cnt = to_np(rest.pop(0)).astype(np.int64)[:m_]
+        np.testing.assert_array_equal(cnt, counts[:m_], err_msg="unique counts")
+
+
+def _g_sortlike(op):
+    def draw(data):
+        shape = _small(data, min_dims=1, max_dims=2)
+        x = np.random.default_rng(data.draw(st.integers(0, 99))).permutation(
+            int(np.prod(shape))).reshape(shape) * 0.1 - 0.3  # distinct: no ties
+        axis = data.draw(st.integers(0, x.ndim - 1))
+        if op == "sort":
+            return (lambda a: mx.sort(a, axis=axis)), [x]
+        if op == "topk":
+            k = data.draw(st.integers(1, x.shape[axis]))
+            return (lambda a: mx.sort(mx.topk(a, k, axis=axis), axis=axis)), [x]
+        if op == "partition":
+            k = data.draw(st.integers(0, x.shape[axis] - 1))
+            return (lambda a: mx.sort(mx.partition(a, k, axis=axis), axis=axis)), [x]
+        return (lambda a: mx.median(a, axis=axis)), [x]
+    return draw
+
+
+COMPOSITE_GRADS.update({op: _g_sortlike(op) for op in ("sort", "topk", "partition", "median")})
+
+
 SHAPE_CHECKS = {n: globals()[f"check_{n}"] for n in SHAPE_OPS + COMPOSITE_OPS}
 
 
