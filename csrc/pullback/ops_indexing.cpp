@@ -600,6 +600,8 @@ array put_along_axis(const array& a, const array& indices, const array& values,
     fail("put_along_axis", "Indices of shape " + shape_str(indices.shape()) +
                                " would broadcast the array of shape " + shape_str(a.shape()) + ".");
   }
+  // Nothing is written through empty indices (NumPy then accepts values of any shape).
+  if (im.size() == 0) return a;
   // Values with fewer axes broadcast from the right, before the axis moves.
   Shape padded(std::max(0, a.ndim() - values.ndim()), 1);
   padded.insert(padded.end(), values.shape().begin(), values.shape().end());

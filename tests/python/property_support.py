@@ -716,3 +716,36 @@ def known_defect_of(source: str, problem: str = ""):
         if pattern and (when == "always" or UNDER_SANITIZER) and re.search(pattern, text, re.M):
             return key
     return None
+
+
+# ---- comparisons shared by test_properties.py and test_properties_composite.py ----
+
+def _ref_input(x: np.ndarray, name: str) -> np.ndarray:
+    """The high-precision NumPy input for a reference: float64/complex128 for inexact dtypes."""
+    if name == "complex64":
+        return x.astype(np.complex128)
+    if name in FLOATS:
+        return x.astype(np.float64)
+    return x
+
+
+def _reference(op, arrays, in_name, out_name):
+    """The NumPy reference for ``op`` on ``arrays`` (NumPy values of dtype ``in_name``)."""
+    if out_name in INTS + BOOL and in_name in INTS + BOOL:
+        # Integer results: compute in the result's dtype so that wraparound matches.
+        args = [a.astype(NP_OF[out_name]) if op.out != "bool" else a for a in arrays]
+    elif in_name in INTS + BOOL:
+        # Integers are converted to the (float32) result dtype first, as MLX does.
+        args = [rounded_to(a.astype(np.float64), out_name).astype(np.float64) for a in arrays]
+    else:
+        args = [_ref_input(a, in_name) for a in arrays]
+    with np.errstate(all="ignore"):
+        return op.ref(*args)
+
+
+def _same(out, ref, name, what):
+    assert dname(out.dtype) == name, f"{what}: dtype {out.dtype} != {name}"
+    ref = np.asarray(ref)
+    got = to_np(out)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    np.testing.assert_array_equal(got, ref.astype(got.dtype), err_msg=what)
