@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pullback.core as mx
+from helpers import to_numpy
 
 # ---------------------------------------------------------------------------------------------
 # Settings: deterministic (derandomize) so CI runs the same examples every time.
@@ -89,11 +90,7 @@ def dname(dtype):
     raise AssertionError(f"unknown dtype {dtype!r}")
 
 
-def to_np(a):
-    """A NumPy copy of ``a`` (bfloat16 as float32)."""
-    if a.dtype == mx.bfloat16:
-        a = a.astype(mx.float32)
-    return np.array(a)
+to_np = to_numpy  # a NumPy copy (bfloat16 as float32), from helpers
 
 
 def rounded_to(x: np.ndarray, name: str) -> np.ndarray:

@@ -21,12 +21,17 @@
 #endif
 
 #include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/ordering.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/backend/cpu/wrapping.h"
 #include "pullback/primitives/reduce.h"
 
 namespace pullback {
 namespace {
+
+using cpu::greater;
+using cpu::is_nan;
+using cpu::less;
 
 using cpu::wrapping_add;
 using cpu::wrapping_mul;
@@ -79,31 +84,6 @@ inline A load(T v) {
   }
 }
 
-template <typename A>
-inline bool is_nan(A v) {
-  if constexpr (std::is_floating_point_v<A>) {
-    return v != v;
-  } else if constexpr (std::is_same_v<A, complex64_t>) {
-    return v.real() != v.real() || v.imag() != v.imag();
-  } else {
-    return false;
-  }
-}
-
-// Complex numbers order lexicographically (real part first), as in NumPy.
-template <typename A>
-inline bool greater(A a, A b) {
-  if constexpr (std::is_same_v<A, complex64_t>) {
-    return a.real() > b.real() || (a.real() == b.real() && a.imag() > b.imag());
-  } else {
-    return a > b;
-  }
-}
-
-template <typename A>
-inline bool less(A a, A b) {
-  return greater(b, a);
-}
 
 template <typename A>
 A lowest() {

@@ -14,12 +14,17 @@
 #include <type_traits>
 
 #include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/ordering.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/backend/cpu/wrapping.h"
 #include "pullback/primitives/scan.h"
 
 namespace pullback {
 namespace {
+
+using cpu::greater;
+using cpu::is_nan;
+using cpu::less;
 
 // Columns of the strided layout scanned together: the accumulators stay in L1 and each step
 // reads a run long enough for the hardware prefetcher.
@@ -32,27 +37,6 @@ constexpr int64_t kLongRow = int64_t(1) << 16;
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>,
                                float, T>;
-
-template <typename A>
-inline bool is_nan(A v) {
-  if constexpr (std::is_floating_point_v<A>) {
-    return v != v;
-  } else if constexpr (std::is_same_v<A, complex64_t>) {
-    return v.real() != v.real() || v.imag() != v.imag();
-  } else {
-    return false;
-  }
-}
-
-// Complex numbers order lexicographically (real part first), as in NumPy.
-template <typename A>
-inline bool greater(A a, A b) {
-  if constexpr (std::is_same_v<A, complex64_t>) {
-    return a.real() > b.real() || (a.real() == b.real() && a.imag() > b.imag());
-  } else {
-    return a > b;
-  }
-}
 
 template <typename A>
 A extreme(bool high) {
