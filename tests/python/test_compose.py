@@ -453,3 +453,10 @@ def test_dtype_helpers_agree_with_mlx():
             assert mx.isdtype(getattr(mx, a), kind) == mlx.isdtype(getattr(mlx, a), kind), (a, kind)
         for b in names:
             assert mx.can_cast(getattr(mx, a), getattr(mx, b)) == mlx.can_cast(getattr(mlx, a), getattr(mlx, b)), (a, b)
+
+
+def test_diag_and_diagonal_methods():
+    a = mx.arange(9).reshape(3, 3)
+    assert a.diag(1).tolist() == [1, 5] and a.diagonal().tolist() == [0, 4, 8]
+    assert a.diagonal(-1, 0, 1).tolist() == [3, 7]
+    assert mx.arange(2).diag().tolist() == [[0, 0], [0, 1]]

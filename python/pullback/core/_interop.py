@@ -1,5 +1,6 @@
 """DLPack both ways and the array API namespace hook, built on the NumPy view of an array (the
-view shares the array's memory; evaluation happens first)."""
+view shares the array's memory; evaluation happens first); array methods that forward to ops
+defined outside the array bindings."""
 
 from __future__ import annotations
 
@@ -41,6 +42,23 @@ def from_dlpack(x: Any, /, *, copy: Optional[bool] = None) -> array:
     return array(np.from_dlpack(x))
 
 
+def _diag(self: array, k: int = 0, *, stream: Any = None) -> array:
+    """See :func:`diag`."""
+    from pullback._core import diag
+
+    return diag(self, k, stream=stream)
+
+
+def _diagonal(self: array, offset: int = 0, axis1: int = 0, axis2: int = 1,
+              stream: Any = None) -> array:
+    """See :func:`diagonal`."""
+    from pullback._core import diagonal
+
+    return diagonal(self, offset, axis1, axis2, stream=stream)
+
+
+array.diag = _diag
+array.diagonal = _diagonal
 array.__dlpack__ = _dlpack
 array.__dlpack_device__ = _dlpack_device
 array.__array_namespace__ = _array_namespace
