@@ -246,6 +246,8 @@ std::string shape_str(const Shape& shape);  // "(2,3)"
 std::string axes_str(const Axes& axes);     // "(1,)", "(0,2)"
 
 }  // namespace pullback
+
+// Op families declared in headers of their own.
 #include "pullback/ops_compose.h"
 #include "pullback/ops_scan.h"
 #include "pullback/ops_sort.h"
