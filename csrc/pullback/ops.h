@@ -244,6 +244,12 @@ array dynamic_slice_update(const array& a, const array& update, const array& sta
 int normalize_axis(int axis, int ndim, const char* op);
 std::string shape_str(const Shape& shape);  // "(2,3)"
 std::string axes_str(const Axes& axes);     // "(1,)", "(0,2)"
+// Throws std::invalid_argument "[op] msg".
+[[noreturn]] void fail(const char* op, const std::string& msg);
+// Sets the one -1 of `shape` (if any) so that it holds `total` elements; false, leaving `shape`
+// as it was, when no such shape exists (the caller says why). A second -1 or another negative
+// size throws naming `op`.
+bool infer_shape(Shape& shape, size_t total, const char* op);
 
 }  // namespace pullback
 

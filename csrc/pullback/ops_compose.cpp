@@ -15,10 +15,6 @@ namespace pullback {
 
 namespace {
 
-[[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(std::string("[") + op + "] " + msg);
-}
-
 // MLX reports an axis outside the array as an IndexError in these ops.
 int index_axis(int axis, int ndim, const char* op, const char* what = "Axis") {
   if (axis < -ndim || axis >= ndim) {
@@ -242,27 +238,9 @@ array flip(const array& a, const std::optional<Axes>& axes, Stream s) {
 array unflatten(const array& a, int axis, const Shape& shape, Stream s) {
   if (shape.empty()) fail("unflatten", "The shape to unflatten to cannot be empty.");
   int ax = index_axis(axis, a.ndim(), "unflatten");
-  int infer = -1;
-  int64_t known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1) {
-      if (infer >= 0) fail("unflatten", "Can only infer one dimension; got shape " + shape_str(shape) + ".");
-      infer = static_cast<int>(i);
-    } else if (shape[i] < 0) {
-      fail("unflatten", "Invalid size " + std::to_string(shape[i]) + " in shape " + shape_str(shape) + ".");
-    } else {
-      known *= shape[i];
-    }
-  }
-  Shape full_shape = shape;
   const int64_t n = a.shape(ax);
-  if (infer >= 0) {
-    if (known == 0 || n % known != 0) {
-      fail("unflatten", "Cannot unflatten axis " + std::to_string(axis) + " of size " +
-                            std::to_string(n) + " into shape " + shape_str(shape) + ".");
-    }
-    full_shape[infer] = n / known;
-  } else if (known != n) {
+  Shape full_shape = shape;
+  if (!infer_shape(full_shape, static_cast<size_t>(n), "unflatten")) {
     fail("unflatten", "Cannot unflatten axis " + std::to_string(axis) + " of size " +
                           std::to_string(n) + " into shape " + shape_str(shape) + ".");
   }

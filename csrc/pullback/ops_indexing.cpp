@@ -11,10 +11,6 @@ namespace pullback {
 
 namespace {
 
-[[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(std::string("[") + op + "] " + msg);
-}
-
 // The operands of a gather or scatter made consistent: axes normalized, index arrays broadcast
 // to one shape whose batch axes match a's.
 struct IndexPlan {

@@ -11,10 +11,6 @@ namespace pullback {
 
 namespace {
 
-[[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(std::string("[") + op + "] " + msg);
-}
-
 // Normalizes every axis against `ndim` and rejects repeats.
 Axes normalize_axes(const Axes& axes, int ndim, const char* op) {
   Axes out;
@@ -102,6 +98,33 @@ bool is_broadcastable(const Shape& from, const Shape& to) {
 std::string axes_str(const Axes& axes) { return tuple_str(axes); }
 std::string shape_str(const Shape& shape) { return tuple_str(shape); }
 
+void fail(const char* op, const std::string& msg) {
+  throw std::invalid_argument(std::string("[") + op + "] " + msg);
+}
+
+bool infer_shape(Shape& shape, size_t total, const char* op) {
+  int infer = -1;
+  size_t known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      if (infer >= 0) fail(op, "Can only infer one dimension; got shape " + shape_str(shape) + ".");
+      infer = static_cast<int>(i);
+    } else if (shape[i] < 0) {
+      fail(op, "Invalid dimension " + std::to_string(shape[i]) + " in shape " + shape_str(shape) +
+                   ".");
+    } else {
+      known *= static_cast<size_t>(shape[i]);
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || total % known != 0) return false;
+    shape[infer] = static_cast<int64_t>(total / known);
+  } else if (known != total) {
+    return false;
+  }
+  return true;
+}
+
 int normalize_axis(int axis, int ndim, const char* op) {
   if (axis < -ndim || axis >= ndim) {
     fail(op, "axis " + std::to_string(axis) + " is out of bounds for array of dimension " +
@@ -155,30 +178,9 @@ std::vector<array> broadcast_arrays(const std::vector<array>& arrays, Stream s) 
 // ---- reshape and friends ----
 
 array reshape(const array& a, Shape shape, Stream s) {
-  int infer = -1;
-  size_t known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1) {
-      if (infer >= 0) fail("reshape", "Can only infer one dimension; got shape " + shape_str(shape) + ".");
-      infer = static_cast<int>(i);
-    } else if (shape[i] < 0) {
-      fail("reshape", "Invalid dimension " + std::to_string(shape[i]) + " in shape " +
-                          shape_str(shape) + ".");
-    } else {
-      known *= static_cast<size_t>(shape[i]);
-    }
-  }
-  if (infer >= 0) {
-    if (known == 0 || a.size() % known != 0) {
-      fail("reshape", "Cannot reshape array of size " + std::to_string(a.size()) + " and shape " +
-                          shape_str(a.shape()) + " into shape " +
-                          shape_str(shape) + ".");
-    }
-    shape[infer] = static_cast<int64_t>(a.size() / known);
-  } else if (known != a.size()) {
+  if (!infer_shape(shape, a.size(), "reshape")) {
     fail("reshape", "Cannot reshape array of size " + std::to_string(a.size()) + " and shape " +
-                          shape_str(a.shape()) + " into shape " +
-                        shape_str(shape) + ".");
+                        shape_str(a.shape()) + " into shape " + shape_str(shape) + ".");
   }
   if (shape == a.shape()) return a;
   return array(shape, a.dtype(), std::make_shared<Reshape>(s, shape), {a});

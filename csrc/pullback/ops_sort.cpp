@@ -13,10 +13,6 @@ namespace pullback {
 
 namespace {
 
-[[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(std::string("[") + op + "] " + msg);
-}
-
 // The axis to sort along, with the array flattened when it is nullopt. An axis out of range
 // is an IndexError, as in MLX.
 std::pair<array, int> sort_axis(const array& a, std::optional<int> axis, const char* op,

@@ -300,22 +300,23 @@ def _contracted(out, ref, k, what):
     expect_close(out, ref, on, what, scale=9.0 * max(k, 1))
 
 
-def check_outer(data):
+def _check_product(data, name_of_op, max_dims):
+    """outer / kron: products of every pair of elements, any dtype, against NumPy."""
     name = data.draw(st.sampled_from(ALL), label="dtype")
-    a, x, _ = _lin(data, (name,), data.draw(shapes(max_dims=2, max_side=3)), "a")
-    b, y, _ = _lin(data, (name,), data.draw(shapes(max_dims=2, max_side=3)), "b")
-    out = mx.outer(a, b)
+    a, x, _ = _lin(data, (name,), data.draw(shapes(max_dims=max_dims, max_side=3)), "a")
+    b, y, _ = _lin(data, (name,), data.draw(shapes(max_dims=max_dims, max_side=3)), "b")
+    out = getattr(mx, name_of_op)(a, b)
     on = dname(out.dtype)
-    _contracted(out, np.outer(_hi(x, on), _hi(y, on)), 1, f"outer {x.shape} {y.shape}")
+    ref = getattr(np, name_of_op)(_hi(x, on), _hi(y, on))
+    _contracted(out, ref, 1, f"{name_of_op} {x.shape} {y.shape}")
+
+
+def check_outer(data):
+    _check_product(data, "outer", max_dims=2)
 
 
 def check_kron(data):
-    name = data.draw(st.sampled_from(ALL), label="dtype")
-    a, x, _ = _lin(data, (name,), data.draw(shapes(max_dims=3, max_side=3)), "a")
-    b, y, _ = _lin(data, (name,), data.draw(shapes(max_dims=3, max_side=3)), "b")
-    out = mx.kron(a, b)
-    on = dname(out.dtype)
-    _contracted(out, np.kron(_hi(x, on), _hi(y, on)), 1, f"kron {x.shape} {y.shape}")
+    _check_product(data, "kron", max_dims=3)
 
 
 def check_inner(data):
