@@ -104,6 +104,22 @@ void Source::read(uint64_t offset, void* dst, size_t n, const char* what) const 
   }
 }
 
+std::string printable(const std::string& text) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : text) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 namespace {
 std::atomic<uint64_t> temp_counter{0};
 }

@@ -36,6 +36,10 @@ class Source {
   const char* op_;
 };
 
+// `text` read from a file, quotable in an error message: bytes outside printable ASCII as \xNN
+// (the message becomes a Python str, which must be valid UTF-8).
+std::string printable(const std::string& text);
+
 // Output to `path` through a temporary file beside it: commit() renames it over `path`; a
 // destructor without commit (an error midway) removes the temporary file.
 class AtomicFile {

@@ -75,7 +75,7 @@ class DictReader {
         h.shape = tuple();
         seen_shape = true;
       } else {
-        corrupt("has an unknown key '" + key + "' in its header");
+        corrupt("has an unknown key '" + printable(key) + "' in its header");
       }
       skip_space();
       if (peek() == ',') {
@@ -166,7 +166,7 @@ class DictReader {
         return;
       }
     }
-    throw std::invalid_argument(prefix() + "holds dtype '" + descr +
+    throw std::invalid_argument(prefix() + "holds dtype '" + printable(descr) +
                                 "', which pullback does not support.");
   }
 

@@ -85,7 +85,7 @@ std::pair<NamedArrays, Metadata> load(const Source& src) {
                               [&](const auto& p) { return dtype->string == p.first; });
     if (known == std::end(kDtypeNames)) {
       throw std::invalid_argument(where + " holds tensor \"" + name + "\" of dtype " +
-                                  dtype->string + ", which pullback does not support.");
+                                  printable(dtype->string) + ", which pullback does not support.");
     }
     if (shape->items.size() > static_cast<size_t>(kMaxNdim)) {
       throw std::invalid_argument(where + " holds tensor \"" + name + "\" with more than " +

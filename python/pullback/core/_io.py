@@ -28,7 +28,7 @@ _ZIP64_FROM = 1 << 30
 
 def _path_of(file: Any) -> Optional[str]:
     """``file`` as a str path, or None when it is not a path."""
-    if isinstance(file, (str, os.PathLike)):
+    if isinstance(file, (str, bytes, os.PathLike)):
         path = os.fspath(file)
         return os.fsdecode(path) if isinstance(path, bytes) else path
     return None
@@ -189,12 +189,11 @@ def _format_of(file: Any, path: Optional[str], format: Optional[str]) -> str:
     return fmt
 
 
-def _stored_member_span(path: str, info: zipfile.ZipInfo) -> Tuple[int, int]:
+def _stored_member_span(f: Any, path: str, info: zipfile.ZipInfo) -> Tuple[int, int]:
     """Where an uncompressed member's bytes lie in the zip file: (offset, length). The local
     header before them has its own name and extra-field lengths, so it is read here."""
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        local = f.read(30)
+    f.seek(info.header_offset)
+    local = f.read(30)
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
         raise ValueError(f"[load] '{path}' has a corrupt zip entry for '{info.filename}'.")
     name_len, extra_len = struct.unpack("<HH", local[26:30])
@@ -202,29 +201,36 @@ def _stored_member_span(path: str, info: zipfile.ZipInfo) -> Tuple[int, int]:
 
 
 def _load_npz(file: Any, path: Optional[str]) -> Dict[str, array]:
-    source = path if path is not None else file
     shown = path if path is not None else getattr(file, "name", "<file>")
-    try:
-        zf = zipfile.ZipFile(source)
-    except zipfile.BadZipFile as e:
-        raise ValueError(f"[load] '{shown}' is not a valid .npz (zip) file: {e}") from None
-    out: Dict[str, array] = {}
-    with zf:
+    source = open(path, "rb") if path is not None else file  # errors here are OSErrors
+    with contextlib.ExitStack() as stack:
+        if path is not None:
+            stack.enter_context(source)
+        try:
+            zf = stack.enter_context(zipfile.ZipFile(source))
+        except MemoryError:
+            raise
+        except Exception as e:  # whatever zipfile makes of a corrupt archive
+            raise ValueError(f"[load] '{shown}' is not a valid .npz (zip) file: {e}") from None
+        out: Dict[str, array] = {}
         for info in zf.infolist():
             if info.is_dir():
                 continue
             key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             where = f"{shown}:{info.filename}"
+            if path is not None and info.compress_type == zipfile.ZIP_STORED and \
+                    not info.flag_bits & 0x1:
+                # Read straight from the file into the array, not through a bytes copy.
+                offset, length = _stored_member_span(source, path, info)
+                out[key] = _load_npy(path, offset, length, where)
+                continue
             try:
-                if path is not None and info.compress_type == zipfile.ZIP_STORED and \
-                        not info.flag_bits & 0x1:
-                    # Read straight from the file into the array, not through a bytes copy.
-                    offset, length = _stored_member_span(path, info)
-                    out[key] = _load_npy(path, offset, length, where)
-                else:
-                    out[key] = _load_npy_bytes(zf.read(info), where)
-            except zipfile.BadZipFile as e:
+                data = zf.read(info)
+            except MemoryError:
+                raise
+            except Exception as e:
                 raise ValueError(f"[load] '{where}' is corrupt: {e}") from None
+            out[key] = _load_npy_bytes(data, where)
     return out
 
 
