@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-FRAMEWORKS = ["pullback", "mlx", "torch", "jax"]
+FRAMEWORKS = ["pullback", "mlx", "torch", "jax", "numpy"]
 
 DISPATCH_OPS = 1000
 MATMUL_N = 1024
@@ -33,6 +33,7 @@ INDEX_N = 1 << 22  # elements gathered / scattered / masked
 TABLE_ROWS, TABLE_COLS = 1 << 16, 64
 SCAN_N = 8 * 1024 * 1024  # cumsum of one long row
 SCAN_SIDE = 2048  # cumsum of a square matrix along either axis (4M elements)
+IO_N = 64 * 1024 * 1024  # float32: 256 MiB saved and loaded
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -58,6 +59,7 @@ CASES = [
     ("einsum_bmm", "einsum bij,bjk->bik 64x128x128 float32", "ms", lambda t: t * 1e3),
     ("cumsum_1d", f"cumsum, {SCAN_N // (1 << 20)}M float32 (one row)", "ms", lambda t: t * 1e3),
     ("cumsum_rows", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 1", "ms", lambda t: t * 1e3),
+    ("save_load_npy", "save + load 256 MiB float32 .npy (new file)", "ms", lambda t: t * 1e3),
     ("cumsum_cols", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 0", "ms", lambda t: t * 1e3),
     ("sort_1m", "sort, 1M float32 (one row)", "ms", lambda t: t * 1e3),
     ("sort_8m", "sort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
@@ -157,6 +159,47 @@ def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
+def bench_save_load(res: Dict[str, object], timer: "Timer", save: Callable, load: Callable) -> None:
+    """save(path, x) then load(path) of IO_N float32 values. Each round removes the previous
+    file first: replacing an existing file through a rename makes ext4 flush the new file's
+    pages (its guard against empty files after a crash), a cost of the filesystem and not of
+    the code measured here, which an atomic writer (pullback's) pays and an in-place one not."""
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="pullback-bench-io-")
+    path = os.path.join(directory, "x.npy")
+
+    def round_trip():
+        if os.path.exists(path):
+            os.unlink(path)
+        save(path)
+        load(path)
+
+    try:
+        timer.measure(res, "save_load_npy", round_trip)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def bench_io_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    import numpy as np
+
+    x = mx.array(np.random.default_rng(3).standard_normal(IO_N, dtype=np.float32))
+    mx.eval(x)
+    bench_save_load(res, timer, lambda p: mx.save(p, x), lambda p: mx.eval(mx.load(p)))
+
+
+def bench_numpy(timer: "Timer"):
+    """NumPy only for the file cases (its save/load is the reference for .npy)."""
+    import numpy as np
+
+    x = np.random.default_rng(3).standard_normal(IO_N, dtype=np.float32)
+    res: Dict[str, object] = {}
+    bench_save_load(res, timer, lambda p: np.save(p, x), np.load)
+    return {"numpy": res}
+
+
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
@@ -244,6 +287,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_compose_mlx_like(mx, res, timer)
     bench_scan_mlx_like(mx, res, timer)
     bench_sort_mlx_like(mx, res, timer)
+    bench_io_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -401,8 +445,10 @@ def bench_jax(timer: Timer):
     return {"jax": eager, "jax.jit": jitted}
 
 
-RUNNERS = {"pullback": bench_pullback, "mlx": bench_mlx, "torch": bench_torch, "jax": bench_jax}
-IMPORTS = {"pullback": "pullback.core", "mlx": "mlx.core", "torch": "torch", "jax": "jax"}
+RUNNERS = {"pullback": bench_pullback, "mlx": bench_mlx, "torch": bench_torch, "jax": bench_jax,
+           "numpy": bench_numpy}
+IMPORTS = {"pullback": "pullback.core", "mlx": "mlx.core", "torch": "torch", "jax": "jax",
+           "numpy": "numpy"}
 
 
 def _error(e: BaseException) -> str:
