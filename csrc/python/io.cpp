@@ -16,8 +16,8 @@ namespace pullback::python {
 
 namespace {
 
-// A file that could not be opened or written: OSError(errno, message, filename), which Python
-// turns into FileNotFoundError, PermissionError, IsADirectoryError ... by errno.
+// A file that could not be opened or written: the OSError subclass of its errno
+// (FileNotFoundError, PermissionError, IsADirectoryError ...).
 void translate_file_error(const std::exception_ptr& p, void*) {
   try {
     std::rethrow_exception(p);
