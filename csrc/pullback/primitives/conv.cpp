@@ -1,0 +1,181 @@
+#include "pullback/primitives/conv.h"
+
+#include "pullback/ops.h"
+
+namespace pullback {
+
+using Arrays = std::vector<array>;
+using Ints = std::vector<int>;
+
+bool ConvParams::operator==(const ConvParams& o) const {
+  return strides == o.strides && padding_lo == o.padding_lo && padding_hi == o.padding_hi &&
+         kernel_dilation == o.kernel_dilation && input_dilation == o.input_dilation &&
+         groups == o.groups && flip == o.flip;
+}
+
+namespace {
+
+// Extent of `n` points `step` apart (0 for none).
+int64_t dilated(int64_t n, int64_t step) { return n == 0 ? 0 : (n - 1) * step + 1; }
+
+}  // namespace
+
+std::vector<int64_t> conv_output_spatial(const Shape& in, const Shape& w, const ConvParams& p) {
+  const size_t d = p.strides.size();
+  std::vector<int64_t> out(d);
+  for (size_t i = 0; i < d; ++i) {
+    const int64_t span = dilated(in[i + 1], p.input_dilation[i]) + p.padding_lo[i] +
+                         p.padding_hi[i] - dilated(w[i + 1], p.kernel_dilation[i]);
+    out[i] = span < 0 ? 0 : span / p.strides[i] + 1;
+  }
+  return out;
+}
+
+std::vector<Shape> Convolution::output_shapes(const Arrays& in) {
+  Shape s{in[0].shape(0)};
+  for (int64_t v : conv_output_spatial(in[0].shape(), in[1].shape(), p_)) s.push_back(v);
+  s.push_back(in[1].shape(0));
+  return {s};
+}
+
+bool Convolution::is_equivalent(const Primitive& other) const {
+  auto* o = dynamic_cast<const Convolution*>(&other);
+  return o && o->p_ == p_;
+}
+
+array convolution_node(const array& in, const array& w, ConvParams p, Stream s) {
+  auto prim = std::make_shared<Convolution>(s, std::move(p));
+  Shape shape = prim->output_shapes({in, w})[0];
+  return array(shape, in.dtype(), prim, {in, w});
+}
+
+namespace {
+
+// Axes (0, 1, ..., n-1) after `lead`, as a transpose permutation piece.
+Axes range_axes(int from, int n) {
+  Axes a;
+  for (int i = 0; i < n; ++i) a.push_back(from + i);
+  return a;
+}
+
+}  // namespace
+
+// d out / d input: the cotangent (dilated by the strides) convolved with the weight reversed
+// and with its channel axes swapped per group. The padding makes output i line up with input i;
+// a negative high padding crops the positions that never reached the forward output.
+static array input_cotangent(const array& x, const array& w, const array& ct,
+                             const ConvParams& p, Stream s) {
+  const int d = static_cast<int>(p.strides.size());
+  const int64_t G = p.groups, O = w.shape(0), Og = O / G, Cg = w.shape(-1);
+  // (O, K..., Cg) -> (G, Og, K..., Cg) -> (G, Cg, K..., Og) -> (C, K..., Og)
+  Shape split{G, Og};
+  for (int i = 0; i < d; ++i) split.push_back(w.shape(i + 1));
+  split.push_back(Cg);
+  Axes perm{0, d + 2};
+  for (int a : range_axes(2, d)) perm.push_back(a);
+  perm.push_back(1);
+  Shape merged{G * Cg};
+  for (int i = 0; i < d; ++i) merged.push_back(w.shape(i + 1));
+  merged.push_back(Og);
+  array wt = reshape(transpose(reshape(w, split, s), perm, s), merged, s);
+
+  ConvParams q;
+  q.groups = G;
+  q.flip = !p.flip;
+  for (int i = 0; i < d; ++i) {
+    const int64_t K = w.shape(i + 1), S = x.shape(i + 1), P = ct.shape(i + 1);
+    const int64_t lo = (K - 1) * p.kernel_dilation[i] - p.padding_lo[i];
+    q.strides.push_back(p.input_dilation[i]);
+    q.kernel_dilation.push_back(p.kernel_dilation[i]);
+    q.input_dilation.push_back(p.strides[i]);
+    q.padding_lo.push_back(lo);
+    q.padding_hi.push_back((S - 1) * p.input_dilation[i] + dilated(K, p.kernel_dilation[i]) -
+                           dilated(P, p.strides[i]) - lo);
+  }
+  return convolution_node(ct, wt, std::move(q), s);
+}
+
+// d out / d weight: per group, the input (channels as the batch, the batch as channels)
+// convolved with the cotangent (its batch as channels), striding by the kernel dilation.
+static array weight_cotangent(const array& x, const array& w, const array& ct,
+                              const ConvParams& p, Stream s) {
+  const int d = static_cast<int>(p.strides.size());
+  const int64_t G = p.groups, N = x.shape(0), O = w.shape(0), Og = O / G, Cg = w.shape(-1);
+  // x: (N, S..., C) -> (N, S..., G, Cg) -> (Cg, S..., G, N) -> (Cg, S..., G*N)
+  Shape xs{N};
+  for (int i = 0; i < d; ++i) xs.push_back(x.shape(i + 1));
+  xs.push_back(G);
+  xs.push_back(Cg);
+  Axes xperm{d + 2};
+  for (int a : range_axes(1, d)) xperm.push_back(a);
+  xperm.push_back(d + 1);
+  xperm.push_back(0);
+  Shape xm{Cg};
+  for (int i = 0; i < d; ++i) xm.push_back(x.shape(i + 1));
+  xm.push_back(G * N);
+  array xt = reshape(transpose(reshape(x, xs, s), xperm, s), xm, s);
+  // ct: (N, P..., O) -> (N, P..., G, Og) -> (G, Og, P..., N) -> (O, P..., N)
+  Shape cs{N};
+  for (int i = 0; i < d; ++i) cs.push_back(ct.shape(i + 1));
+  cs.push_back(G);
+  cs.push_back(Og);
+  Axes cperm{d + 1, d + 2};
+  for (int a : range_axes(1, d)) cperm.push_back(a);
+  cperm.push_back(0);
+  Shape cm{O};
+  for (int i = 0; i < d; ++i) cm.push_back(ct.shape(i + 1));
+  cm.push_back(N);
+  array ctt = reshape(transpose(reshape(ct, cs, s), cperm, s), cm, s);
+
+  ConvParams q;
+  q.groups = G;
+  for (int i = 0; i < d; ++i) {
+    const int64_t K = w.shape(i + 1), S = x.shape(i + 1), P = ct.shape(i + 1);
+    q.strides.push_back(p.kernel_dilation[i]);
+    q.kernel_dilation.push_back(p.strides[i]);
+    q.input_dilation.push_back(p.input_dilation[i]);
+    q.padding_lo.push_back(p.padding_lo[i]);
+    q.padding_hi.push_back((K - 1) * p.kernel_dilation[i] + dilated(P, p.strides[i]) -
+                           dilated(S, p.input_dilation[i]) - p.padding_lo[i]);
+  }
+  // (Cg, K..., O) -> (O, K..., Cg)
+  Axes back{d + 1};
+  for (int a : range_axes(1, d)) back.push_back(a);
+  back.push_back(0);
+  array g = transpose(convolution_node(xt, ctt, std::move(q), s), back, s);
+  return p.flip ? flip(g, range_axes(1, d), s) : g;
+}
+
+Arrays Convolution::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                        const Arrays&) {
+  const array& x = primals[0];
+  const array& w = primals[1];
+  const array& ct = cts[0];
+  Stream s = stream();
+  // Nothing to sum over (or nothing summed into): the derivatives are zero.
+  const bool empty = x.size() == 0 || w.size() == 0 || ct.size() == 0;
+  Arrays out;
+  for (int a : argnums) {
+    const array& primal = a == 0 ? x : w;
+    if (empty) {
+      out.push_back(zeros_like(primal, s));
+    } else {
+      out.push_back(a == 0 ? input_cotangent(x, w, ct, p_, s) : weight_cotangent(x, w, ct, p_, s));
+    }
+  }
+  return out;
+}
+
+// Bilinear: the tangent is conv(dx, w) + conv(x, dw).
+Arrays Convolution::jvp(const Arrays& primals, const Arrays& tangents, const Ints& argnums) {
+  Stream s = stream();
+  std::optional<array> r;
+  for (size_t i = 0; i < argnums.size(); ++i) {
+    array term = argnums[i] == 0 ? convolution_node(tangents[i], primals[1], p_, s)
+                                 : convolution_node(primals[0], tangents[i], p_, s);
+    r = r ? add(*r, term, s) : term;
+  }
+  return {*r};
+}
+
+}  // namespace pullback
