@@ -95,55 +95,11 @@ static array input_cotangent(const array& x, const array& w, const array& ct,
   return convolution_node(ct, wt, std::move(q), s);
 }
 
-// d out / d weight: per group, the input (channels as the batch, the batch as channels)
-// convolved with the cotangent (its batch as channels), striding by the kernel dilation.
-static array weight_cotangent(const array& x, const array& w, const array& ct,
+// d out / d weight, as its own primitive (see conv.h).
+static array weight_cotangent(const array& x, const Shape& weight_shape, const array& ct,
                               const ConvParams& p, Stream s) {
-  const int d = static_cast<int>(p.strides.size());
-  const int64_t G = p.groups, N = x.shape(0), O = w.shape(0), Og = O / G, Cg = w.shape(-1);
-  // x: (N, S..., C) -> (N, S..., G, Cg) -> (Cg, S..., G, N) -> (Cg, S..., G*N)
-  Shape xs{N};
-  for (int i = 0; i < d; ++i) xs.push_back(x.shape(i + 1));
-  xs.push_back(G);
-  xs.push_back(Cg);
-  Axes xperm{d + 2};
-  for (int a : range_axes(1, d)) xperm.push_back(a);
-  xperm.push_back(d + 1);
-  xperm.push_back(0);
-  Shape xm{Cg};
-  for (int i = 0; i < d; ++i) xm.push_back(x.shape(i + 1));
-  xm.push_back(G * N);
-  array xt = reshape(transpose(reshape(x, xs, s), xperm, s), xm, s);
-  // ct: (N, P..., O) -> (N, P..., G, Og) -> (G, Og, P..., N) -> (O, P..., N)
-  Shape cs{N};
-  for (int i = 0; i < d; ++i) cs.push_back(ct.shape(i + 1));
-  cs.push_back(G);
-  cs.push_back(Og);
-  Axes cperm{d + 1, d + 2};
-  for (int a : range_axes(1, d)) cperm.push_back(a);
-  cperm.push_back(0);
-  Shape cm{O};
-  for (int i = 0; i < d; ++i) cm.push_back(ct.shape(i + 1));
-  cm.push_back(N);
-  array ctt = reshape(transpose(reshape(ct, cs, s), cperm, s), cm, s);
-
-  ConvParams q;
-  q.groups = G;
-  for (int i = 0; i < d; ++i) {
-    const int64_t K = w.shape(i + 1), S = x.shape(i + 1), P = ct.shape(i + 1);
-    q.strides.push_back(p.kernel_dilation[i]);
-    q.kernel_dilation.push_back(p.strides[i]);
-    q.input_dilation.push_back(p.input_dilation[i]);
-    q.padding_lo.push_back(p.padding_lo[i]);
-    q.padding_hi.push_back((K - 1) * p.kernel_dilation[i] + dilated(P, p.strides[i]) -
-                           dilated(S, p.input_dilation[i]) - p.padding_lo[i]);
-  }
-  // (Cg, K..., O) -> (O, K..., Cg)
-  Axes back{d + 1};
-  for (int a : range_axes(1, d)) back.push_back(a);
-  back.push_back(0);
-  array g = transpose(convolution_node(xt, ctt, std::move(q), s), back, s);
-  return p.flip ? flip(g, range_axes(1, d), s) : g;
+  return array(weight_shape, x.dtype(),
+               std::make_shared<ConvolutionWeightGrad>(s, p, weight_shape), {x, ct});
 }
 
 Arrays Convolution::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
@@ -160,7 +116,8 @@ Arrays Convolution::vjp(const Arrays& primals, const Arrays& cts, const Ints& ar
     if (empty) {
       out.push_back(zeros_like(primal, s));
     } else {
-      out.push_back(a == 0 ? input_cotangent(x, w, ct, p_, s) : weight_cotangent(x, w, ct, p_, s));
+      out.push_back(a == 0 ? input_cotangent(x, w, ct, p_, s)
+                            : weight_cotangent(x, w.shape(), ct, p_, s));
     }
   }
   return out;
@@ -173,6 +130,46 @@ Arrays Convolution::jvp(const Arrays& primals, const Arrays& tangents, const Int
   for (size_t i = 0; i < argnums.size(); ++i) {
     array term = argnums[i] == 0 ? convolution_node(tangents[i], primals[1], p_, s)
                                  : convolution_node(primals[0], tangents[i], p_, s);
+    r = r ? add(*r, term, s) : term;
+  }
+  return {*r};
+}
+
+std::vector<Shape> ConvolutionWeightGrad::output_shapes(const Arrays&) { return {weight_shape_}; }
+
+bool ConvolutionWeightGrad::is_equivalent(const Primitive& other) const {
+  auto* o = dynamic_cast<const ConvolutionWeightGrad*>(&other);
+  return o && o->p_ == p_ && o->weight_shape_ == weight_shape_;
+}
+
+// <cw, dW(x, ct)> = <ct, conv(x, cw)>, and as a function of x it is the forward convolution's
+// input derivative with cw in place of the weight.
+Arrays ConvolutionWeightGrad::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                                  const Arrays&) {
+  const array& x = primals[0];
+  const array& ct = primals[1];
+  const array& cw = cts[0];
+  Stream s = stream();
+  const bool empty = x.size() == 0 || ct.size() == 0 || cw.size() == 0;
+  Arrays out;
+  for (int a : argnums) {
+    const array& primal = a == 0 ? x : ct;
+    if (empty) {
+      out.push_back(zeros_like(primal, s));
+    } else {
+      out.push_back(a == 0 ? input_cotangent(x, cw, ct, p_, s) : convolution_node(x, cw, p_, s));
+    }
+  }
+  return out;
+}
+
+Arrays ConvolutionWeightGrad::jvp(const Arrays& primals, const Arrays& tangents,
+                                  const Ints& argnums) {
+  Stream s = stream();
+  std::optional<array> r;
+  for (size_t i = 0; i < argnums.size(); ++i) {
+    array term = argnums[i] == 0 ? weight_cotangent(tangents[i], weight_shape_, primals[1], p_, s)
+                                 : weight_cotangent(primals[0], weight_shape_, tangents[i], p_, s);
     r = r ? add(*r, term, s) : term;
   }
   return {*r};

@@ -41,6 +41,30 @@ class Convolution : public UnaryPrimitive {
   ConvParams p_;
 };
 
+// The derivative of Convolution(x, w) with respect to w, paired with the cotangent of its
+// output: dw[o, k, c] = sum_{n, p} ct[n, p, o] * xpad[n, p * stride + k * dilation, c] (k
+// reversed when flipped). Inputs x and ct; the output has `weight_shape`. A primitive of its own
+// (rather than a convolution of transposed operands) so that its kernel reads x and ct in place
+// and gathers the same windows as the forward kernel. Bilinear in (x, ct), so its derivatives
+// are a ConvolutionWeightGrad and a Convolution (and the input derivative of one).
+class ConvolutionWeightGrad : public UnaryPrimitive {
+ public:
+  ConvolutionWeightGrad(Stream s, ConvParams p, Shape weight_shape)
+      : UnaryPrimitive(s), p_(std::move(p)), weight_shape_(std::move(weight_shape)) {}
+  const char* name() const override { return "ConvolutionWeightGrad"; }
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+
+ private:
+  ConvParams p_;
+  Shape weight_shape_;
+};
+
 // A Convolution node (inputs already validated, same floating dtype).
 array convolution_node(const array& in, const array& w, ConvParams p, Stream s);
 
