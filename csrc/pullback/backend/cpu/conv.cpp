@@ -152,6 +152,7 @@ void check_blas_sizes(const Geometry& g, const Shape& w) {
 
 template <typename T>
 void conv_into(const array& x, const array& w, array& out, const ConvParams& p) {
+  if (out.size() == 0) return;  // before the index tables, which may be long for such shapes
   const Geometry g = geometry_of(x.shape(), w.shape(), out.shape(), p);
   T* y = out.data<T>();
   const int64_t M = g.rows(), taps = g.taps(), Kg = taps * g.Cg;
@@ -206,9 +207,10 @@ void conv_into(const array& x, const array& w, array& out, const ConvParams& p) 
 // timing.
 template <typename T>
 void weight_grad_into(const array& x, const array& ct, array& dw, const ConvParams& p) {
-  const Geometry g = geometry_of(x.shape(), dw.shape(), ct.shape(), p);
   T* out = dw.data<T>();
   std::memset(out, 0, dw.nbytes());
+  if (x.size() == 0 || ct.size() == 0 || dw.size() == 0) return;
+  const Geometry g = geometry_of(x.shape(), dw.shape(), ct.shape(), p);
   const int64_t M = g.rows(), Kg = g.taps() * g.Cg;
   if (M == 0 || Kg == 0 || g.O == 0) return;
   check_blas_sizes(g, dw.shape());
