@@ -1,5 +1,7 @@
 #include "pullback/primitives/conv.h"
 
+#include <optional>
+
 #include "pullback/ops.h"
 
 namespace pullback {
@@ -102,37 +104,56 @@ static array weight_cotangent(const array& x, const Shape& weight_shape, const a
                std::make_shared<ConvolutionWeightGrad>(s, p, weight_shape), {x, ct});
 }
 
+namespace {
+
+// The vjp of a map bilinear in (primals[0], primals[1]) with output cotangent `ct`: `first()`
+// and `second()` build each input's cotangent; where nothing is summed (an empty operand or
+// cotangent) they are zeros.
+template <typename First, typename Second>
+Arrays bilinear_vjp(const Arrays& primals, const array& ct, const Ints& argnums, Stream s,
+                    First first, Second second) {
+  const bool empty = primals[0].size() == 0 || primals[1].size() == 0 || ct.size() == 0;
+  Arrays out;
+  for (int a : argnums) {
+    if (empty) {
+      out.push_back(zeros_like(primals[a], s));
+    } else {
+      out.push_back(a == 0 ? first() : second());
+    }
+  }
+  return out;
+}
+
+// The jvp of such a map: term(which input, its tangent), summed over the inputs given.
+template <typename Term>
+Arrays bilinear_jvp(const Arrays& tangents, const Ints& argnums, Stream s, Term term) {
+  std::optional<array> r;
+  for (size_t i = 0; i < argnums.size(); ++i) {
+    array t = term(argnums[i], tangents[i]);
+    r = r ? add(*r, t, s) : t;
+  }
+  return {*r};
+}
+
+}  // namespace
+
 Arrays Convolution::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
                         const Arrays&) {
   const array& x = primals[0];
   const array& w = primals[1];
   const array& ct = cts[0];
   Stream s = stream();
-  // Nothing to sum over (or nothing summed into): the derivatives are zero.
-  const bool empty = x.size() == 0 || w.size() == 0 || ct.size() == 0;
-  Arrays out;
-  for (int a : argnums) {
-    const array& primal = a == 0 ? x : w;
-    if (empty) {
-      out.push_back(zeros_like(primal, s));
-    } else {
-      out.push_back(a == 0 ? input_cotangent(x, w, ct, p_, s)
-                            : weight_cotangent(x, w.shape(), ct, p_, s));
-    }
-  }
-  return out;
+  return bilinear_vjp(primals, ct, argnums, s, [&] { return input_cotangent(x, w, ct, p_, s); },
+                      [&] { return weight_cotangent(x, w.shape(), ct, p_, s); });
 }
 
 // Bilinear: the tangent is conv(dx, w) + conv(x, dw).
 Arrays Convolution::jvp(const Arrays& primals, const Arrays& tangents, const Ints& argnums) {
   Stream s = stream();
-  std::optional<array> r;
-  for (size_t i = 0; i < argnums.size(); ++i) {
-    array term = argnums[i] == 0 ? convolution_node(tangents[i], primals[1], p_, s)
-                                 : convolution_node(primals[0], tangents[i], p_, s);
-    r = r ? add(*r, term, s) : term;
-  }
-  return {*r};
+  return bilinear_jvp(tangents, argnums, s, [&](int which, const array& t) {
+    return which == 0 ? convolution_node(t, primals[1], p_, s)
+                      : convolution_node(primals[0], t, p_, s);
+  });
 }
 
 std::vector<Shape> ConvolutionWeightGrad::output_shapes(const Arrays&) { return {weight_shape_}; }
@@ -150,29 +171,17 @@ Arrays ConvolutionWeightGrad::vjp(const Arrays& primals, const Arrays& cts, cons
   const array& ct = primals[1];
   const array& cw = cts[0];
   Stream s = stream();
-  const bool empty = x.size() == 0 || ct.size() == 0 || cw.size() == 0;
-  Arrays out;
-  for (int a : argnums) {
-    const array& primal = a == 0 ? x : ct;
-    if (empty) {
-      out.push_back(zeros_like(primal, s));
-    } else {
-      out.push_back(a == 0 ? input_cotangent(x, cw, ct, p_, s) : convolution_node(x, cw, p_, s));
-    }
-  }
-  return out;
+  return bilinear_vjp(primals, cw, argnums, s, [&] { return input_cotangent(x, cw, ct, p_, s); },
+                      [&] { return convolution_node(x, cw, p_, s); });
 }
 
 Arrays ConvolutionWeightGrad::jvp(const Arrays& primals, const Arrays& tangents,
                                   const Ints& argnums) {
   Stream s = stream();
-  std::optional<array> r;
-  for (size_t i = 0; i < argnums.size(); ++i) {
-    array term = argnums[i] == 0 ? weight_cotangent(tangents[i], weight_shape_, primals[1], p_, s)
-                                 : weight_cotangent(primals[0], weight_shape_, tangents[i], p_, s);
-    r = r ? add(*r, term, s) : term;
-  }
-  return {*r};
+  return bilinear_jvp(tangents, argnums, s, [&](int which, const array& t) {
+    return which == 0 ? weight_cotangent(t, weight_shape_, primals[1], p_, s)
+                      : weight_cotangent(primals[0], weight_shape_, t, p_, s);
+  });
 }
 
 }  // namespace pullback
