@@ -66,6 +66,10 @@ CASES = [
     ("argsort_8m", "argsort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
     ("sort_rows", "sort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
     ("argsort_rows", "argsort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
+    ("conv_resnet_fwd", "conv2d 32x32x32x64 -> 64, 3x3, pad 1", "ms", lambda t: t * 1e3),
+    ("conv_resnet_fwdbwd", "same conv2d, forward + input and weight grads", "ms",
+     lambda t: t * 1e3),
+    ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -198,6 +202,27 @@ def bench_numpy(timer: "Timer"):
     res: Dict[str, object] = {}
     bench_save_load(res, timer, lambda p: np.save(p, x), np.load)
     return {"numpy": res}
+def _conv_data():
+    """The NumPy inputs of the convolution cases, channels last (MLX's layout)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    f = lambda *shape: (rng.standard_normal(shape) * 0.1).astype(np.float32)  # noqa: E731
+    return {"x": f(32, 32, 32, 64), "w": f(64, 3, 3, 64), "ct": f(32, 32, 32, 64),
+            "x1": f(16, 2048, 64), "w1": f(64, 5, 64)}
+
+
+def bench_conv_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _conv_data().items()}
+    mx.eval(*d.values())
+    timer.measure(res, "conv_resnet_fwd", lambda: mx.eval(mx.conv2d(d["x"], d["w"], padding=1)))
+
+    def fwd_bwd():
+        out, grads = mx.vjp(lambda a, b: mx.conv2d(a, b, padding=1), [d["x"], d["w"]], [d["ct"]])
+        mx.eval(out, grads)
+
+    timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
+    timer.measure(res, "conv1d", lambda: mx.eval(mx.conv1d(d["x1"], d["w1"], padding=2)))
 
 
 class Timer:
@@ -288,6 +313,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_scan_mlx_like(mx, res, timer)
     bench_sort_mlx_like(mx, res, timer)
     bench_io_mlx_like(mx, res, timer)
+    bench_conv_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -376,6 +402,22 @@ def bench_torch(timer: Timer):
         timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
         timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
         timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
+    # Convolutions in torch's channels-first layout (its native one).
+    F = torch.nn.functional
+    cd = {k: torch.from_numpy(v) for k, v in _conv_data().items()}
+    x = cd["x"].permute(0, 3, 1, 2).contiguous().requires_grad_()
+    w = cd["w"].permute(0, 3, 1, 2).contiguous().requires_grad_()
+    ct = cd["ct"].permute(0, 3, 1, 2).contiguous()
+    x1, w1 = cd["x1"].permute(0, 2, 1).contiguous(), cd["w1"].permute(0, 2, 1).contiguous()
+    with torch.no_grad():
+        timer.measure(res, "conv_resnet_fwd", lambda: F.conv2d(x, w, padding=1))
+        timer.measure(res, "conv1d", lambda: F.conv1d(x1, w1, padding=2))
+
+    def fwd_bwd():
+        y = F.conv2d(x, w, padding=1)
+        return torch.autograd.grad(y, (x, w), ct)
+
+    timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
     return {"torch": res}
 
 

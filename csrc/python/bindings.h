@@ -13,4 +13,5 @@ void init_compose(nanobind::module_& m);
 void init_scan(nanobind::module_& m);  // after init_array: adds array.cumsum and friends
 void init_sort(nanobind::module_& m);
 void init_io(nanobind::module_& m);
+void init_conv(nanobind::module_& m);
 }  // namespace pullback::python

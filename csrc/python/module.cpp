@@ -51,4 +51,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_scan(m);
   pullback::python::init_sort(m);
   pullback::python::init_io(m);
+  pullback::python::init_conv(m);
 }

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "pullback/backend/cpu/blas_threads.h"
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/interrupt.h"
@@ -17,6 +18,8 @@
 
 namespace pullback {
 namespace {
+
+using cpu::SingleThreadedBlas;
 
 // OpenBLAS runs a gemm on one thread up to this m*n*k (65536 * GEMM_MULTITHREAD_THRESHOLD),
 // so up to here a batch may be split over our pool without two thread pools stacking up.
@@ -35,36 +38,6 @@ constexpr double kBatchGrainFlops = 1 << 17;
 constexpr double kInterruptibleGemmFlops = double(int64_t(1) << 34);
 constexpr double kPanelFlops = double(int64_t(1) << 33);
 constexpr int64_t kMinPanelRows = 128;
-
-// OpenBLAS sizes its pool from the core count; follow PULLBACK_NUM_THREADS too, unless the
-// user set OpenBLAS's own variables. Our pool's workers sleep on a condition variable while
-// a gemm runs, so the two pools take turns rather than compete.
-void configure_blas_threads() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;
-    int want = cpu::num_threads();
-    if (want >= 1 && scipy_openblas_get_num_threads() != want) scipy_openblas_set_num_threads(want);
-  });
-}
-
-// OpenBLAS held to one thread for the scope (products then run on our pool's threads, one each),
-// restored afterwards. The setting is process-wide; a concurrent matmul on another thread only
-// runs single-threaded meanwhile, with the same results.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : previous_(scipy_openblas_get_num_threads()) {
-    if (previous_ != 1) scipy_openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (previous_ != 1) scipy_openblas_set_num_threads(previous_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int previous_;
-};
 
 // How BLAS reads an operand's matrices in row-major terms: element (i, j) lives at
 // i * ld + j, or at j * ld + i when `transposed`.
@@ -250,7 +223,7 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
 }  // namespace
 
 void Matmul::eval_cpu(const std::vector<array>& inputs, array& out) {
-  configure_blas_threads();
+  cpu::configure_blas_threads();
   const array& a = inputs[0];
   const array& b = inputs[1];
   out.set_data(std::make_shared<Data>(out.nbytes()));
