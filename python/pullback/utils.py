@@ -7,7 +7,7 @@ A tree's leaves are named by dotted paths: ``{"a": [x, y]}`` has the leaves ``a.
 from __future__ import annotations
 
 from itertools import zip_longest
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["tree_map", "tree_map_with_path", "tree_flatten", "tree_unflatten", "tree_reduce",
            "tree_merge"]
@@ -162,3 +162,52 @@ def tree_merge(tree_a: Any, tree_b: Any, merge_fn: Optional[Callable] = None) ->
                          f"was given to combine them ({type(tree_a).__name__} and "
                          f"{type(tree_b).__name__}).")
     return merge_fn(tree_a, tree_b)
+
+
+# ---- the transforms' view of a tree (private) ----
+#
+# grad, vjp and friends need the leaves as one list plus something that rebuilds the tree from
+# new leaves, many times per call and with no dotted paths, so they use these two instead of
+# tree_flatten/tree_unflatten. The node rules are the same as above: dicts, lists and tuples
+# (NamedTuples and other tuple subclasses keep their type) are nodes, anything else a leaf.
+
+def _flatten_leaves(tree: Any, leaf_type: type, what: str) -> Tuple[list, Any]:
+    """The leaves of ``tree``, which must all be ``leaf_type``, and the structure that
+    :func:`_unflatten_leaves` rebuilds the tree from."""
+    if isinstance(tree, leaf_type):
+        return [tree], None
+    if isinstance(tree, (list, tuple)):
+        leaves, specs = [], []
+        for child in tree:
+            child_leaves, spec = _flatten_leaves(child, leaf_type, what)
+            leaves += child_leaves
+            specs.append((len(child_leaves), spec))
+        return leaves, (tree, specs)
+    if isinstance(tree, dict):
+        leaves, specs = [], []
+        for key, child in tree.items():
+            child_leaves, spec = _flatten_leaves(child, leaf_type, what)
+            leaves += child_leaves
+            specs.append((key, len(child_leaves), spec))
+        return leaves, (dict, specs)
+    raise ValueError(f"[{what}] The argument should contain only arrays; got "
+                     f"{type(tree).__name__}.")
+
+
+def _unflatten_leaves(structure: Any, leaves: Sequence[Any]) -> Any:
+    """The tree that :func:`_flatten_leaves` took apart, with ``leaves`` as its leaves."""
+    if structure is None:
+        return leaves[0]
+    like, specs = structure
+    start = 0
+    if like is dict:
+        out = {}
+        for key, count, spec in specs:
+            out[key] = _unflatten_leaves(spec, leaves[start:start + count])
+            start += count
+        return out
+    children = []
+    for count, spec in specs:
+        children.append(_unflatten_leaves(spec, leaves[start:start + count]))
+        start += count
+    return _rebuild_sequence(like, children)
