@@ -128,6 +128,8 @@ class Module(dict):
     parameters."""
 
     __call__: Callable
+    # Names of members that unfreeze() leaves frozen.
+    _always_frozen: Tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._no_grad = set()
@@ -312,6 +314,9 @@ class Module(dict):
             else:
                 module._no_grad.difference_update(module._keys_here(keys, strict_here,
                                                                     "unfreeze"))
+            # Members that are never trained (BatchNorm's running statistics) stay frozen even
+            # when a parent module is unfrozen (MLX unfreezes them there).
+            module._no_grad.update(k for k in module._always_frozen if k in module)
         return self._each_module(recurse, strict, keys, "unfreeze", unfreeze_one)
 
     # ---- modes and dtypes ----

@@ -151,6 +151,8 @@ class BatchNorm(Module):
     ``momentum``; in eval mode it uses the running statistics. The running statistics are
     parameters (they are saved) but always frozen."""
 
+    _always_frozen = ("running_mean", "running_var")
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, track_running_stats: bool = True):
         super().__init__()
@@ -168,10 +170,8 @@ class BatchNorm(Module):
             self.freeze(keys=["running_mean", "running_var"], recurse=False)
 
     def unfreeze(self, *args, **kwargs) -> "BatchNorm":
-        super().unfreeze(*args, **kwargs)
-        if self.track_running_stats:
-            self.freeze(keys=["running_mean", "running_var"], recurse=False)
-        return self
+        """Unfreezes as :meth:`Module.unfreeze`; the running statistics stay frozen."""
+        return super().unfreeze(*args, **kwargs)
 
     def _extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
