@@ -64,6 +64,8 @@ CASES = [
     ("argsort_8m", "argsort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
     ("sort_rows", "sort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
     ("argsort_rows", "argsort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
+    ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
+    ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -157,6 +159,58 @@ def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
+MLP_SHAPES = {"train_mlp_small": (32, [64, 64, 64, 10]), "train_mlp": (256, [784, 512, 512, 10])}
+
+
+def _mlp_data(case: str):
+    """Weights, inputs and labels of an MLP training case (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    batch, dims = MLP_SHAPES[case]
+    layers = [{"w": (rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32),
+               "b": np.zeros(o, np.float32)} for i, o in zip(dims[:-1], dims[1:])]
+    x = rng.standard_normal((batch, dims[0])).astype(np.float32)
+    y = rng.integers(0, dims[-1], size=batch).astype(np.int32)
+    return layers, x, y
+
+
+def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    """One training step: nn.value_and_grad of a cross-entropy loss, then Adam's update."""
+    import importlib
+
+    root = mx.__name__.rsplit(".", 1)[0]
+    nn = importlib.import_module(root + ".nn")
+    optim = importlib.import_module(root + ".optimizers")
+
+    class MLP(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.layers = [{k: mx.array(v) for k, v in layer.items()} for layer in layers]
+
+        def __call__(self, h):
+            for layer in self.layers[:-1]:
+                h = nn.relu(h @ layer["w"] + layer["b"])
+            return h @ self.layers[-1]["w"] + self.layers[-1]["b"]
+
+    for case in MLP_SHAPES:
+        layers, x_np, y_np = _mlp_data(case)
+        model, x, y = MLP(layers), mx.array(x_np), mx.array(y_np)
+        optimizer = optim.Adam(learning_rate=1e-3)
+
+        def loss_fn(inputs, labels):
+            return nn.losses.cross_entropy(model(inputs), labels, reduction="mean")
+
+        step_fn = nn.value_and_grad(model, loss_fn)
+
+        def step():
+            loss, grads = step_fn(x, y)
+            optimizer.update(model, grads)
+            mx.eval(loss, model.parameters(), optimizer.state)
+
+        timer.measure(res, case, step)
+
+
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
@@ -244,6 +298,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_compose_mlx_like(mx, res, timer)
     bench_scan_mlx_like(mx, res, timer)
     bench_sort_mlx_like(mx, res, timer)
+    bench_train_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -332,6 +387,23 @@ def bench_torch(timer: Timer):
         timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
         timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
         timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
+    for case in MLP_SHAPES:
+        layers, x_np, y_np = _mlp_data(case)
+        params = [torch.tensor(layer[k], requires_grad=True) for layer in layers
+                  for k in ("w", "b")]
+        x, y = torch.from_numpy(x_np), torch.from_numpy(y_np).long()
+        optimizer = torch.optim.Adam(params, lr=1e-3)
+
+        def train_step():
+            h = x
+            for i in range(0, len(params) - 2, 2):
+                h = torch.relu(h @ params[i] + params[i + 1])
+            loss = torch.nn.functional.cross_entropy(h @ params[-2] + params[-1], y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        timer.measure(res, case, train_step)
     return {"torch": res}
 
 
