@@ -185,7 +185,7 @@ class BatchNorm(Module):
         if x.ndim < 2 or x.ndim > 4:
             raise ValueError(f"[BatchNorm] Expects inputs with 2, 3 or 4 dimensions but the "
                              f"input has shape {tuple(x.shape)}.")
-        if self.training and x.size // x.shape[-1] <= 1:
+        if self.training and x.size // max(x.shape[-1], 1) <= 1:
             raise ValueError("[BatchNorm] Training needs more than one value per channel; the "
                              f"input has shape {tuple(x.shape)}.")
         mean, var = self._statistics(x)
