@@ -70,6 +70,8 @@ CASES = [
     ("conv_resnet_fwdbwd", "same conv2d, forward + input and weight grads", "ms",
      lambda t: t * 1e3),
     ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
+    ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
+    ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -223,6 +225,56 @@ def bench_conv_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
     timer.measure(res, "conv1d", lambda: mx.eval(mx.conv1d(d["x1"], d["w1"], padding=2)))
+MLP_SHAPES = {"train_mlp_small": (32, [64, 64, 64, 10]), "train_mlp": (256, [784, 512, 512, 10])}
+
+
+def _mlp_data(case: str):
+    """Weights, inputs and labels of an MLP training case (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    batch, dims = MLP_SHAPES[case]
+    layers = [{"w": (rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32),
+               "b": np.zeros(o, np.float32)} for i, o in zip(dims[:-1], dims[1:])]
+    x = rng.standard_normal((batch, dims[0])).astype(np.float32)
+    y = rng.integers(0, dims[-1], size=batch).astype(np.int32)
+    return layers, x, y
+
+
+def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    """One training step: nn.value_and_grad of a cross-entropy loss, then Adam's update."""
+    import importlib
+
+    root = mx.__name__.rsplit(".", 1)[0]
+    nn = importlib.import_module(root + ".nn")
+    optim = importlib.import_module(root + ".optimizers")
+
+    class MLP(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.layers = [{k: mx.array(v) for k, v in layer.items()} for layer in layers]
+
+        def __call__(self, h):
+            for layer in self.layers[:-1]:
+                h = nn.relu(h @ layer["w"] + layer["b"])
+            return h @ self.layers[-1]["w"] + self.layers[-1]["b"]
+
+    for case in MLP_SHAPES:
+        layers, x_np, y_np = _mlp_data(case)
+        model, x, y = MLP(layers), mx.array(x_np), mx.array(y_np)
+        optimizer = optim.Adam(learning_rate=1e-3)
+
+        def loss_fn(inputs, labels):
+            return nn.losses.cross_entropy(model(inputs), labels, reduction="mean")
+
+        step_fn = nn.value_and_grad(model, loss_fn)
+
+        def step():
+            loss, grads = step_fn(x, y)
+            optimizer.update(model, grads)
+            mx.eval(loss, model.parameters(), optimizer.state)
+
+        timer.measure(res, case, step)
 
 
 class Timer:
@@ -314,6 +366,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_sort_mlx_like(mx, res, timer)
     bench_io_mlx_like(mx, res, timer)
     bench_conv_mlx_like(mx, res, timer)
+    bench_train_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -418,6 +471,23 @@ def bench_torch(timer: Timer):
         return torch.autograd.grad(y, (x, w), ct)
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
+    for case in MLP_SHAPES:
+        layers, x_np, y_np = _mlp_data(case)
+        params = [torch.tensor(layer[k], requires_grad=True) for layer in layers
+                  for k in ("w", "b")]
+        x, y = torch.from_numpy(x_np), torch.from_numpy(y_np).long()
+        optimizer = torch.optim.Adam(params, lr=1e-3)
+
+        def train_step():
+            h = x
+            for i in range(0, len(params) - 2, 2):
+                h = torch.relu(h @ params[i] + params[i + 1])
+            loss = torch.nn.functional.cross_entropy(h @ params[-2] + params[-1], y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        timer.measure(res, case, train_step)
     return {"torch": res}
 
 

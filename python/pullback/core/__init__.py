@@ -8,45 +8,17 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 from pullback._core import *  # noqa: F401,F403
 from pullback._core import _jvp_flat, _vjp_flat, array, default_device, default_stream
 from pullback._core import set_default_device, set_default_stream
+from pullback.utils import _flatten_leaves, _unflatten_leaves
 
 # ---- pytrees of arrays (private: the transforms' view of their arguments) ----
+# One pytree implementation for the whole package (DESIGN.md decision 10): pullback.utils.
 
 def _flatten(tree: Any, what: str) -> Tuple[List[array], Any]:
     """Leaves of ``tree`` (which must all be arrays) and a structure to rebuild it."""
-    if isinstance(tree, array):
-        return [tree], None
-    if isinstance(tree, (list, tuple)):
-        leaves, specs = [], []
-        for child in tree:
-            lv, spec = _flatten(child, what)
-            leaves += lv
-            specs.append((len(lv), spec))
-        return leaves, (type(tree), specs)
-    if isinstance(tree, dict):
-        leaves, specs = [], []
-        for key, child in tree.items():
-            lv, spec = _flatten(child, what)
-            leaves += lv
-            specs.append((key, len(lv), spec))
-        return leaves, (dict, specs)
-    raise ValueError(f"[{what}] The argument should contain only arrays; got {type(tree).__name__}.")
+    return _flatten_leaves(tree, array, what)
 
 
-def _unflatten(structure: Any, leaves: Sequence[array]) -> Any:
-    if structure is None:
-        return leaves[0]
-    kind, specs = structure
-    out, start = [], 0
-    if kind is dict:
-        result = {}
-        for key, n, spec in specs:
-            result[key] = _unflatten(spec, leaves[start:start + n])
-            start += n
-        return result
-    for n, spec in specs:
-        out.append(_unflatten(spec, leaves[start:start + n]))
-        start += n
-    return kind(out) if not hasattr(kind, "_fields") else kind(*out)
+_unflatten = _unflatten_leaves
 
 
 def _as_list(x: Union[array, Sequence[array]], what: str, arg: str) -> List[array]:
