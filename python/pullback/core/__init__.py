@@ -246,6 +246,8 @@ from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  
 
 from pullback.core._interop import from_dlpack  # noqa: E402
 
+from pullback.core import random  # noqa: E402  (the Python module, not _core's submodule)
+
 import pullback._core as _core_module  # noqa: E402
 
 __all__ = sorted(
