@@ -64,6 +64,8 @@ CASES = [
     ("argsort_8m", "argsort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
     ("sort_rows", "sort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
     ("argsort_rows", "argsort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
+    ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
+    ("normal_8m", "random normal, 8M float32", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -157,6 +159,12 @@ def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
+def bench_random_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    key = mx.random.key(0)
+    timer.measure(res, "uniform_8m", lambda: mx.eval(mx.random.uniform(shape=(ELEMENTWISE_N,), key=key)))
+    timer.measure(res, "normal_8m", lambda: mx.eval(mx.random.normal((ELEMENTWISE_N,), key=key)))
+
+
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
@@ -244,6 +252,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_compose_mlx_like(mx, res, timer)
     bench_scan_mlx_like(mx, res, timer)
     bench_sort_mlx_like(mx, res, timer)
+    bench_random_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -332,6 +341,8 @@ def bench_torch(timer: Timer):
         timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
         timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
         timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
+        timer.measure(res, "uniform_8m", lambda: torch.rand(ELEMENTWISE_N))
+        timer.measure(res, "normal_8m", lambda: torch.randn(ELEMENTWISE_N))
     return {"torch": res}
 
 
