@@ -72,6 +72,8 @@ CASES = [
     ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
     ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
+    ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
+    ("normal_8m", "random normal, 8M float32", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -275,6 +277,10 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
             mx.eval(loss, model.parameters(), optimizer.state)
 
         timer.measure(res, case, step)
+def bench_random_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    key = mx.random.key(0)
+    timer.measure(res, "uniform_8m", lambda: mx.eval(mx.random.uniform(shape=(ELEMENTWISE_N,), key=key)))
+    timer.measure(res, "normal_8m", lambda: mx.eval(mx.random.normal((ELEMENTWISE_N,), key=key)))
 
 
 class Timer:
@@ -367,6 +373,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_io_mlx_like(mx, res, timer)
     bench_conv_mlx_like(mx, res, timer)
     bench_train_mlx_like(mx, res, timer)
+    bench_random_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -488,6 +495,8 @@ def bench_torch(timer: Timer):
             optimizer.step()
 
         timer.measure(res, case, train_step)
+        timer.measure(res, "uniform_8m", lambda: torch.rand(ELEMENTWISE_N))
+        timer.measure(res, "normal_8m", lambda: torch.randn(ELEMENTWISE_N))
     return {"torch": res}
 
 

@@ -14,4 +14,5 @@ void init_scan(nanobind::module_& m);  // after init_array: adds array.cumsum an
 void init_sort(nanobind::module_& m);
 void init_io(nanobind::module_& m);
 void init_conv(nanobind::module_& m);
+void init_random(nanobind::module_& m);  // the submodule random
 }  // namespace pullback::python

@@ -52,4 +52,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_sort(m);
   pullback::python::init_io(m);
   pullback::python::init_conv(m);
+  pullback::python::init_random(m);
 }

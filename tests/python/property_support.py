@@ -461,6 +461,7 @@ COMPOSITE_OPS = [
 
 # Public names of pullback.core that are not ops with a row, and why.
 EXCLUDED = {
+    "random": "submodule mx.random (tests/python/test_random.py)",
     # typing / module plumbing re-exported by the package
     **{n: "typing/module name" for n in ("Any", "Callable", "Dict", "List", "Sequence", "Tuple",
                                          "Union", "annotations", "contextlib")},

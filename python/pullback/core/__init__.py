@@ -220,6 +220,8 @@ from pullback.core._interop import from_dlpack  # noqa: E402
 from pullback.core._io import (load, save, save_gguf, save_safetensors, savez,  # noqa: E402
                                savez_compressed)
 
+from pullback.core import random  # noqa: E402  (the Python module, not _core's submodule)
+
 import pullback._core as _core_module  # noqa: E402
 
 __all__ = sorted(
