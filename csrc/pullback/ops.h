@@ -257,3 +257,4 @@ bool infer_shape(Shape& shape, size_t total, const char* op);
 #include "pullback/ops_compose.h"
 #include "pullback/ops_scan.h"
 #include "pullback/ops_sort.h"
+#include "pullback/ops_special.h"
