@@ -64,6 +64,9 @@ CASES = [
     ("argsort_8m", "argsort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
     ("sort_rows", "sort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
     ("argsort_rows", "argsort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
+    ("hadamard", "hadamard_transform 1024x4096 float32", "ms", lambda t: t * 1e3),
+    ("convolve", "convolve 1M float32 with 31 taps, same", "ms", lambda t: t * 1e3),
+    ("gather_mm", "gather_mm 512 tokens (1x256) x 8 experts (256x256)", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -157,6 +160,30 @@ def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
+def _special_data():
+    """The NumPy inputs of the special-op cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    return {
+        "rows": rng.standard_normal((1024, 4096)).astype(np.float32),
+        "signal": rng.standard_normal(1 << 20).astype(np.float32),
+        "taps": rng.standard_normal(31).astype(np.float32),
+        "tokens": rng.standard_normal((512, 1, 256)).astype(np.float32),
+        "experts": rng.standard_normal((8, 256, 256)).astype(np.float32),
+        "choice": np.sort(rng.integers(0, 8, 512)).astype(np.int32),
+    }
+
+
+def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _special_data().items()}
+    mx.eval(*d.values())
+    timer.measure(res, "hadamard", lambda: mx.eval(mx.hadamard_transform(d["rows"])))
+    timer.measure(res, "convolve", lambda: mx.eval(mx.convolve(d["signal"], d["taps"], "same")))
+    timer.measure(res, "gather_mm", lambda: mx.eval(mx.gather_mm(
+        d["tokens"], d["experts"], None, d["choice"], sorted_indices=True)))
+
+
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
@@ -244,6 +271,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_compose_mlx_like(mx, res, timer)
     bench_scan_mlx_like(mx, res, timer)
     bench_sort_mlx_like(mx, res, timer)
+    bench_special_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -332,6 +360,12 @@ def bench_torch(timer: Timer):
         timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
         timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
         timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
+        sp = {k: torch.from_numpy(v) for k, v in _special_data().items()}
+        kernel = sp["taps"].flip(0).reshape(1, 1, -1)
+        timer.measure(res, "convolve", lambda: F.conv1d(sp["signal"].reshape(1, 1, -1), kernel,
+                                                        padding=15))
+        choice = sp["choice"].long()
+        timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
     return {"torch": res}
 
 
