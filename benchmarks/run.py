@@ -74,6 +74,9 @@ CASES = [
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
     ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
     ("normal_8m", "random normal, 8M float32", "ms", lambda t: t * 1e3),
+    ("hadamard", "hadamard_transform 1024x4096 float32", "ms", lambda t: t * 1e3),
+    ("convolve", "convolve 1M float32 with 31 taps, same", "ms", lambda t: t * 1e3),
+    ("gather_mm", "gather_mm 512 tokens (1x256) x 8 experts (256x256)", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -281,6 +284,28 @@ def bench_random_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     key = mx.random.key(0)
     timer.measure(res, "uniform_8m", lambda: mx.eval(mx.random.uniform(shape=(ELEMENTWISE_N,), key=key)))
     timer.measure(res, "normal_8m", lambda: mx.eval(mx.random.normal((ELEMENTWISE_N,), key=key)))
+def _special_data():
+    """The NumPy inputs of the special-op cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    return {
+        "rows": rng.standard_normal((1024, 4096)).astype(np.float32),
+        "signal": rng.standard_normal(1 << 20).astype(np.float32),
+        "taps": rng.standard_normal(31).astype(np.float32),
+        "tokens": rng.standard_normal((512, 1, 256)).astype(np.float32),
+        "experts": rng.standard_normal((8, 256, 256)).astype(np.float32),
+        "choice": np.sort(rng.integers(0, 8, 512)).astype(np.int32),
+    }
+
+
+def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _special_data().items()}
+    mx.eval(*d.values())
+    timer.measure(res, "hadamard", lambda: mx.eval(mx.hadamard_transform(d["rows"])))
+    timer.measure(res, "convolve", lambda: mx.eval(mx.convolve(d["signal"], d["taps"], "same")))
+    timer.measure(res, "gather_mm", lambda: mx.eval(mx.gather_mm(
+        d["tokens"], d["experts"], None, d["choice"], sorted_indices=True)))
 
 
 class Timer:
@@ -374,6 +399,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_conv_mlx_like(mx, res, timer)
     bench_train_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
+    bench_special_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -497,6 +523,12 @@ def bench_torch(timer: Timer):
         timer.measure(res, case, train_step)
         timer.measure(res, "uniform_8m", lambda: torch.rand(ELEMENTWISE_N))
         timer.measure(res, "normal_8m", lambda: torch.randn(ELEMENTWISE_N))
+        sp = {k: torch.from_numpy(v) for k, v in _special_data().items()}
+        kernel = sp["taps"].flip(0).reshape(1, 1, -1)
+        timer.measure(res, "convolve", lambda: F.conv1d(sp["signal"].reshape(1, 1, -1), kernel,
+                                                        padding=15))
+        choice = sp["choice"].long()
+        timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
     return {"torch": res}
 
 

@@ -259,3 +259,4 @@ bool infer_shape(Shape& shape, size_t total, const char* op);
 #include "pullback/ops_random.h"
 #include "pullback/ops_sort.h"
 #include "pullback/ops_conv.h"
+#include "pullback/ops_special.h"

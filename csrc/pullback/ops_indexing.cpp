@@ -656,6 +656,14 @@ array dynamic_slice_update(const array& a, const array& update, const array& sta
   }
   Shape padded(a.ndim() - update.ndim(), 1);  // fewer axes broadcast from the right
   padded.insert(padded.end(), update.shape().begin(), update.shape().end());
+  if (update.ndim() == 0) {
+    // MLX fills with a scalar one position along each of `axes` and the whole of every other
+    // axis (a non-scalar update covers only its own shape).
+    padded = a.shape();
+    for (int ax : axes) padded[normalize_axis(ax, a.ndim(), "slice_update")] = 1;
+    return scatter(a, split_starts("slice_update", start, axes.size(), s),
+                   broadcast_to(update, padded, s), axes, ScatterReduce::None, 0, s);
+  }
   return scatter(a, split_starts("slice_update", start, axes.size(), s), reshape(update, padded, s),
                  axes, ScatterReduce::None, 0, s);
 }

@@ -481,10 +481,13 @@ Device to_device(nb::handle d, const char* op, const char* arg) {
 Stream to_stream(nb::handle s, const char* op) {
   if (s.is_none()) return current_stream();
   if (nb::isinstance<Stream>(s) && nb::inst_ready(s)) return *nb::inst_ptr<Stream>(s);
+  if (nb::isinstance<ThreadLocalStream>(s) && nb::inst_ready(s)) {
+    return resolve_stream(*nb::inst_ptr<ThreadLocalStream>(s));
+  }
   if (nb::isinstance<Device>(s) || nb::isinstance<Device::Type>(s)) {
     return default_stream(to_device(s, op, "stream"));
   }
-  type_error(std::string("[") + op + "] stream must be None, a Stream, a Device or a DeviceType; got " +
+  type_error(std::string("[") + op + "] stream must be None, a Stream, a ThreadLocalStream, a Device or a DeviceType; got " +
              short_repr(s) + ".");
 }
 

@@ -507,6 +507,14 @@ EXCLUDED = {
     **{n: "convolution (test_conv.py)" for n in (
         "conv1d", "conv2d", "conv3d", "conv_general", "conv_transpose1d", "conv_transpose2d",
         "conv_transpose3d")},
+    # special ops: values against NumPy / loops of matmul / MLX and finite-difference
+    # derivatives in test_special.py
+    **{n: "tested in test_special.py" for n in (
+        "as_strided", "view", "depends", "convolve", "bartlett", "blackman", "hamming", "hanning",
+        "hadamard_transform", "block_masked_mm", "gather_mm", "segmented_mm")},
+    **{n: "stream/iteration/memory utility (test_special.py)" for n in (
+        "ThreadLocalStream", "StreamContext", "ArrayIterator", "new_thread_local_stream",
+        "new_thread_unsafe_stream", "clear_streams", "get_array_buffer_size")},
 }
 
 

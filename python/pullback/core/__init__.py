@@ -9,6 +9,7 @@ from pullback._core import *  # noqa: F401,F403
 from pullback._core import _jvp_flat, _vjp_flat, array, default_device, default_stream
 from pullback._core import set_default_device, set_default_stream
 from pullback.utils import _flatten_leaves, _unflatten_leaves
+from pullback._core import _as_stream as _core_as_stream
 
 # ---- pytrees of arrays (private: the transforms' view of their arguments) ----
 # One pytree implementation for the whole package (DESIGN.md decision 10): pullback.utils.
@@ -199,17 +200,27 @@ def result_type(*arrays_and_dtypes: Union[array, Dtype]) -> Dtype:  # noqa: F405
     return out
 
 
-@contextlib.contextmanager
-def stream(s):
+class StreamContext:
+    """A context manager that runs the ops in its ``with`` block on a stream (or a device's
+    default stream), restoring the previous default stream on exit. See :func:`stream`."""
+
+    def __init__(self, s):
+        self._stream = _core_as_stream(s)
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(default_stream(default_device()))
+        set_default_stream(self._stream)
+        return self._stream
+
+    def __exit__(self, *exc):
+        set_default_stream(self._previous.pop())
+        return False
+
+
+def stream(s) -> StreamContext:
     """Runs the ops in the ``with`` block on stream (or device) ``s``."""
-    if isinstance(s, (Device, DeviceType)):  # noqa: F405
-        s = default_stream(s)
-    old = default_stream(default_device())
-    set_default_stream(s)
-    try:
-        yield s
-    finally:
-        set_default_stream(old)
+    return StreamContext(s)
 
 
 from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  # noqa: E402
@@ -226,7 +237,7 @@ import pullback._core as _core_module  # noqa: E402
 
 __all__ = sorted(
     {name for name in dir(_core_module) if not name.startswith("_")}
-    | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream", "finfo", "iinfo",
+    | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream", "StreamContext", "finfo", "iinfo",
        "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
        "PrintOptions", "set_wired_limit", "from_dlpack", "load", "save", "save_gguf",
        "save_safetensors", "savez", "savez_compressed"}

@@ -1,0 +1,85 @@
+// Primitives of the "special" family: raw strided views (as_strided), bit reinterpretation
+// (view), explicit graph dependencies (depends) and the Walsh-Hadamard transform.
+#pragma once
+
+#include "pullback/primitives/primitive.h"
+
+namespace pullback {
+
+// A view of the input's elements in row-major order (a contiguous copy is made first when the
+// input is laid out otherwise) with the given shape, strides and offset, all in elements. The
+// op has checked that every element the view reaches lies inside the input.
+class AsStrided : public UnaryPrimitive {
+ public:
+  AsStrided(Stream s, Shape shape, Strides strides, int64_t offset)
+      : UnaryPrimitive(s), shape_(std::move(shape)), strides_(std::move(strides)),
+        offset_(offset) {}
+  const char* name() const override { return "AsStrided"; }
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+
+ private:
+  Shape shape_;
+  Strides strides_;
+  int64_t offset_;
+};
+
+// The input's bytes read as another dtype; the last axis is rescaled by the ratio of the
+// element sizes (the op has checked it divides). Viewing as bool normalizes each byte to 0/1,
+// since a bool holding another value is undefined in C++. No derivative: reinterpreting bits
+// is not a differentiable function (a view to the same dtype never builds this node).
+class View : public UnaryPrimitive {
+ public:
+  View(Stream s, Dtype dtype) : UnaryPrimitive(s), dtype_(dtype) {}
+  const char* name() const override { return "View"; }
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+
+ private:
+  Dtype dtype_;
+};
+
+// Inputs (x_0 .. x_{n-1}, d_0 .. d_{m-1}); outputs x_0 .. x_{n-1} unchanged, computed only
+// after every d_j. Derivatives flow to the x_i; the d_j get zero cotangents.
+class Depends : public Primitive {
+ public:
+  Depends(Stream s, int num_outputs) : Primitive(s), num_outputs_(num_outputs) {}
+  const char* name() const override { return "Depends"; }
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+
+ private:
+  int num_outputs_;
+};
+
+// y = scale * (H_n x) along the last axis, n = 2^k, where H_n is the Sylvester Hadamard matrix
+// (entries +-1, H_{2m} = [[H_m, H_m], [H_m, -H_m]]). The input is real floating; float16 and
+// bfloat16 accumulate in float32. H_n is symmetric, so the vjp is the transform itself.
+class Hadamard : public UnaryPrimitive {
+ public:
+  Hadamard(Stream s, double scale) : UnaryPrimitive(s), scale_(scale) {}
+  const char* name() const override { return "Hadamard"; }
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+
+ private:
+  double scale_;
+};
+
+}  // namespace pullback
