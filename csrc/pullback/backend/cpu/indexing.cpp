@@ -71,10 +71,10 @@ struct SliceWalk {
                           std::to_string(axis) + " with size " + std::to_string(dim) + ".");
 }
 
-// Adds start * stride to offsets[0, n) for the starts idx[0, n) of integer type I, checking
-// each (negative starts count from the end of the axis).
+// Adds start * stride to offsets[0, n) (or, with `assign`, stores it there) for the starts
+// idx[0, n) of integer type I, checking each (negative starts count from the end of the axis).
 template <typename I>
-void add_starts(const I* idx, size_t n, int64_t* offsets, int64_t dim, int64_t limit,
+void add_starts(const I* idx, size_t n, int64_t* offsets, bool assign, int64_t dim, int64_t limit,
                 int64_t stride, const char* op, int64_t slice, int axis) {
   for (size_t p = 0; p < n; ++p) {
     int64_t x = static_cast<int64_t>(idx[p]);
@@ -84,7 +84,7 @@ void add_starts(const I* idx, size_t n, int64_t* offsets, int64_t dim, int64_t l
       if (x < 0) index_out_of_range(op, x, true, slice, axis, dim);  // beyond int64
     }
     if (x < 0 || x > limit) index_out_of_range(op, static_cast<int64_t>(idx[p]), false, slice, axis, dim);
-    offsets[p] += x * stride;
+    offsets[p] = (assign ? 0 : offsets[p]) + x * stride;
   }
 }
 
@@ -120,8 +120,9 @@ class SliceOffsets {
 
   // off[0, e - b) = the offsets of positions [b, e), e - b <= kBlock.
   void fill(size_t b, size_t e, int64_t* off) const {
+    // Without batch axes the first index array stores the offsets rather than adding to zeros.
     if (batch_ == 0) {
-      std::fill(off, off + (e - b), int64_t(0));
+      if (indices_.empty()) std::fill(off, off + (e - b), int64_t(0));
     } else {  // the batch entry changes every inner_ positions
       size_t q = b / inner_, r = b % inner_;
       int64_t base = cpu::offset_of(q, batch_shape_, batch_strides_);
@@ -140,8 +141,8 @@ class SliceOffsets {
       dispatch_dtype(indices_[j].dtype(), [&](auto tag) {
         using I = decltype(tag);
         if constexpr (std::is_integral_v<I> && !std::is_same_v<I, bool>) {
-          add_starts(indices_[j].data<I>() + b, e - b, off, dim, dim - slice, strides_[axis], op_,
-                     slice, axis);
+          add_starts(indices_[j].data<I>() + b, e - b, off, batch_ == 0 && j == 0, dim, dim - slice,
+                     strides_[axis], op_, slice, axis);
         } else {
           throw std::logic_error("a non-integer index array reached a gather or scatter kernel");
         }
