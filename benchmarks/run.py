@@ -311,13 +311,16 @@ def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
-    def __init__(self, quick: bool):
+    def __init__(self, quick: bool, cases: Optional[List[str]] = None):
+        self.cases = cases  # None: every case; else only cases whose id contains one of these
         self.repeats = 3 if quick else 7
         self.sample_s = 0.02 if quick else 0.08
         self.warmup = 2 if quick else 5
 
     def measure(self, results: Dict[str, object], case: str, fn: Callable[[], object]) -> None:
         """Stores the time of `fn` under `case`, or the error it raised."""
+        if self.cases is not None and not any(c in case for c in self.cases):
+            return
         # A crash (not an exception) leaves this as the child's last line on stderr.
         print(f"case {case}", file=sys.stderr, flush=True)
         try:
@@ -445,7 +448,8 @@ def bench_torch(timer: Timer):
     # Eager: each op has finished when it returns, so both dispatch cases are one thing.
     with torch.no_grad():
         timer.measure(res, "dispatch_lazy", chain)
-        res["dispatch_eager"] = res["dispatch_lazy"]
+        if "dispatch_lazy" in res:
+            res["dispatch_eager"] = res["dispatch_lazy"]
         a = torch.randn(MATMUL_N, MATMUL_N)
         b = torch.randn(MATMUL_N, MATMUL_N)
         timer.measure(res, "matmul", lambda: a @ b)
@@ -626,13 +630,13 @@ def _version(framework: str) -> str:
 
 # ---- child: one framework, results as JSON on stdout ---------------------------------
 
-def run_child(framework: str, quick: bool) -> int:
+def run_child(framework: str, quick: bool, cases: Optional[List[str]] = None) -> int:
     try:
         __import__(IMPORTS[framework])
     except Exception as e:  # noqa: BLE001
         print(json.dumps({"framework": framework, "unavailable": _error(e)}))
         return 0
-    timer = Timer(quick)
+    timer = Timer(quick, cases)
     info = {"framework": framework, "version": _version(framework)}
     if framework == "torch":
         import torch
@@ -652,6 +656,8 @@ def run_framework(framework: str, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--framework", framework]
     if args.quick:
         cmd.append("--quick")
+    if args.filter:
+        cmd += ["--filter", args.filter]
     env = dict(os.environ)
     if args.pullback_path:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pullback_path, env.get("PYTHONPATH")]))
@@ -705,6 +711,8 @@ def format_tables(reports: List[dict]) -> str:
         lines.append(header)
         lines.append("-" * len(header))
         for case, desc, unit, convert in CASES:
+            if not any(case in variants[v] for v in order):
+                continue  # filtered out
             row = desc.ljust(name_w) + (unit.ljust(unit_w) if cell is None else "".ljust(unit_w))
             for v in columns:
                 text = cell_value(variants[v], case, convert) if cell is None else cell_ratio(variants[v], case)
@@ -728,11 +736,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pullback-path", metavar="DIR",
                         help="directory holding the pullback package (prepended to PYTHONPATH)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per framework")
+    parser.add_argument("--filter", metavar="IDS",
+                        help="comma-separated substrings of case ids to run (e.g. scatter,pad)")
     parser.add_argument("--framework", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.framework:
-        return run_child(args.framework, args.quick)
+        cases = [c.strip() for c in args.filter.split(",") if c.strip()] if args.filter else None
+        return run_child(args.framework, args.quick, cases)
 
     wanted = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     unknown = [f for f in wanted if f not in FRAMEWORKS]

@@ -86,9 +86,10 @@ array pad(const array& a, const std::vector<std::pair<int64_t, int64_t>>& pad_wi
     }
     if (!any) return a;
     checked_product(out_shape, "pad");
-    // Fill once, then write `a` into the interior: one pass over the output plus one over `a`.
+    // `a` written into a broadcast fill: SliceUpdate writes each output element once (the
+    // fill around the interior, `a` inside), with no filled buffer made first.
     array fill = reshape(astype(constant_values, a.dtype(), s), {}, s);
-    array out = full(out_shape, fill, a.dtype(), s);
+    array out = broadcast_to(fill, out_shape, s);
     Shape start(nd), stop(nd), step(nd, 1);
     for (int d = 0; d < nd; ++d) {
       start[d] = widths[d].first;

@@ -215,28 +215,12 @@ void python_slice_bounds(int64_t n, const IndexItem& it, int64_t& start, int64_t
   }
 }
 
-// The positions where a (possibly strided) bool mask is true, one int64 array per mask axis.
+// The positions where a (possibly strided) bool mask is true, one integer array per mask axis.
 // Evaluates the mask: the shape of the result depends on its values.
-std::vector<array> nonzero_positions(const array& mask, Stream s) {
-  array m = copy(mask, s);  // row-contiguous bools
+std::vector<array> nonzero_positions(const array& mask) {
+  array m = mask;
   m.eval();
-  const bool* v = m.data<bool>();
-  const int k = mask.ndim();
-  const Strides strides = row_major_strides(mask.shape());
-  std::vector<std::vector<int64_t>> pos(k);
-  for (size_t i = 0; i < m.size(); ++i) {
-    if (!v[i]) continue;
-    size_t r = i;
-    for (int d = 0; d < k; ++d) {
-      pos[d].push_back(static_cast<int64_t>(r / strides[d]));
-      r %= strides[d];
-    }
-  }
-  std::vector<array> out;
-  for (int d = 0; d < k; ++d) {
-    out.emplace_back(pos[d].data(), Shape{static_cast<int64_t>(pos[d].size())}, Dtype::int64);
-  }
-  return out;
+  return true_positions(m);
 }
 
 // A key resolved against an array: one item per axis of the extended view (the array with its
@@ -355,7 +339,7 @@ ResolvedKey resolve(const char* op, const array& a, const IndexKey& key, Stream 
           raw.push_back(zeros({m.item<bool>() ? 1 : 0}, Dtype::int64, s));
           break;
         }
-        for (const array& p : nonzero_positions(idx, s)) add_advanced(p, Kind::Array);
+        for (const array& p : nonzero_positions(idx)) add_advanced(p, Kind::Array);
         break;
       }
     }

@@ -27,6 +27,11 @@ namespace pullback {
 
 const char* scatter_reduce_name(ScatterReduce r);
 
+// The positions of the true elements of an evaluated bool array, in row-major order: one index
+// array per axis (int32 when every flat position fits in it, else int64). Boolean-mask indexing
+// turns a mask into these before it gathers. CPU kernel in backend/cpu/indexing.cpp.
+std::vector<array> true_positions(const array& evaluated_mask);
+
 // Inputs: (a, I_0, ..., I_{k-1}).
 class Gather : public UnaryPrimitive {
  public:

@@ -5,7 +5,10 @@
 // has one instance per element size; scatter's reductions are typed.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -68,10 +71,10 @@ struct SliceWalk {
                           std::to_string(axis) + " with size " + std::to_string(dim) + ".");
 }
 
-// Adds start * stride to offsets[0, n) for the starts idx[0, n) of integer type I, checking
-// each (negative starts count from the end of the axis).
+// Adds start * stride to offsets[0, n) (or, with `assign`, stores it there) for the starts
+// idx[0, n) of integer type I, checking each (negative starts count from the end of the axis).
 template <typename I>
-void add_starts(const I* idx, size_t n, int64_t* offsets, int64_t dim, int64_t limit,
+void add_starts(const I* idx, size_t n, int64_t* offsets, bool assign, int64_t dim, int64_t limit,
                 int64_t stride, const char* op, int64_t slice, int axis) {
   for (size_t p = 0; p < n; ++p) {
     int64_t x = static_cast<int64_t>(idx[p]);
@@ -81,7 +84,7 @@ void add_starts(const I* idx, size_t n, int64_t* offsets, int64_t dim, int64_t l
       if (x < 0) index_out_of_range(op, x, true, slice, axis, dim);  // beyond int64
     }
     if (x < 0 || x > limit) index_out_of_range(op, static_cast<int64_t>(idx[p]), false, slice, axis, dim);
-    offsets[p] += x * stride;
+    offsets[p] = (assign ? 0 : offsets[p]) + x * stride;
   }
 }
 
@@ -117,8 +120,9 @@ class SliceOffsets {
 
   // off[0, e - b) = the offsets of positions [b, e), e - b <= kBlock.
   void fill(size_t b, size_t e, int64_t* off) const {
+    // Without batch axes the first index array stores the offsets rather than adding to zeros.
     if (batch_ == 0) {
-      std::fill(off, off + (e - b), int64_t(0));
+      if (indices_.empty()) std::fill(off, off + (e - b), int64_t(0));
     } else {  // the batch entry changes every inner_ positions
       size_t q = b / inner_, r = b % inner_;
       int64_t base = cpu::offset_of(q, batch_shape_, batch_strides_);
@@ -137,8 +141,8 @@ class SliceOffsets {
       dispatch_dtype(indices_[j].dtype(), [&](auto tag) {
         using I = decltype(tag);
         if constexpr (std::is_integral_v<I> && !std::is_same_v<I, bool>) {
-          add_starts(indices_[j].data<I>() + b, e - b, off, dim, dim - slice, strides_[axis], op_,
-                     slice, axis);
+          add_starts(indices_[j].data<I>() + b, e - b, off, batch_ == 0 && j == 0, dim, dim - slice,
+                     strides_[axis], op_, slice, axis);
         } else {
           throw std::logic_error("a non-integer index array reached a gather or scatter kernel");
         }
@@ -220,8 +224,72 @@ T combine(T cur, T upd) {
   }
 }
 
+// The value a private accumulator of reduction R starts from: combining it changes nothing.
+template <ScatterReduce R, typename T>
+T reduce_identity() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return R == ScatterReduce::Prod || R == ScatterReduce::Min;
+  } else if constexpr (R == ScatterReduce::Add) {
+    return T(0);
+  } else if constexpr (R == ScatterReduce::Prod) {
+    return T(1);
+  } else if constexpr (std::is_integral_v<T>) {
+    return R == ScatterReduce::Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+  } else {  // floating types, half types through float
+    const float inf = std::numeric_limits<float>::infinity();
+    return T(R == ScatterReduce::Max ? -inf : inf);
+  }
+}
+
+// Positions per block of a privatised scatter, and the most blocks one gets.
+constexpr size_t kPrivateBlockPositions = size_t(1) << 17;
+constexpr size_t kMaxPrivateBlocks = 8;
+
+// A scatter reduction of single elements (slice size 1) whose output is small next to its
+// updates, spread over threads: the positions are cut into blocks, block 0 reduces into the
+// output and each other block into a private copy that starts at the identity; the copies are
+// then combined into the output in block order. The number of blocks depends on the sizes only,
+// never on the threads, so float results are the same on every machine and every run (they
+// may differ from a one-by-one reduction in the last bits, as any reordered float sum does).
+// Returns false, doing nothing, when the output is too large for copies to pay.
+template <ScatterReduce R, typename T>
+bool scatter_elements_privately(T* dst, const T* upd, const SliceOffsets& offsets,
+                                size_t out_size) {
+  const size_t n = offsets.positions();
+  size_t blocks = std::min(kMaxPrivateBlocks, n / kPrivateBlockPositions);
+  // The copies cost (blocks - 1) * out_size to fill and combine: keep that under n / 4.
+  while (blocks >= 2 && (blocks - 1) * out_size > n / 4) --blocks;
+  if (blocks < 2) return false;
+  const size_t per_block = (n + blocks - 1) / blocks;
+  std::unique_ptr<T[]> copies(new T[(blocks - 1) * out_size]);
+  cpu::parallel_for(blocks, 1, [&](size_t bb, size_t be) {
+    int64_t off[SliceOffsets::kBlock];
+    for (size_t blk = bb; blk < be; ++blk) {
+      T* acc = dst;
+      if (blk > 0) {
+        acc = copies.get() + (blk - 1) * out_size;
+        std::fill(acc, acc + out_size, reduce_identity<R, T>());
+      }
+      const size_t end = std::min(n, (blk + 1) * per_block);
+      for (size_t cb = blk * per_block; cb < end; cb += SliceOffsets::kBlock) {
+        const size_t ce = std::min(end, cb + SliceOffsets::kBlock);
+        offsets.fill(cb, ce, off);
+        for (size_t p = cb; p < ce; ++p) acc[off[p - cb]] = combine<R>(acc[off[p - cb]], upd[p]);
+      }
+    }
+  });
+  cpu::parallel_for(out_size, cpu::kElementwiseGrain, [&](size_t b, size_t e) {
+    for (size_t blk = 1; blk < blocks; ++blk) {
+      const T* c = copies.get() + (blk - 1) * out_size;
+      for (size_t i = b; i < e; ++i) dst[i] = combine<R>(dst[i], c[i]);
+    }
+  });
+  return true;
+}
+
 // Applies the updates slice by slice in index order (later updates see earlier ones: the
-// last assignment wins and reductions are deterministic). Large slices split across threads.
+// last assignment wins and reductions are deterministic). Large slices split across threads;
+// reductions of single elements into a small output go to scatter_elements_privately.
 // An out-of-range index stops the kernel part way; the output is then discarded (run_node
 // resets it), and `a` was either copied or donated, so nobody sees a partial update.
 template <ScatterReduce R, typename T>
@@ -237,6 +305,9 @@ void scatter_slices(array& out, const array& updates, const SliceOffsets& offset
       for (int64_t i = 0; i < n; ++i) d[i * step] = combine<R>(d[i * step], u[i]);
     }
   };
+  if constexpr (R != ScatterReduce::None) {
+    if (m == 1 && scatter_elements_privately<R, T>(dst, upd, offsets, out.size())) return;
+  }
   int64_t off[SliceOffsets::kBlock];
   for (size_t cb = 0; cb < offsets.positions(); cb += SliceOffsets::kBlock) {
     const size_t ce = std::min(offsets.positions(), cb + SliceOffsets::kBlock);
@@ -331,6 +402,88 @@ void Scatter::eval_cpu(const std::vector<array>& inputs, array& out) {
   dispatch_dtype(a.dtype(), [&](auto tag) {
     scatter_typed<decltype(tag)>(reduce_, out, updates, offsets, walk);
   });
+}
+
+namespace {
+
+// Elements of a mask per counting/writing block: fixed, so the work split never depends on
+// the number of threads.
+constexpr size_t kMaskBlock = size_t(1) << 16;
+
+// Writes the row-major positions of the nonzero bytes of mask[0, n) into the k index arrays
+// `out` (axis d of `shape`), in two parallel passes: count per block, then write each block
+// from its prefix offset.
+template <typename I>
+void write_true_positions(const uint8_t* mask, size_t n, const Shape& shape, std::vector<array>& out,
+                          const std::vector<size_t>& block_start) {
+  const int k = static_cast<int>(shape.size());
+  const Strides strides = row_major_strides(shape);
+  std::vector<I*> dst(k);
+  for (int d = 0; d < k; ++d) dst[d] = out[d].data<I>();
+  const size_t blocks = block_start.size() - 1;
+  cpu::parallel_for(blocks, 1, [&](size_t bb, size_t be) {
+    constexpr size_t kRun = 1024;
+    int64_t flat[kRun + 1];  // branch-free appends may write one past the run's last hit
+    for (size_t blk = bb; blk < be; ++blk) {
+      size_t w = block_start[blk];
+      const size_t end = std::min(n, (blk + 1) * kMaskBlock);
+      for (size_t r = blk * kMaskBlock; r < end; r += kRun) {
+        const size_t re = std::min(end, r + kRun);
+        size_t hits = 0;
+        for (size_t i = r; i < re; ++i) {
+          flat[hits] = static_cast<int64_t>(i);
+          hits += mask[i] != 0;
+        }
+        if (k == 1) {
+          for (size_t h = 0; h < hits; ++h) dst[0][w + h] = static_cast<I>(flat[h]);
+        } else {
+          for (size_t h = 0; h < hits; ++h) {
+            int64_t rem = flat[h];
+            for (int d = 0; d < k; ++d) {
+              dst[d][w + h] = static_cast<I>(rem / strides[d]);
+              rem %= strides[d];
+            }
+          }
+        }
+        w += hits;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+std::vector<array> true_positions(const array& evaluated_mask) {
+  array m = evaluated_mask;
+  if (!m.flags().row_contiguous) {
+    array packed = array::empty(m.shape(), m.dtype());
+    cpu::copy_to_contiguous(m, packed);
+    m = packed;
+  }
+  const size_t n = m.size();
+  const uint8_t* mask = n ? static_cast<const uint8_t*>(m.raw_data()) : nullptr;
+  const size_t blocks = (n + kMaskBlock - 1) / kMaskBlock;
+  std::vector<size_t> block_start(blocks + 1, 0);
+  cpu::parallel_for(blocks, 1, [&](size_t bb, size_t be) {
+    for (size_t blk = bb; blk < be; ++blk) {
+      const size_t end = std::min(n, (blk + 1) * kMaskBlock);
+      size_t c = 0;
+      for (size_t i = blk * kMaskBlock; i < end; ++i) c += mask[i] != 0;
+      block_start[blk + 1] = c;
+    }
+  });
+  for (size_t blk = 0; blk < blocks; ++blk) block_start[blk + 1] += block_start[blk];
+  const int64_t total = static_cast<int64_t>(block_start[blocks]);
+  const Dtype dtype = n <= static_cast<size_t>(INT32_MAX) ? Dtype::int32 : Dtype::int64;
+  std::vector<array> out;
+  for (int d = 0; d < m.ndim(); ++d) out.push_back(array::empty({total}, dtype));
+  if (total == 0) return out;
+  if (dtype == Dtype::int32) {
+    write_true_positions<int32_t>(mask, n, m.shape(), out, block_start);
+  } else {
+    write_true_positions<int64_t>(mask, n, m.shape(), out, block_start);
+  }
+  return out;
 }
 
 }  // namespace pullback

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -32,37 +33,57 @@ class Pool {
   }
   int size() const { return n_; }
 
-  // Runs job(i) for i in [0, n_) with the caller as participant 0.
+  // Runs job(0) on the caller and job(i) on each worker i that wakes before the caller is
+  // done with its own share. A worker that wakes later finds no job: the caller never waits
+  // for a thread to be scheduled (on a busy machine that costs milliseconds), only for the
+  // workers that have started to finish.
   void run(const std::function<void(int)>& job) {
     std::lock_guard<std::mutex> serial(run_mu_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       job_ = &job;
-      pending_ = n_ - 1;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     job(0);
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return pending_ == 0; });
     job_ = nullptr;
+    done_cv_.wait(lock, [this] { return active_ == 0; });
   }
 
  private:
+  // After a job a worker spins a little before it sleeps: kernels tend to come back to back,
+  // and a worker that is still running joins the next one at once, where waking a sleeping
+  // thread takes tens of microseconds (far more on a busy machine).
+  void spin_for_next_job(size_t seen) const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+    for (unsigned i = 1;; ++i) {
+      if (published_.load(std::memory_order_acquire) != seen) return;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if (i % 256 == 0 && std::chrono::steady_clock::now() > until) return;
+    }
+  }
+
   void work(int index) {
     size_t seen = 0;
     for (;;) {
       const std::function<void(int)>* job;
+      spin_for_next_job(seen);
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
         job = job_;
+        if (!job) continue;  // woke after the caller had finished: nothing to join
+        ++active_;
       }
       (*job)(index);
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (--active_ == 0) done_cv_.notify_one();
     }
   }
 
@@ -71,9 +92,11 @@ class Pool {
   std::mutex mu_, run_mu_;
   std::condition_variable cv_, done_cv_;
   const std::function<void(int)>* job_ = nullptr;
-  int pending_ = 0;
+  int active_ = 0;  // workers inside the current job
   size_t generation_ = 0;
+  std::atomic<size_t> published_{0};  // generation_, readable without the lock
   bool stop_ = false;
+  static constexpr int kSpinMicroseconds = 200;
 };
 
 Pool& pool() {

@@ -141,6 +141,68 @@ void copy_parallel(const array& in, array& out) {
   });
 }
 
+// Element copies along one row: `n` elements from `src` (element stride `step`, 0 for a
+// broadcast value) to the contiguous `dst`.
+template <typename T>
+void copy_run(const T* src, int64_t step, T* dst, int64_t n) {
+  if (step == 1) {
+    std::memcpy(dst, src, n * sizeof(T));
+  } else if (step == 0) {
+    std::fill(dst, dst + n, *src);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i * step];
+  }
+}
+
+// out = a with the box [start, start + update.shape()) replaced by `update`, writing each
+// output element once: every row of out's last axis takes `a` outside the box and `update`
+// inside it. Far cheaper than copying all of `a` and then the box when `a` is a broadcast
+// fill (pad) or the box is most of the array.
+template <typename T>
+void update_box_once(const array& a, const array& update, const Shape& start, array& out) {
+  const int nd = out.ndim();
+  const int64_t len = out.shape().back();
+  const int64_t box_lo = start.back(), box_n = update.shape().back();
+  size_t rows = 1;
+  for (int d = 0; d + 1 < nd; ++d) rows *= static_cast<size_t>(out.shape()[d]);
+  const T* src = a.data<T>();
+  const T* upd = update.data<T>();
+  T* dst = out.data<T>();
+  const int64_t sa = a.strides().back(), su = update.strides().back();
+  const size_t grain = std::max<size_t>(1, cpu::kElementwiseGrain / static_cast<size_t>(len));
+  cpu::parallel_for(rows, grain, [&](size_t rb, size_t re) {
+    std::vector<int64_t> idx(nd - 1);
+    size_t r = rb;
+    for (int d = nd - 2; d >= 0; --d) {
+      idx[d] = static_cast<int64_t>(r % static_cast<size_t>(out.shape()[d]));
+      r /= static_cast<size_t>(out.shape()[d]);
+    }
+    for (size_t row = rb; row < re; ++row) {
+      int64_t ao = 0, uo = 0;
+      bool inside = true;
+      for (int d = 0; d + 1 < nd; ++d) {
+        ao += idx[d] * a.strides()[d];
+        const int64_t rel = idx[d] - start[d];
+        inside = inside && rel >= 0 && rel < update.shape()[d];
+        uo += rel * update.strides()[d];
+      }
+      T* o = dst + static_cast<int64_t>(row) * len;
+      if (!inside) {
+        copy_run(src + ao, sa, o, len);
+      } else {
+        copy_run(src + ao, sa, o, box_lo);
+        copy_run(upd + uo, su, o + box_lo, box_n);
+        const int64_t hi = box_lo + box_n;
+        copy_run(src + ao + hi * sa, sa, o + hi, len - hi);
+      }
+      for (int d = nd - 2; d >= 0; --d) {
+        if (++idx[d] < out.shape()[d]) break;
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void Broadcast::eval_cpu(const std::vector<array>& inputs, array& out) {
@@ -193,7 +255,18 @@ void SliceUpdate::eval_cpu(const std::vector<array>& inputs, array& out) {
     out.copy_shared_buffer(a);
   } else {
     out.set_data(std::make_shared<Data>(out.nbytes()));
-    if (a.size() > 0) copy_parallel(a, out);
+    if (a.size() == 0) return;
+    const bool unit_steps = std::all_of(strides_.begin(), strides_.end(), [](int64_t v) { return v == 1; });
+    // Rows long enough that a row's bookkeeping is small next to its copies.
+    if (unit_steps && update.size() > 0 && out.ndim() > 0 && out.shape().back() >= 16) {
+      switch (out.itemsize()) {
+        case 1: return update_box_once<uint8_t>(a, update, start_, out);
+        case 2: return update_box_once<uint16_t>(a, update, start_, out);
+        case 4: return update_box_once<uint32_t>(a, update, start_, out);
+        default: return update_box_once<uint64_t>(a, update, start_, out);
+      }
+    }
+    copy_parallel(a, out);
   }
   if (update.size() == 0) return;
   Strides ost = row_major_strides(out.shape());
@@ -218,6 +291,31 @@ void Concatenate::eval_cpu(const std::vector<array>& inputs, array& out) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     offsets[i] = k;
     k += inputs[i].shape()[axis_];
+  }
+  // Row-contiguous inputs with several rows before the axis: each thread writes whole output
+  // rows (every input's piece of the row in turn), one contiguous stretch of memory, rather
+  // than every thread writing a strided part of each row.
+  const size_t outer = shape_size(Shape(out.shape().begin(), out.shape().begin() + axis_));
+  const bool all_rows = std::all_of(inputs.begin(), inputs.end(),
+                                    [](const array& in) { return in.flags().row_contiguous; });
+  if (outer >= 2 && all_rows) {
+    const size_t row_bytes = static_cast<size_t>(ost[axis_] * out.shape()[axis_]) * isz;
+    const size_t row_elems = row_bytes / isz;
+    std::vector<size_t> piece(inputs.size());  // bytes of input i in one output row
+    for (size_t i = 0; i < inputs.size(); ++i) piece[i] = inputs[i].nbytes() / outer;
+    char* dst = static_cast<char*>(out.raw_data());
+    cpu::parallel_for(outer, std::max<size_t>(1, cpu::kElementwiseGrain / std::max<size_t>(row_elems, 1)),
+                      [&](size_t b, size_t e) {
+      for (size_t r = b; r < e; ++r) {
+        char* o = dst + r * row_bytes;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          if (piece[i] == 0) continue;
+          std::memcpy(o, static_cast<const char*>(inputs[i].raw_data()) + r * piece[i], piece[i]);
+          o += piece[i];
+        }
+      }
+    });
+    return;
   }
   auto copy_one = [&](size_t i) {
     const array& in = inputs[i];
