@@ -245,6 +245,7 @@ from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  
                                  set_printoptions, set_wired_limit)
 
 from pullback.core._interop import from_dlpack  # noqa: E402
+from pullback.core import fft  # noqa: E402  (the mx.fft submodule)
 
 import pullback._core as _core_module  # noqa: E402
 
@@ -252,5 +253,5 @@ __all__ = sorted(
     {name for name in dir(_core_module) if not name.startswith("_")}
     | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream", "finfo", "iinfo",
        "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
-       "PrintOptions", "set_wired_limit", "from_dlpack"}
+       "PrintOptions", "set_wired_limit", "from_dlpack", "fft"}
 )
