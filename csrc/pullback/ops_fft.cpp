@@ -89,12 +89,9 @@ array transform(const array& a, const std::optional<Shape>& sizes, const std::op
   // The real axis is the last one: transformed first going forward, last coming back. The
   // scale rides on the final node.
   std::vector<size_t> order;
-  if (real && !inverse) {
-    order.push_back(last);
-    for (size_t i = last; i-- > 0;) order.push_back(i);
-  } else {
-    for (size_t i = last + 1; i-- > 0;) order.push_back(i);
-  }
+  if (real && !inverse) order.push_back(last);
+  for (size_t i = last; i-- > 0;) order.push_back(i);
+  if (!real || inverse) order.push_back(last);
   for (size_t step = 0; step < order.size(); ++step) {
     const size_t i = order[step];
     FFTKind kind = FFTKind::C2C;

@@ -39,10 +39,10 @@ array half_spectrum_weights(int64_t n, int axis, int ndim, float edge, float int
 
 array fft_node(const array& x, int axis, FFTKind kind, bool inverse, int64_t n, double scale,
                Stream s) {
-  Shape shape = x.shape();
-  shape[axis] = output_length(kind, n);
+  auto prim = std::make_shared<FFT>(s, axis, kind, inverse, n, scale);
+  Shape shape = prim->output_shapes({x})[0];  // validates the input the kernel will read
   Dtype dtype = kind == FFTKind::C2R ? Dtype::float32 : Dtype::complex64;
-  return array(shape, dtype, std::make_shared<FFT>(s, axis, kind, inverse, n, scale), {x});
+  return array(shape, dtype, std::move(prim), {x});
 }
 
 std::vector<Shape> FFT::output_shapes(const Arrays& in) {
