@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-FRAMEWORKS = ["pullback", "mlx", "torch", "jax"]
+FRAMEWORKS = ["pullback", "mlx", "torch", "jax", "numpy"]
 
 DISPATCH_OPS = 1000
 MATMUL_N = 1024
@@ -64,6 +64,11 @@ CASES = [
     ("argsort_8m", "argsort, 8M float32 (one row)", "ms", lambda t: t * 1e3),
     ("sort_rows", "sort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
     ("argsort_rows", "argsort, 1024x4096 float32, axis -1", "ms", lambda t: t * 1e3),
+    ("fft_1m", "fft, 2^20 complex64 (one line)", "ms", lambda t: t * 1e3),
+    ("fft_batch", "fft, 64 x 2^16 complex64, axis -1", "ms", lambda t: t * 1e3),
+    ("fft_prime", "fft, 100003 complex64 (prime length)", "ms", lambda t: t * 1e3),
+    ("rfft_1m", "rfft, 2^20 float32 (one line)", "ms", lambda t: t * 1e3),
+    ("fft2_1k", "fft2, 1024x1024 complex64", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -157,6 +162,38 @@ def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
 
 
+def _fft_data():
+    """The NumPy inputs of the FFT cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+
+    def cplx(*shape):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+    return {"line": cplx(1 << 20), "batch": cplx(64, 1 << 16), "prime": cplx(100003),
+            "real": rng.standard_normal(1 << 20).astype(np.float32), "square": cplx(1024, 1024)}
+
+
+def bench_fft_cases(fft, convert, res: Dict[str, object], timer: "Timer", done=lambda y: y) -> None:
+    """The FFT cases for any framework with a numpy.fft-like module `fft`; `convert` makes its
+    arrays from NumPy ones and `done` waits for a result."""
+    d = {k: convert(v) for k, v in _fft_data().items()}
+    timer.measure(res, "fft_1m", lambda: done(fft.fft(d["line"])))
+    timer.measure(res, "fft_batch", lambda: done(fft.fft(d["batch"])))
+    timer.measure(res, "fft_prime", lambda: done(fft.fft(d["prime"])))
+    timer.measure(res, "rfft_1m", lambda: done(fft.rfft(d["real"])))
+    timer.measure(res, "fft2_1k", lambda: done(fft.fft2(d["square"])))
+
+
+def bench_numpy(timer: "Timer"):
+    import numpy as np
+
+    res: Dict[str, object] = {}
+    bench_fft_cases(np.fft, lambda v: v, res, timer)
+    return {"numpy": res}
+
+
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
@@ -245,6 +282,13 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_scan_mlx_like(mx, res, timer)
     bench_sort_mlx_like(mx, res, timer)
 
+    def evaluated(v):
+        a = mx.array(v)
+        mx.eval(a)
+        return a
+
+    bench_fft_cases(mx.fft, evaluated, res, timer, done=lambda y: mx.eval(y))
+
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
     if hasattr(mx, "compile"):
@@ -332,6 +376,7 @@ def bench_torch(timer: Timer):
         timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
         timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
         timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
+        bench_fft_cases(torch.fft, torch.from_numpy, res, timer)
     return {"torch": res}
 
 
@@ -398,11 +443,14 @@ def bench_jax(timer: Timer):
     timer.measure(eager, "argsort_8m", lambda: jnp.argsort(s["long"]).block_until_ready())
     timer.measure(eager, "sort_rows", lambda: jnp.sort(s["rows"]).block_until_ready())
     timer.measure(eager, "argsort_rows", lambda: jnp.argsort(s["rows"]).block_until_ready())
+    bench_fft_cases(jnp.fft, jnp.asarray, eager, timer, done=lambda y: y.block_until_ready())
     return {"jax": eager, "jax.jit": jitted}
 
 
-RUNNERS = {"pullback": bench_pullback, "mlx": bench_mlx, "torch": bench_torch, "jax": bench_jax}
-IMPORTS = {"pullback": "pullback.core", "mlx": "mlx.core", "torch": "torch", "jax": "jax"}
+RUNNERS = {"pullback": bench_pullback, "mlx": bench_mlx, "torch": bench_torch, "jax": bench_jax,
+           "numpy": bench_numpy}
+IMPORTS = {"pullback": "pullback.core", "mlx": "mlx.core", "torch": "torch", "jax": "jax",
+           "numpy": "numpy"}
 
 
 def _error(e: BaseException) -> str:
