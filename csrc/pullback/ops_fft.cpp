@@ -173,7 +173,7 @@ array ifftshift(const array& a, const std::optional<Axes>& axes, Stream s) {
   return shifted(a, axes, true, "ifftshift", s);
 }
 
-array fftfreq(int64_t n, double d, Stream s) {
+array fftfreq(int64_t n, double d, Stream) {
   check_frequency_args(n, d, "fftfreq");
   std::vector<float> f(static_cast<size_t>(n));
   const double step = 1.0 / (d * static_cast<double>(n));
@@ -183,7 +183,7 @@ array fftfreq(int64_t n, double d, Stream s) {
   return array(f.data(), Shape{n}, Dtype::float32);
 }
 
-array rfftfreq(int64_t n, double d, Stream s) {
+array rfftfreq(int64_t n, double d, Stream) {
   check_frequency_args(n, d, "rfftfreq");
   std::vector<float> f(static_cast<size_t>(n / 2 + 1));
   const double step = 1.0 / (d * static_cast<double>(n));

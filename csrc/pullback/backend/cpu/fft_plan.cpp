@@ -94,6 +94,15 @@ inline void butterfly(Cx* v) {
   }
 }
 
+// Calls f(b, k0, k1) for the blocks of butterflies j = b * stride + k, k in [k0, k1), that
+// make up [j0, j1): a block shares its inputs' base and its outputs' base.
+template <typename F>
+inline void for_each_block(int64_t j0, int64_t j1, int64_t stride, F&& f) {
+  for (int64_t b = j0 / stride; b * stride < j1; ++b) {
+    f(b, std::max<int64_t>(j0 - b * stride, 0), std::min<int64_t>(j1 - b * stride, stride));
+  }
+}
+
 // Butterflies [j0, j1) of one pass with a radix the compiler knows.
 template <int R, bool Inv>
 void fixed_pass(const Cx* in, Cx* out, int64_t n, int64_t stride, const Cx* tw, int64_t j0,
@@ -108,9 +117,7 @@ void fixed_pass(const Cx* in, Cx* out, int64_t n, int64_t stride, const Cx* tw, 
     }
     return;
   }
-  for (int64_t b = j0 / stride; b * stride < j1; ++b) {
-    const int64_t k0 = std::max<int64_t>(j0 - b * stride, 0);
-    const int64_t k1 = std::min<int64_t>(j1 - b * stride, stride);
+  for_each_block(j0, j1, stride, [&](int64_t b, int64_t k0, int64_t k1) {
     const Cx* src = in + b * stride;
     Cx* dst = out + b * stride * R;
     for (int64_t k = k0; k < k1; ++k) {
@@ -121,7 +128,7 @@ void fixed_pass(const Cx* in, Cx* out, int64_t n, int64_t stride, const Cx* tw, 
       butterfly<R, Inv>(v);
       for (int r = 0; r < R; ++r) dst[k + r * stride] = v[r];
     }
-  }
+  });
 }
 
 // A pass of an odd radix R <= kMaxGenericRadix: each output pairs q with R - q, whose sums
@@ -132,9 +139,7 @@ void generic_pass(const Cx* in, Cx* out, int64_t n, int R, int64_t stride, const
   const int64_t q = n / R;
   const int h = R / 2;
   Cx v[kMaxGenericRadix], sum[kMaxGenericRadix / 2 + 1], dif[kMaxGenericRadix / 2 + 1];
-  for (int64_t b = j0 / stride; b * stride < j1; ++b) {
-    const int64_t k0 = std::max<int64_t>(j0 - b * stride, 0);
-    const int64_t k1 = std::min<int64_t>(j1 - b * stride, stride);
+  for_each_block(j0, j1, stride, [&](int64_t b, int64_t k0, int64_t k1) {
     const Cx* src = in + b * stride;
     Cx* dst = out + b * stride * R;
     for (int64_t k = k0; k < k1; ++k) {
@@ -163,7 +168,7 @@ void generic_pass(const Cx* in, Cx* out, int64_t n, int R, int64_t stride, const
         dst[k + (R - f) * stride] = sub(even, rot);
       }
     }
-  }
+  });
 }
 
 bool is_smooth(int64_t m) {
