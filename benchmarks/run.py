@@ -77,6 +77,11 @@ CASES = [
     ("hadamard", "hadamard_transform 1024x4096 float32", "ms", lambda t: t * 1e3),
     ("convolve", "convolve 1M float32 with 31 taps, same", "ms", lambda t: t * 1e3),
     ("gather_mm", "gather_mm 512 tokens (1x256) x 8 experts (256x256)", "ms", lambda t: t * 1e3),
+    ("fft_1m", "fft, 2^20 complex64 (one line)", "ms", lambda t: t * 1e3),
+    ("fft_batch", "fft, 64 x 2^16 complex64, axis -1", "ms", lambda t: t * 1e3),
+    ("fft_prime", "fft, 100003 complex64 (prime length)", "ms", lambda t: t * 1e3),
+    ("rfft_1m", "rfft, 2^20 float32 (one line)", "ms", lambda t: t * 1e3),
+    ("fft2_1k", "fft2, 1024x1024 complex64", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -306,6 +311,36 @@ def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "convolve", lambda: mx.eval(mx.convolve(d["signal"], d["taps"], "same")))
     timer.measure(res, "gather_mm", lambda: mx.eval(mx.gather_mm(
         d["tokens"], d["experts"], None, d["choice"], sorted_indices=True)))
+def _fft_data():
+    """The NumPy inputs of the FFT cases (the same for every framework)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+
+    def cplx(*shape):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+    return {"line": cplx(1 << 20), "batch": cplx(64, 1 << 16), "prime": cplx(100003),
+            "real": rng.standard_normal(1 << 20).astype(np.float32), "square": cplx(1024, 1024)}
+
+
+def bench_fft_cases(fft, convert, res: Dict[str, object], timer: "Timer", done=lambda y: y) -> None:
+    """The FFT cases for any framework with a numpy.fft-like module `fft`; `convert` makes its
+    arrays from NumPy ones and `done` waits for a result."""
+    d = {k: convert(v) for k, v in _fft_data().items()}
+    timer.measure(res, "fft_1m", lambda: done(fft.fft(d["line"])))
+    timer.measure(res, "fft_batch", lambda: done(fft.fft(d["batch"])))
+    timer.measure(res, "fft_prime", lambda: done(fft.fft(d["prime"])))
+    timer.measure(res, "rfft_1m", lambda: done(fft.rfft(d["real"])))
+    timer.measure(res, "fft2_1k", lambda: done(fft.fft2(d["square"])))
+
+
+def bench_numpy(timer: "Timer"):
+    import numpy as np
+
+    res: Dict[str, object] = {}
+    bench_fft_cases(np.fft, lambda v: v, res, timer)
+    return {"numpy": res}
 
 
 class Timer:
@@ -403,6 +438,13 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_train_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
     bench_special_mlx_like(mx, res, timer)
+
+    def evaluated(v):
+        a = mx.array(v)
+        mx.eval(a)
+        return a
+
+    bench_fft_cases(mx.fft, evaluated, res, timer, done=lambda y: mx.eval(y))
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -533,6 +575,7 @@ def bench_torch(timer: Timer):
                                                         padding=15))
         choice = sp["choice"].long()
         timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
+        bench_fft_cases(torch.fft, torch.from_numpy, res, timer)
     return {"torch": res}
 
 
@@ -599,6 +642,7 @@ def bench_jax(timer: Timer):
     timer.measure(eager, "argsort_8m", lambda: jnp.argsort(s["long"]).block_until_ready())
     timer.measure(eager, "sort_rows", lambda: jnp.sort(s["rows"]).block_until_ready())
     timer.measure(eager, "argsort_rows", lambda: jnp.argsort(s["rows"]).block_until_ready())
+    bench_fft_cases(jnp.fft, jnp.asarray, eager, timer, done=lambda y: y.block_until_ready())
     return {"jax": eager, "jax.jit": jitted}
 
 

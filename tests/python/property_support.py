@@ -515,6 +515,7 @@ EXCLUDED = {
     **{n: "stream/iteration/memory utility (test_special.py)" for n in (
         "ThreadLocalStream", "StreamContext", "ArrayIterator", "new_thread_local_stream",
         "new_thread_unsafe_stream", "clear_streams", "get_array_buffer_size")},
+    "fft": "the mx.fft submodule (test_fft.py: values, derivatives, hostile arguments)",
 }
 
 

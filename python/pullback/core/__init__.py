@@ -232,6 +232,7 @@ from pullback.core._io import (load, save, save_gguf, save_safetensors, savez,  
                                savez_compressed)
 
 from pullback.core import random  # noqa: E402  (the Python module, not _core's submodule)
+from pullback.core import fft  # noqa: E402  (the mx.fft submodule)
 
 import pullback._core as _core_module  # noqa: E402
 
@@ -241,4 +242,5 @@ __all__ = sorted(
        "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
        "PrintOptions", "set_wired_limit", "from_dlpack", "load", "save", "save_gguf",
        "save_safetensors", "savez", "savez_compressed"}
+       "PrintOptions", "set_wired_limit", "from_dlpack", "fft"}
 )
