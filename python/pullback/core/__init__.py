@@ -241,6 +241,5 @@ __all__ = sorted(
     | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream", "StreamContext", "finfo", "iinfo",
        "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
        "PrintOptions", "set_wired_limit", "from_dlpack", "load", "save", "save_gguf",
-       "save_safetensors", "savez", "savez_compressed"}
-       "PrintOptions", "set_wired_limit", "from_dlpack", "fft"}
+       "save_safetensors", "savez", "savez_compressed", "fft", "random"}
 )
