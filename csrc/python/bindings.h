@@ -12,4 +12,5 @@ void init_indexing(nanobind::module_& m);  // after init_array: adds array.at
 void init_compose(nanobind::module_& m);
 void init_scan(nanobind::module_& m);  // after init_array: adds array.cumsum and friends
 void init_sort(nanobind::module_& m);
+void init_linalg(nanobind::module_& m);  // the linalg submodule
 }  // namespace pullback::python

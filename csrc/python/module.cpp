@@ -50,4 +50,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_compose(m);
   pullback::python::init_scan(m);
   pullback::python::init_sort(m);
+  pullback::python::init_linalg(m);
 }

@@ -245,6 +245,7 @@ from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  
                                  set_printoptions, set_wired_limit)
 
 from pullback.core._interop import from_dlpack  # noqa: E402
+from pullback.core import linalg  # noqa: E402,F811  (the Python module, over _core.linalg)
 
 import pullback._core as _core_module  # noqa: E402
 

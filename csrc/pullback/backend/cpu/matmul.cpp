@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "pullback/backend/cpu/blas_threads.h"
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/interrupt.h"
@@ -36,10 +37,12 @@ constexpr double kInterruptibleGemmFlops = double(int64_t(1) << 34);
 constexpr double kPanelFlops = double(int64_t(1) << 33);
 constexpr int64_t kMinPanelRows = 128;
 
+}  // namespace
+
 // OpenBLAS sizes its pool from the core count; follow PULLBACK_NUM_THREADS too, unless the
 // user set OpenBLAS's own variables. Our pool's workers sleep on a condition variable while
 // a gemm runs, so the two pools take turns rather than compete.
-void configure_blas_threads() {
+void cpu::configure_blas_threads() {
   static std::once_flag once;
   std::call_once(once, [] {
     if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("OMP_NUM_THREADS")) return;
@@ -48,23 +51,18 @@ void configure_blas_threads() {
   });
 }
 
-// OpenBLAS held to one thread for the scope (products then run on our pool's threads, one each),
-// restored afterwards. The setting is process-wide; a concurrent matmul on another thread only
-// runs single-threaded meanwhile, with the same results.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : previous_(scipy_openblas_get_num_threads()) {
-    if (previous_ != 1) scipy_openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (previous_ != 1) scipy_openblas_set_num_threads(previous_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+cpu::SingleThreadedBlas::SingleThreadedBlas() : previous_(scipy_openblas_get_num_threads()) {
+  if (previous_ != 1) scipy_openblas_set_num_threads(1);
+}
 
- private:
-  int previous_;
-};
+cpu::SingleThreadedBlas::~SingleThreadedBlas() {
+  if (previous_ != 1) scipy_openblas_set_num_threads(previous_);
+}
+
+namespace {
+
+using cpu::configure_blas_threads;
+using cpu::SingleThreadedBlas;
 
 // How BLAS reads an operand's matrices in row-major terms: element (i, j) lives at
 // i * ld + j, or at j * ld + i when `transposed`.
