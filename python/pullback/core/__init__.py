@@ -245,7 +245,11 @@ from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  
                                  set_printoptions, set_wired_limit)
 
 from pullback.core._interop import from_dlpack  # noqa: E402
-from pullback.core import linalg  # noqa: E402,F811  (the Python module, over _core.linalg)
+import importlib as _importlib  # noqa: E402
+
+# The Python module pullback.core.linalg (`from pullback.core import linalg` would find the
+# _core.linalg attribute that the star import above left and not import the module).
+linalg = _importlib.import_module("pullback.core.linalg")
 
 import pullback._core as _core_module  # noqa: E402
 
