@@ -32,9 +32,6 @@
   void scipy_##p##getrf_(const int* m, const int* n, T* a, const int* lda, int* ipiv, int* info); \
   void scipy_##p##getri_(const int* n, T* a, const int* lda, const int* ipiv, T* work,          \
                          const int* lwork, int* info);                                          \
-  void scipy_##p##getrs_(const char* trans, const int* n, const int* nrhs, const T* a,          \
-                         const int* lda, const int* ipiv, T* b, const int* ldb, int* info,      \
-                         size_t);                                                               \
   void scipy_##p##potrf_(const char* uplo, const int* n, T* a, const int* lda, int* info, size_t); \
   void scipy_##p##trtri_(const char* uplo, const char* diag, const int* n, T* a, const int* lda, \
                          int* info, size_t, size_t);                                            \
@@ -71,11 +68,6 @@ namespace {
   int getri(int n, T* a, int lda, const int* ipiv, T* work, int lwork) {                        \
     int info = 0;                                                                               \
     scipy_##p##getri_(&n, a, &lda, ipiv, work, &lwork, &info);                                  \
-    return info;                                                                                \
-  }                                                                                             \
-  int getrs(char trans, int n, int nrhs, const T* a, int lda, const int* ipiv, T* b, int ldb) { \
-    int info = 0;                                                                               \
-    scipy_##p##getrs_(&trans, &n, &nrhs, a, &lda, ipiv, b, &ldb, &info, 1);                     \
     return info;                                                                                \
   }                                                                                             \
   int potrf(char uplo, int n, T* a, int lda) {                                                  \
@@ -272,6 +264,28 @@ void trsm(bool upper, int n, int k, const T* a, T* b) {
   }
 }
 
+// Y <- Y op(M)^-1 for the column-major k x n Y (leading dimension k) and the upper (non-unit
+// diagonal) or lower (unit diagonal) triangle of the column-major n x n M: getrf's factors.
+template <typename T>
+void trsm_right(bool upper, int k, int n, const T* m, T* y) {
+  const auto uplo = upper ? CblasUpper : CblasLower;
+  const auto diag = upper ? CblasNonUnit : CblasUnit;
+  if (k == 1) {
+    // One row: y M^-1 = (M^-T y^T)^T, a triangular solve with a vector (trsm is slow here).
+    if constexpr (std::is_same_v<T, float>) {
+      scipy_cblas_strsv(CblasColMajor, uplo, CblasTrans, diag, n, m, n, y, 1);
+    } else {
+      scipy_cblas_dtrsv(CblasColMajor, uplo, CblasTrans, diag, n, m, n, y, 1);
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    scipy_cblas_strsm(CblasColMajor, CblasRight, uplo, CblasNoTrans, diag, k, n, 1.0f, m, n, y, k);
+  } else {
+    scipy_cblas_dtrsm(CblasColMajor, CblasRight, uplo, CblasNoTrans, diag, k, n, 1.0, m, n, y, k);
+  }
+}
+
 template <typename T>
 void solve(const array& a_in, const array& b_in, array& out, bool triangular, bool upper) {
   fill_from(b_in, out);
@@ -294,24 +308,24 @@ void solve(const array& a_in, const array& b_in, array& out, bool triangular, bo
     });
     return;
   }
-  // The row-major A is the column-major A^T: factor that and solve with its transpose.
+  // The row-major A is the column-major M = A^T = P L U (getrf), and the row-major B and X are
+  // the column-major B^T and X^T (k x n). X = A^-1 B is X^T = B^T M^-1 = B^T U^-1 L^-1 P^T: two
+  // right-side triangular solves in place and row swaps of X, with no transposed copies.
   array lu = array::empty(a_in.shape(), a_in.dtype());
   cpu::copy_to_contiguous(a_in, lu);
   T* pa = lu.data<T>();
   T* pb = out.data<T>();
   for_each_matrix(count, double(n) * n * (n + k), [&](size_t b, size_t e) {
     std::vector<int> ipiv(n);
-    std::vector<T> rhs(k > 1 ? nk : 0);
     for (size_t i = b; i < e; ++i) {
       T* a = pa + int64_t(i) * nn;
       if (getrf(n, n, a, n, ipiv.data()) > 0) fail_at(op, count, i, "The matrix is singular");
       T* x = pb + int64_t(i) * nk;
-      if (k == 1) {
-        getrs('T', n, 1, a, n, ipiv.data(), x, n);
-      } else {
-        transpose_into(x, n, k, k, rhs.data(), n);
-        getrs('T', n, k, a, n, ipiv.data(), rhs.data(), n);
-        transpose_into(rhs.data(), k, n, n, x, k);
+      trsm_right<T>(true, k, n, a, x);
+      trsm_right<T>(false, k, n, a, x);
+      for (int r = n - 1; r >= 0; --r) {
+        if (ipiv[r] - 1 != r) std::swap_ranges(x + int64_t(r) * k, x + int64_t(r + 1) * k,
+                                               x + int64_t(ipiv[r] - 1) * k);
       }
     }
   });
