@@ -70,16 +70,12 @@ array single(std::shared_ptr<Primitive> prim, const std::vector<array>& inputs) 
   return array(shape, inputs.back().dtype(), std::move(prim), inputs);
 }
 
-// The last axis (k columns) of a stack of matrices, [0, k).
-array leading_cols(const array& x, int64_t k, Stream s) {
+// Elements [lo, hi) of x along `axis` (negative: from the end).
+array axis_range(const array& x, int axis, int64_t lo, int64_t hi, Stream s) {
   Shape start(x.ndim(), 0), stop = x.shape(), step(x.ndim(), 1);
-  stop[x.ndim() - 1] = k;
-  return slice(x, start, stop, step, s);
-}
-
-array leading_rows(const array& x, int64_t k, Stream s) {
-  Shape start(x.ndim(), 0), stop = x.shape(), step(x.ndim(), 1);
-  stop[x.ndim() - 2] = k;
+  const int ax = axis < 0 ? axis + x.ndim() : axis;
+  start[ax] = lo;
+  stop[ax] = hi;
   return slice(x, start, stop, step, s);
 }
 
@@ -233,8 +229,8 @@ std::vector<array> lu_node(const array& a, const char* op, Stream s) {
 std::tuple<array, array, array> lu(const array& a, Stream s) {
   auto out = lu_node(a, "lu", s);
   const int64_t m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
-  array l = add(tril(leading_cols(out[0], k, s), -1, s), eye(m, k, 0, a.dtype(), s), s);
-  array u = triu(leading_rows(out[0], k, s), 0, s);
+  array l = add(tril(axis_range(out[0], -1, 0, k, s), -1, s), eye(m, k, 0, a.dtype(), s), s);
+  array u = triu(axis_range(out[0], -2, 0, k, s), 0, s);
   return {out[2], l, u};
 }
 
@@ -274,7 +270,7 @@ array pinv(const array& a, Stream s) {
     return zeros(shape, a.dtype(), s);
   }
   auto usv = svd(a, true, s);
-  array u = leading_cols(usv[0], k, s), vt = leading_rows(usv[2], k, s);
+  array u = axis_range(usv[0], -1, 0, k, s), vt = axis_range(usv[2], -2, 0, k, s);
   const array& sv = usv[1];
   // Singular values below max(m, n) * eps * the largest count as zero (MLX's cutoff).
   const double eps = a.dtype() == Dtype::float64 ? std::numeric_limits<double>::epsilon()
@@ -317,12 +313,7 @@ array cross(const array& a_in, const array& b_in, int axis, Stream s) {
     return y;
   };
   array a = prepare(a_in, "a"), b = prepare(b_in, "b");
-  auto c = [&](const array& x, int i) {
-    Shape start(x.ndim(), 0), stop = x.shape(), step(x.ndim(), 1);
-    start.back() = i;
-    stop.back() = i + 1;
-    return slice(x, start, stop, step, s);
-  };
+  auto c = [&](const array& x, int i) { return axis_range(x, -1, i, i + 1, s); };
   auto term = [&](int i, int j) {
     return subtract(multiply(c(a, i), c(b, j), s), multiply(c(a, j), c(b, i), s), s);
   };

@@ -6,8 +6,8 @@
 // det(A), the lower triangle of A is the upper one of A^T, and the SVD of A^T is that of A with
 // U and Vt exchanged. QR, LU and eig need A itself and get a transposed copy.
 //
-// Batches: one problem per pool thread with OpenBLAS held to one thread, or, for a single
-// matrix, OpenBLAS's own threads.
+// Batches: one problem per pool thread, with OpenBLAS held to one thread (for a single matrix
+// too: see for_each_matrix).
 #include <cblas.h>
 
 #include <algorithm>
@@ -132,6 +132,10 @@ template <typename F>
 void for_each_matrix(int64_t count, double flops, F&& f) {
   cpu::configure_blas_threads();
   if (count <= 0) return;
+  // LAPACK runs on one thread even for a single matrix: OpenBLAS's threaded getrf/potrf/gesdd
+  // synchronize often, and on a loaded 2-core machine a descheduled thread made them 10-25x
+  // slower (potrf of 512x512: 24 ms against 1 ms single-threaded).
+  cpu::SingleThreadedBlas hold;
   if (count == 1 || cpu::num_threads() == 1) {
     for (int64_t i = 0; i < count; ++i) {
       if (i > 0 && interrupt_kernel_now()) throw Interrupted();
@@ -139,7 +143,6 @@ void for_each_matrix(int64_t count, double flops, F&& f) {
     }
     return;
   }
-  cpu::SingleThreadedBlas hold;
   const auto grain = static_cast<size_t>(std::max(1.0, kGrainFlops / std::max(flops, 1.0)));
   cpu::parallel_for(size_t(count), grain, f, std::max<size_t>(grain, 1));
 }
