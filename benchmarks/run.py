@@ -35,6 +35,8 @@ SCAN_N = 8 * 1024 * 1024  # cumsum of one long row
 SCAN_SIDE = 2048  # cumsum of a square matrix along either axis (4M elements)
 IO_N = 64 * 1024 * 1024  # float32: 256 MiB saved and loaded
 
+LINALG_SHAPES = {"512": "512x512", "b64": "64x64x64"}
+
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
     ("dispatch_lazy", f"{DISPATCH_OPS} scalar adds, one eval", "us/op",
@@ -82,6 +84,8 @@ CASES = [
     ("fft_prime", "fft, 100003 complex64 (prime length)", "ms", lambda t: t * 1e3),
     ("rfft_1m", "rfft, 2^20 float32 (one line)", "ms", lambda t: t * 1e3),
     ("fft2_1k", "fft2, 1024x1024 complex64", "ms", lambda t: t * 1e3),
+    *[(f"{op}_{size}", f"linalg.{op} {LINALG_SHAPES[size]} float32", "ms", lambda t: t * 1e3)
+      for size in ("512", "b64") for op in ("inv", "solve", "cholesky", "svd", "eigh")],
 ]
 
 SORT_LONG = 1 << 23
@@ -341,6 +345,31 @@ def bench_numpy(timer: "Timer"):
     res: Dict[str, object] = {}
     bench_fft_cases(np.fft, lambda v: v, res, timer)
     return {"numpy": res}
+def _linalg_data():
+    """The NumPy inputs of the linalg cases: well-conditioned square matrices, symmetric positive
+    definite ones, right-hand sides (64 columns), as one 512x512 problem and a batch of 64."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    out = {}
+    for size, shape in (("512", (512, 512)), ("b64", (64, 64, 64))):
+        n = shape[-1]
+        a = rng.standard_normal(shape).astype(np.float32) + np.float32(n ** 0.5) * np.eye(n, dtype=np.float32)
+        out[size] = {"a": a, "spd": a @ np.swapaxes(a, -1, -2) + n * np.eye(n, dtype=np.float32),
+                     "b": rng.standard_normal(shape[:-1] + (64,)).astype(np.float32)}
+    return out
+
+
+def bench_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    L, cpu = mx.linalg, mx.cpu  # MLX runs linalg on the CPU stream only
+    for size, d in _linalg_data().items():
+        d = {k: mx.array(v) for k, v in d.items()}
+        mx.eval(*d.values())
+        timer.measure(res, f"inv_{size}", lambda: mx.eval(L.inv(d["a"], stream=cpu)))
+        timer.measure(res, f"solve_{size}", lambda: mx.eval(L.solve(d["a"], d["b"], stream=cpu)))
+        timer.measure(res, f"cholesky_{size}", lambda: mx.eval(L.cholesky(d["spd"], stream=cpu)))
+        timer.measure(res, f"svd_{size}", lambda: mx.eval(*L.svd(d["a"], stream=cpu)))
+        timer.measure(res, f"eigh_{size}", lambda: mx.eval(*L.eigh(d["spd"], stream=cpu)))
 
 
 class Timer:
@@ -445,6 +474,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
         return a
 
     bench_fft_cases(mx.fft, evaluated, res, timer, done=lambda y: mx.eval(y))
+    bench_linalg_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -576,6 +606,13 @@ def bench_torch(timer: Timer):
         choice = sp["choice"].long()
         timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
         bench_fft_cases(torch.fft, torch.from_numpy, res, timer)
+        for size, d in _linalg_data().items():
+            d = {k: torch.from_numpy(v) for k, v in d.items()}
+            timer.measure(res, f"inv_{size}", lambda: torch.linalg.inv(d["a"]))
+            timer.measure(res, f"solve_{size}", lambda: torch.linalg.solve(d["a"], d["b"]))
+            timer.measure(res, f"cholesky_{size}", lambda: torch.linalg.cholesky(d["spd"]))
+            timer.measure(res, f"svd_{size}", lambda: torch.linalg.svd(d["a"]))
+            timer.measure(res, f"eigh_{size}", lambda: torch.linalg.eigh(d["spd"]))
     return {"torch": res}
 
 

@@ -362,15 +362,15 @@ def _callables():
     return names
 
 
-def _params(name):
-    doc = (getattr(mx, name).__doc__ or "").strip().splitlines()
+def _params(name, namespace=mx):
+    doc = (getattr(namespace, name).__doc__ or "").strip().splitlines()
     first = doc[0] if doc else ""
     import re
     m = re.match(rf"{name}\((.*)\)", first) or re.match(r"\w+\((.*)\)", first)
     if not m:
         import inspect
         try:
-            return [p for p in inspect.signature(getattr(mx, name)).parameters]
+            return [p for p in inspect.signature(getattr(namespace, name)).parameters]
         except (TypeError, ValueError):
             return ["a"]
     params = []
@@ -413,12 +413,37 @@ def arguments_cases(rng):
     return cases
 
 
+def linalg_cases(rng):
+    """mx.linalg with hostile arguments in each position and as keywords, and with matrices that
+    are singular, not positive definite, non-finite, empty or oddly shaped."""
+    cases = []
+    head = "x = mx.arange(9.0).reshape(3, 3) + 10 * mx.eye(3)\n"
+    for name in mx.linalg.__all__:
+        params = _params(name, mx.linalg)
+        base = ["x"] * (2 if name in ("solve", "solve_triangular", "cross") else 1)
+        for i, param in enumerate(params):
+            for h in rng.sample(HOSTILE, _count(len(HOSTILE))):
+                if i < len(base):
+                    args = base[:i] + [h] + base[i + 1:]
+                else:
+                    args = base + [f"{param}={h}"]
+                cases.append(f"{head}finish(mx.linalg.{name}({', '.join(args)}))")
+        for m in ["mx.zeros((3, 3))", "-mx.eye(3)", "mx.full((3, 3), float('nan'))",
+                  "mx.full((3, 3), float('inf'))", "mx.zeros((0, 0))", "mx.zeros((2, 0, 3))",
+                  "mx.ones((1, 2, 3))", "mx.ones((3,))", "mx.array(1.0)", "mx.ones((4, 4), mx.float16)",
+                  "mx.ones((2, 2), mx.complex64)", "mx.ones((3, 3))[::-1, ::2]"]:
+            args = ", ".join([m] * len(base))
+            cases.append(f"finish(mx.linalg.{name}({args}))")
+    return cases
+
+
 FAMILIES = {
     "construction": construction_cases,
     "indexing": indexing_cases,
     "buffer": buffer_cases,
     "pickle": pickle_cases,
     "arguments": arguments_cases,
+    "linalg": linalg_cases,
 }
 
 

@@ -233,6 +233,11 @@ from pullback.core._io import (load, save, save_gguf, save_safetensors, savez,  
 
 from pullback.core import random  # noqa: E402  (the Python module, not _core's submodule)
 from pullback.core import fft  # noqa: E402  (the mx.fft submodule)
+import importlib as _importlib  # noqa: E402
+
+# The Python module pullback.core.linalg (`from pullback.core import linalg` would find the
+# _core.linalg attribute that the star import above left and not import the module).
+linalg = _importlib.import_module("pullback.core.linalg")
 
 import pullback._core as _core_module  # noqa: E402
 
