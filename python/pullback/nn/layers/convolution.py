@@ -11,10 +11,9 @@ from pullback.nn.layers.base import Module
 
 
 def _tuple(value: Union[int, tuple], n: int, name: str, layer: str) -> Tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(value)
-    if len(value) != n:
+    """``value`` as n ints (an int repeats); a ValueError naming ``layer`` otherwise."""
+    value = (value,) * n if isinstance(value, int) else tuple(value)
+    if len(value) != n or not all(isinstance(v, int) for v in value):
         raise ValueError(f"[{layer}] '{name}' must be an int or a tuple of {n} ints but got "
                          f"{value}.")
     return value

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Optional, Tuple, Union
 
 import pullback.core as mx
 from pullback.nn.layers.base import Module
-
-
-def _tuple(value, n: int, name: str, layer: str) -> Tuple[int, ...]:
-    value = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(value) != n or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"[{layer}] '{name}' must be an int or a tuple of {n} ints but got "
-                         f"{value}.")
-    return value
+from pullback.nn.layers.convolution import _tuple
 
 
 class _Pool(Module):

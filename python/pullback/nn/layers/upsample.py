@@ -3,7 +3,6 @@ applied one spatial axis at a time (the interpolations are separable)."""
 
 from __future__ import annotations
 
-import math
 from typing import Literal, Tuple, Union
 
 import numpy as np
