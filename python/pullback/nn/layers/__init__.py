@@ -20,3 +20,6 @@ from pullback.nn.layers.linear import Bilinear, Embedding, Linear
 from pullback.nn.layers.pooling import (AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d,
                                         MaxPool3d)
 from pullback.nn.layers.upsample import Upsample
+from pullback.nn.layers.attention import MultiHeadAttention
+from pullback.nn.layers.positional import ALiBi, RoPE, SinusoidalPositionalEncoding
+from pullback.nn.layers.recurrent import GRU, LSTM, RNN
