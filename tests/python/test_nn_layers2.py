@@ -408,3 +408,160 @@ def test_small_cnn_trains():
         mx.eval(model.parameters(), opt.state)
         first = loss.item() if first is None else first
     assert loss.item() < 0.3 * first
+
+
+# ------------------------------------------------------------ positional encodings, attention
+
+def _np_rope(x, dims, traditional, base, scale, offset):
+    half = dims // 2
+    theta = base ** (-2.0 * np.arange(half) / dims)
+    ang = (np.arange(x.shape[-2]) + offset)[:, None] * scale * theta
+    c, s = np.cos(ang), np.sin(ang)
+    y = x.copy()
+    if traditional:
+        a, b = x[..., 0:dims:2], x[..., 1:dims:2]
+        y[..., 0:dims:2], y[..., 1:dims:2] = a * c - b * s, a * s + b * c
+    else:
+        a, b = x[..., :half], x[..., half:dims]
+        y[..., :half], y[..., half:dims] = a * c - b * s, a * s + b * c
+    return y
+
+
+@pytest.mark.parametrize("traditional", [False, True])
+@pytest.mark.parametrize("dims", [8, 4])
+def test_rope(traditional, dims):
+    x = np.random.default_rng(15).standard_normal((2, 3, 5, 8))
+    layer = nn.RoPE(dims, traditional, base=100.0, scale=0.5)
+    got = npa(layer(mx.array(x, dtype=mx.float64), offset=2))
+    np.testing.assert_allclose(got, _np_rope(x, dims, traditional, 100.0, 0.5, 2), atol=1e-6)
+    check_grad(lambda a: layer(a[:, ::-1]), [x[0]])
+    with pytest.raises(ValueError, match=r"\[RoPE\]"):
+        nn.RoPE(3)
+
+
+def test_sinusoidal_positional_encoding():
+    p = np.random.default_rng(16).random((3, 4)) * 50
+    layer = nn.SinusoidalPositionalEncoding(8, min_freq=1e-3, max_freq=0.5)
+    freqs = np.exp(np.log(0.5) + np.arange(4) / 3 * (np.log(1e-3) - np.log(0.5)))
+    expect = np.concatenate([np.sin(p[..., None] * freqs), np.cos(p[..., None] * freqs)], -1)
+    got = npa(layer(mx.array(p, dtype=mx.float64)))
+    np.testing.assert_allclose(got, expect * math.sqrt(2 / 8), rtol=1e-6, atol=1e-6)
+    got = npa(nn.SinusoidalPositionalEncoding(8, 1e-3, 0.5, scale=1.0, cos_first=True,
+                                              full_turns=True)(mx.array(p, dtype=mx.float64)))
+    y = p[..., None] * freqs * 2 * np.pi
+    np.testing.assert_allclose(got, np.concatenate([np.cos(y), np.sin(y)], -1), atol=1e-5)
+    with pytest.raises(ValueError, match="SinusoidalPositionalEncoding"):
+        nn.SinusoidalPositionalEncoding(5)
+
+
+@pytest.mark.parametrize("heads", [4, 6])
+def test_alibi(heads):
+    scores = np.random.default_rng(17).standard_normal((2, heads, 3, 5))
+    slopes = {4: [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8],
+              6: [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8, 2.0 ** -1, 2.0 ** -3]}[heads]
+    q, k = np.arange(1, 4), np.arange(5)
+    bias = -np.abs(q[:, None] - k[None])[None] * np.array(slopes)[:, None, None]
+    got = npa(nn.ALiBi()(mx.array(scores, dtype=mx.float64), offset=1))
+    np.testing.assert_allclose(got, scores + bias[None], atol=1e-12)
+
+
+def _np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_multi_head_attention():
+    layer = nn.MultiHeadAttention(8, 2, key_input_dims=6, value_dims=4, value_output_dims=5,
+                                  bias=True)
+    p = {k: npa(v) for k, v in [(f"{n}.{w}", layer[n][w]) for n in
+                                ("query_proj", "key_proj", "value_proj", "out_proj")
+                                for w in ("weight", "bias")]}
+    rng = np.random.default_rng(18)
+    q, kv = rng.standard_normal((2, 3, 8)), rng.standard_normal((2, 4, 6))
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(4)[:3]
+
+    def proj(x, n):
+        return x @ p[f"{n}.weight"].T + p[f"{n}.bias"]
+
+    def heads(x):
+        return x.reshape(2, x.shape[1], 2, -1).transpose(0, 2, 1, 3)
+
+    Q, K, V = heads(proj(q, "query_proj")), heads(proj(kv, "key_proj")), heads(proj(kv, "value_proj"))
+    att = _np_softmax(Q @ K.transpose(0, 1, 3, 2) / 2.0 + npa(mask)) @ V
+    expect = proj(att.transpose(0, 2, 1, 3).reshape(2, 3, 4), "out_proj")
+    got = npa(layer(mx.array(q, dtype=mx.float32), mx.array(kv, dtype=mx.float32),
+                    mx.array(kv, dtype=mx.float32), mask))
+    assert got.shape == (2, 3, 5)
+    np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
+    bool_mask = npa(mask) == 0
+    got_bool = npa(layer(mx.array(q, dtype=mx.float32), mx.array(kv, dtype=mx.float32),
+                         mx.array(kv, dtype=mx.float32), mx.array(bool_mask)))
+    np.testing.assert_allclose(got_bool, expect, rtol=1e-4, atol=1e-5)
+    check_grad(lambda a, b: layer(a, b[:, ::-1], b), [q, kv])
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        nn.MultiHeadAttention(6, 4)
+
+
+# ------------------------------------------------------------------------- recurrent layers
+
+def _np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _np_recurrent(kind, p, x, h=None, c=None):
+    H = p["Wh" if kind != "RNN" else "Whh"].shape[-1]
+    hs, cs = [], []
+    for t in range(x.shape[-2]):
+        xt = x[..., t, :]
+        hp = np.zeros(xt.shape[:-1] + (H,)) if h is None else h
+        if kind == "RNN":
+            h = np.tanh(xt @ p["Wxh"].T + hp @ p["Whh"].T + p["bias"])
+        elif kind == "GRU":
+            gx, gh = xt @ p["Wx"].T + p["b"], hp @ p["Wh"].T
+            r = _np_sigmoid(gx[..., :H] + gh[..., :H])
+            z = _np_sigmoid(gx[..., H:2 * H] + gh[..., H:2 * H])
+            n = np.tanh(gx[..., 2 * H:] + r * (gh[..., 2 * H:] + p["bhn"]))
+            h = (1 - z) * n + z * hp
+        else:
+            g = xt @ p["Wx"].T + hp @ p["Wh"].T + p["bias"]
+            i, f, o = _np_sigmoid(g[..., :H]), _np_sigmoid(g[..., H:2 * H]), _np_sigmoid(g[..., 3 * H:])
+            c = f * (0 if c is None else c) + i * np.tanh(g[..., 2 * H:3 * H])
+            h = o * np.tanh(c)
+            cs.append(c)
+        hs.append(h)
+    return np.stack(hs, -2), (np.stack(cs, -2) if cs else None)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_recurrent_values(kind, batched, with_state):
+    layer = getattr(nn, kind)(3, 4)
+    p = {k: npa(v) for k, v in layer.parameters().items()}
+    assert all(np.abs(v).max() <= 0.5 for v in p.values())  # U(-1/sqrt(4), 1/sqrt(4))
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((2, 5, 3) if batched else (5, 3))
+    h = rng.standard_normal(x.shape[:-2] + (4,)) if with_state else None
+    expect_h, expect_c = _np_recurrent(kind, p, x, h)
+    out = layer(mx.array(x, dtype=mx.float64), None if h is None else mx.array(h, dtype=mx.float64))
+    if kind == "LSTM":
+        np.testing.assert_allclose(npa(out[1]), expect_c, atol=1e-6)
+        out = out[0]
+    np.testing.assert_allclose(npa(out), expect_h, atol=1e-6)
+    with pytest.raises(ValueError, match=kind):
+        layer(mx.zeros((2, 5, 7)))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_recurrent_grad(kind):
+    layer = getattr(nn, kind)(3, 2)
+    name = "Wxh" if kind == "RNN" else "Wx"
+
+    def f(x, h, w):
+        layer.update({name: w})
+        out = layer(mx.transpose(x, (1, 0, 2)), h)
+        return out[0] if kind == "LSTM" else out
+
+    rng = np.random.default_rng(20)
+    check_grad(f, [rng.standard_normal((4, 2, 3)), rng.standard_normal((2, 2)),
+                   rng.standard_normal(layer[name].shape)])
