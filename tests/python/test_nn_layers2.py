@@ -565,3 +565,51 @@ def test_recurrent_grad(kind):
     rng = np.random.default_rng(20)
     check_grad(f, [rng.standard_normal((4, 2, 3)), rng.standard_normal((2, 2)),
                    rng.standard_normal(layer[name].shape)])
+
+
+# ---------------------------------------------------------------------------- transformers
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_encoder_layer_composition(norm_first):
+    layer = nn.TransformerEncoderLayer(8, 2, mlp_dims=12, norm_first=norm_first)
+    x = mx.array(np.random.default_rng(21).standard_normal((2, 5, 8)), dtype=mx.float64)
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(5, dtype=mx.float64)
+    mlp = lambda y: layer.linear2(nn.relu(layer.linear1(y)))  # noqa: E731
+    if norm_first:
+        y = layer.ln1(x)
+        h = x + layer.attention(y, y, y, mask)
+        expect = h + mlp(layer.ln2(h))
+    else:
+        h = layer.ln1(x + layer.attention(x, x, x, mask))
+        expect = layer.ln2(h + mlp(h))
+    np.testing.assert_allclose(npa(layer(x, mask)), npa(expect), atol=1e-6)
+    check_grad(lambda a: layer(a[:, ::-1], None), [np.random.default_rng(22).standard_normal((1, 3, 8))])
+
+
+@needs_mlx
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_matches_mlx(norm_first):
+    from mlx.utils import tree_flatten as mlx_flatten
+
+    from pullback.utils import tree_flatten, tree_unflatten
+    theirs = mlxnn.Transformer(8, 2, 2, 1, mlp_dims=16, norm_first=norm_first)
+    ours = nn.Transformer(8, 2, 2, 1, mlp_dims=16, norm_first=norm_first)
+    flat = mlx_flatten(theirs.parameters())
+    assert sorted(k for k, _ in flat) == sorted(k for k, _ in tree_flatten(ours.parameters()))
+    ours.update(tree_unflatten([(k, mx.array(np.array(v))) for k, v in flat]))
+    rng = np.random.default_rng(23)
+    src, tgt = rng.standard_normal((2, 5, 8)), rng.standard_normal((2, 4, 8))
+    src, tgt = src.astype(np.float32), tgt.astype(np.float32)
+    mask = np.array(mlxnn.MultiHeadAttention.create_additive_causal_mask(4))
+    got = npa(ours(mx.array(src), mx.array(tgt), None, mx.array(mask), None))
+    expect = np.array(theirs(mlxc.array(src), mlxc.array(tgt), None, mlxc.array(mask), None))
+    np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
+
+
+def test_transformer_dropout_only_in_training():
+    model = nn.TransformerEncoder(1, 8, 2, dropout=0.5)
+    x = mx.array(np.random.default_rng(24).standard_normal((2, 3, 8)))
+    model.eval()
+    np.testing.assert_array_equal(npa(model(x, None)), npa(model(x, None)))
+    model.train()
+    assert not np.allclose(npa(model(x, None)), npa(model(x, None)))

@@ -23,3 +23,6 @@ from pullback.nn.layers.upsample import Upsample
 from pullback.nn.layers.attention import MultiHeadAttention
 from pullback.nn.layers.positional import ALiBi, RoPE, SinusoidalPositionalEncoding
 from pullback.nn.layers.recurrent import GRU, LSTM, RNN
+from pullback.nn.layers.transformer import (Transformer, TransformerDecoder,
+                                            TransformerDecoderLayer, TransformerEncoder,
+                                            TransformerEncoderLayer)
