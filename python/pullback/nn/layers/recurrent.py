@@ -21,9 +21,19 @@ def _check_input(layer: str, x: mx.array, dims: int) -> None:
                          f"but got {tuple(x.shape)}.")
 
 
-class RNN(Module):
+class _Recurrent(Module):
+    _input_weight, _bias = "Wx", "bias"
+
+    def _extra_repr(self) -> str:
+        return (f"input_dims={self[self._input_weight].shape[1]}, "
+                f"hidden_size={self.hidden_size}, bias={self._bias in self}")
+
+
+class RNN(_Recurrent):
     """``h_t = nonlinearity(x_t @ Wxh.T + h_{t-1} @ Whh.T + bias)`` (tanh by default);
     returns every ``h_t`` stacked along the sequence axis."""
+
+    _input_weight = "Wxh"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: Optional[Callable] = None):
@@ -37,10 +47,6 @@ class RNN(Module):
         self.Whh = _uniform(s, hidden_size, hidden_size)
         if bias:
             self.bias = _uniform(s, hidden_size)
-
-    def _extra_repr(self) -> str:
-        return (f"input_dims={self.Wxh.shape[1]}, hidden_size={self.hidden_size}, "
-                f"bias={'bias' in self}")
 
     def __call__(self, x: mx.array, hidden: Optional[mx.array] = None) -> mx.array:
         _check_input("RNN", x, self["Wxh"].shape[1])
@@ -57,9 +63,11 @@ class RNN(Module):
         return mx.stack(states, axis=-2)
 
 
-class GRU(Module):
+class GRU(_Recurrent):
     """Gated recurrent unit with reset/update gates ``r, z`` and candidate
     ``n = tanh(x_n + r * (h @ Wh_n.T + bhn))``; ``h_t = (1 - z) * n + z * h_{t-1}``."""
+
+    _bias = "b"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
         super().__init__()
@@ -70,10 +78,6 @@ class GRU(Module):
         if bias:
             self.b = _uniform(s, 3 * hidden_size)
             self.bhn = _uniform(s, hidden_size)
-
-    def _extra_repr(self) -> str:
-        return (f"input_dims={self.Wx.shape[1]}, hidden_size={self.hidden_size}, "
-                f"bias={'b' in self}")
 
     def __call__(self, x: mx.array, hidden: Optional[mx.array] = None) -> mx.array:
         _check_input("GRU", x, self["Wx"].shape[1])
@@ -103,7 +107,7 @@ class GRU(Module):
         return mx.stack(states, axis=-2)
 
 
-class LSTM(Module):
+class LSTM(_Recurrent):
     """Long short-term memory with input, forget, cell and output gates (in that order in
     ``Wx``, ``Wh`` and ``bias``); returns the stacked hidden states and cell states."""
 
@@ -115,10 +119,6 @@ class LSTM(Module):
         self.Wh = _uniform(s, 4 * hidden_size, hidden_size)
         if bias:
             self.bias = _uniform(s, 4 * hidden_size)
-
-    def _extra_repr(self) -> str:
-        return (f"input_dims={self.Wx.shape[1]}, hidden_size={self.hidden_size}, "
-                f"bias={'bias' in self}")
 
     def __call__(self, x: mx.array, hidden: Optional[mx.array] = None,
                  cell: Optional[mx.array] = None):
