@@ -169,18 +169,41 @@ void RoPE::eval_cpu(const std::vector<array>& inputs, array& out) {
     using A = Acc<T>;
     const T* xp = x.data<T>();
     T* yp = out.data<T>();
+    // cos and sin of every (position, pair) once, when the table is small: rows of many heads
+    // share the positions, and a sin/cos costs far more than the rotation itself.
+    const bool tabulate = len * half <= (int64_t(1) << 22);
+    std::vector<A> table_cos, table_sin;
+    auto angles = [&](int64_t l, A* c, A* sn) {
+      const double pos = double(offset + l);
+      for (int64_t i = 0; i < half; ++i) {
+        double theta = sign * pos * scale * inv_freq[i];
+        c[i] = A(std::cos(theta));
+        sn[i] = A(std::sin(theta));
+      }
+    };
+    if (tabulate) {
+      table_cos.resize(size_t(len * half));
+      table_sin.resize(size_t(len * half));
+      cpu::parallel_for(size_t(len), row_grain(8 * half), [&](size_t lo, size_t hi) {
+        for (size_t l = lo; l < hi; ++l)
+          angles(int64_t(l), table_cos.data() + l * half, table_sin.data() + l * half);
+      });
+    }
     cpu::parallel_for(size_t(rows), row_grain(d), [&](size_t lo, size_t hi) {
-      std::vector<A> cs(half), sn(half);
-      int64_t pos_cached = -1;
+      std::vector<A> own_cos(tabulate ? 0 : half), own_sin(tabulate ? 0 : half);
+      int64_t l_cached = -1;
       for (size_t r = lo; r < hi; ++r) {
-        const int64_t pos = offset + int64_t(r) % len;
-        if (pos != pos_cached) {
-          for (int64_t i = 0; i < half; ++i) {
-            double theta = sign * double(pos) * scale * inv_freq[i];
-            cs[i] = A(std::cos(theta));
-            sn[i] = A(std::sin(theta));
-          }
-          pos_cached = pos;
+        const int64_t l = int64_t(r) % len;
+        const A* cs = nullptr;
+        const A* sn = nullptr;
+        if (tabulate) {
+          cs = table_cos.data() + l * half;
+          sn = table_sin.data() + l * half;
+        } else {
+          if (l != l_cached) angles(l, own_cos.data(), own_sin.data());
+          l_cached = l;
+          cs = own_cos.data();
+          sn = own_sin.data();
         }
         const T* xr = xp + r * d;
         T* yr = yp + r * d;
