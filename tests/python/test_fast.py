@@ -285,6 +285,24 @@ def test_layer_norm_derivatives():
                       lambda x: ln_unfused(x, 1.0, 0.0), [x])
 
 
+@pytest.mark.parametrize("argnum", [0, 1, 2])
+def test_layer_norm_one_argument(argnum):
+    """Derivatives with respect to one input alone (the others constant) match the unfused ones."""
+    args = [A(RNG.standard_normal(s)) for s in ((3, 4), (4,), (4,))]
+    loss = lambda f: (lambda *a: mx.sum(mx.sin(f(*a))))
+    g = mx.grad(loss(lambda x, w, b: mx.fast.layer_norm(x, w, b, 1e-5)), argnums=argnum)(*args)
+    u = mx.grad(loss(ln_unfused), argnums=argnum)(*args)
+    np.testing.assert_allclose(np.array(g), np.array(u), rtol=1e-9, atol=1e-10)
+    t = A(RNG.standard_normal(args[argnum].shape))
+
+    def only(f):
+        return lambda a: f(*[a if i == argnum else args[i] for i in range(3)])
+
+    _, jf = mx.jvp(only(lambda x, w, b: mx.fast.layer_norm(x, w, b, 1e-5)), [args[argnum]], [t])
+    _, ju = mx.jvp(only(ln_unfused), [args[argnum]], [t])
+    np.testing.assert_allclose(np.array(jf[0]), np.array(ju[0]), rtol=1e-9, atol=1e-10)
+
+
 def test_norm_second_derivative():
     x, w = RNG.standard_normal((2, 4)), RNG.standard_normal(4)
     f = lambda x: mx.sum(mx.sin(mx.fast.rms_norm(x, A(w), 1e-5)))
