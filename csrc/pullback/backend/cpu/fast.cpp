@@ -5,9 +5,13 @@
 // sits in L1, then once more to write the output, where the unfused graph streams the whole
 // array through memory for every op. Rows are split over threads with parallel_for.
 // float16/bfloat16 compute in float32; float64 in double.
+#include <algorithm>
 #include <cmath>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
