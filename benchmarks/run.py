@@ -59,6 +59,10 @@ CASES = [
     ("concat_1m", "concatenate 2 x 1024x512 float32, axis 1", "ms", lambda t: t * 1e3),
     ("concat_8m", "concatenate 4 x 2M float32, axis 0", "ms", lambda t: t * 1e3),
     ("einsum_bmm", "einsum bij,bjk->bik 64x128x128 float32", "ms", lambda t: t * 1e3),
+    ("rms_norm_4k", "fast.rms_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
+    ("layer_norm_4k", "fast.layer_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
+    ("sdpa_512", "fast.sdpa, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
+    ("sdpa_512_causal", "fast.sdpa causal, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
     ("cumsum_1d", f"cumsum, {SCAN_N // (1 << 20)}M float32 (one row)", "ms", lambda t: t * 1e3),
     ("cumsum_rows", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 1", "ms", lambda t: t * 1e3),
     ("save_load_npy", "save + load 256 MiB float32 .npy (new file)", "ms", lambda t: t * 1e3),
@@ -179,6 +183,35 @@ def bench_scan_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "cumsum_1d", lambda: mx.eval(mx.cumsum(d["row"])))
     timer.measure(res, "cumsum_rows", lambda: mx.eval(mx.cumsum(d["square"], axis=1)))
     timer.measure(res, "cumsum_cols", lambda: mx.eval(mx.cumsum(d["square"], axis=0)))
+
+
+def _fast_data():
+    """The NumPy inputs of the mx.fast cases: norms over 4096x4096, attention (B=1, 8 heads)."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    f32 = np.float32
+    return {
+        "x": rng.standard_normal((4096, 4096)).astype(f32),
+        "w": rng.standard_normal(4096).astype(f32),
+        "b": rng.standard_normal(4096).astype(f32),
+        "q": rng.standard_normal((1, 8, 512, 64)).astype(f32),
+        "k": rng.standard_normal((1, 8, 512, 64)).astype(f32),
+        "v": rng.standard_normal((1, 8, 512, 64)).astype(f32),
+    }
+
+
+def bench_fast_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _fast_data().items()}
+    mx.eval(*d.values())
+    f = mx.fast
+    timer.measure(res, "rms_norm_4k", lambda: mx.eval(f.rms_norm(d["x"], d["w"], 1e-5)))
+    timer.measure(res, "layer_norm_4k",
+                  lambda: mx.eval(f.layer_norm(d["x"], d["w"], d["b"], 1e-5)))
+    timer.measure(res, "sdpa_512", lambda: mx.eval(
+        f.scaled_dot_product_attention(d["q"], d["k"], d["v"], scale=0.125)))
+    timer.measure(res, "sdpa_512_causal", lambda: mx.eval(
+        f.scaled_dot_product_attention(d["q"], d["k"], d["v"], scale=0.125, mask="causal")))
 
 
 def bench_save_load(res: Dict[str, object], timer: "Timer", save: Callable, load: Callable) -> None:
@@ -518,6 +551,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
 
     bench_fft_cases(mx.fft, evaluated, res, timer, done=lambda y: mx.eval(y))
     bench_linalg_mlx_like(mx, res, timer)
+    bench_fast_mlx_like(mx, res, timer)
 
     out = {name: res}
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
@@ -607,6 +641,15 @@ def bench_torch(timer: Timer):
         timer.measure(res, "argsort_8m", lambda: torch.argsort(s["long"]))
         timer.measure(res, "sort_rows", lambda: torch.sort(s["rows"]))
         timer.measure(res, "argsort_rows", lambda: torch.argsort(s["rows"]))
+        fd = {k: torch.from_numpy(v) for k, v in _fast_data().items()}
+        F = torch.nn.functional
+        timer.measure(res, "rms_norm_4k", lambda: F.rms_norm(fd["x"], (4096,), fd["w"], 1e-5))
+        timer.measure(res, "layer_norm_4k",
+                      lambda: F.layer_norm(fd["x"], (4096,), fd["w"], fd["b"], 1e-5))
+        timer.measure(res, "sdpa_512", lambda: F.scaled_dot_product_attention(
+            fd["q"], fd["k"], fd["v"], scale=0.125))
+        timer.measure(res, "sdpa_512_causal", lambda: F.scaled_dot_product_attention(
+            fd["q"], fd["k"], fd["v"], scale=0.125, is_causal=True))
     # Convolutions in torch's channels-first layout (its native one).
     F = torch.nn.functional
     cd = {k: torch.from_numpy(v) for k, v in _conv_data().items()}

@@ -18,4 +18,5 @@ void init_random(nanobind::module_& m);  // the submodule random
 void init_special(nanobind::module_& m);  // after init_array: adds array.view, array.__iter__
 void init_fft(nanobind::module_& m);  // the submodule _fft
 void init_linalg(nanobind::module_& m);  // the linalg submodule
+void init_fast(nanobind::module_& m);  // the submodule _fast
 }  // namespace pullback::python

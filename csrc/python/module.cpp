@@ -56,4 +56,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_special(m);
   pullback::python::init_fft(m);
   pullback::python::init_linalg(m);
+  pullback::python::init_fast(m);
 }

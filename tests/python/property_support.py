@@ -516,6 +516,7 @@ EXCLUDED = {
         "ThreadLocalStream", "StreamContext", "ArrayIterator", "new_thread_local_stream",
         "new_thread_unsafe_stream", "clear_streams", "get_array_buffer_size")},
     "fft": "the mx.fft submodule (test_fft.py: values, derivatives, hostile arguments)",
+    "fast": "the mx.fast submodule (test_fast.py: values, derivatives, hostile arguments)",
     "linalg": "the mx.linalg submodule (test_linalg.py; fuzzed by test_fuzz.py's linalg family)",
 }
 

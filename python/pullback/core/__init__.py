@@ -233,6 +233,7 @@ from pullback.core._io import (load, save, save_gguf, save_safetensors, savez,  
 
 from pullback.core import random  # noqa: E402  (the Python module, not _core's submodule)
 from pullback.core import fft  # noqa: E402  (the mx.fft submodule)
+from pullback.core import fast  # noqa: E402  (the mx.fast submodule)
 import importlib as _importlib  # noqa: E402
 
 # The Python module pullback.core.linalg (`from pullback.core import linalg` would find the
@@ -246,5 +247,5 @@ __all__ = sorted(
     | {"vjp", "jvp", "grad", "value_and_grad", "result_type", "stream", "StreamContext", "finfo", "iinfo",
        "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
        "PrintOptions", "set_wired_limit", "from_dlpack", "load", "save", "save_gguf",
-       "save_safetensors", "savez", "savez_compressed", "fft", "random"}
+       "save_safetensors", "savez", "savez_compressed", "fft", "fast", "random"}
 )
