@@ -74,6 +74,8 @@ CASES = [
     ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
     ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
+    ("train_cnn_small", "CNN train step (Adam), 32x8x8x1: conv3x3 16, pool, conv3x3 32, pool, "
+     "fc 64, fc 10", "ms", lambda t: t * 1e3),
     ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
     ("normal_8m", "random normal, 8M float32", "ms", lambda t: t * 1e3),
     ("hadamard", "hadamard_transform 1024x4096 float32", "ms", lambda t: t * 1e3),
@@ -289,6 +291,46 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
             mx.eval(loss, model.parameters(), optimizer.state)
 
         timer.measure(res, case, step)
+def bench_cnn_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    """One training step of examples/train_digits.py's CNN, built from nn layers."""
+    import importlib
+
+    import numpy as np
+
+    root = mx.__name__.rsplit(".", 1)[0]
+    nn = importlib.import_module(root + ".nn")
+    optim = importlib.import_module(root + ".optimizers")
+    rng = np.random.default_rng(3)
+    f = lambda *shape: (rng.standard_normal(shape) * 0.1).astype(np.float32)  # noqa: E731
+    weights = {"c1": (f(16, 3, 3, 1), f(16)), "c2": (f(32, 3, 3, 16), f(32)),
+               "f1": (f(64, 128), f(64)), "f2": (f(10, 64), f(10))}
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)
+            self.f1, self.f2, self.pool = nn.Linear(128, 64), nn.Linear(64, 10), nn.MaxPool2d(2)
+            self.update({k: {"weight": mx.array(w), "bias": mx.array(b)}
+                         for k, (w, b) in weights.items()})
+
+        def __call__(self, h):
+            h = self.pool(nn.relu(self.c1(h)))
+            h = self.pool(nn.relu(self.c2(h)))
+            return self.f2(nn.relu(self.f1(h.reshape(h.shape[0], -1))))
+
+    model, optimizer = CNN(), optim.Adam(learning_rate=1e-3)
+    x, y = mx.array(f(32, 8, 8, 1)), mx.array(rng.integers(0, 10, size=32).astype(np.int32))
+    step_fn = nn.value_and_grad(
+        model, lambda a, b: nn.losses.cross_entropy(model(a), b, reduction="mean"))
+
+    def step():
+        loss, grads = step_fn(x, y)
+        optimizer.update(model, grads)
+        mx.eval(loss, model.parameters(), optimizer.state)
+
+    timer.measure(res, "train_cnn_small", step)
+
+
 def bench_random_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     key = mx.random.key(0)
     timer.measure(res, "uniform_8m", lambda: mx.eval(mx.random.uniform(shape=(ELEMENTWISE_N,), key=key)))
@@ -465,6 +507,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_io_mlx_like(mx, res, timer)
     bench_conv_mlx_like(mx, res, timer)
     bench_train_mlx_like(mx, res, timer)
+    bench_cnn_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
     bench_special_mlx_like(mx, res, timer)
 

@@ -68,7 +68,10 @@ if [ -n "${SANITIZE_PYTEST_ARGS:-}" ]; then
   read -r -a selection <<<"$SANITIZE_PYTEST_ARGS"
 else
   selection=(tests/python/test_fuzz.py tests/python/test_properties.py tests/python/test_array.py
-             tests/python/test_errors.py tests/python/test_dtypes.py)
+             tests/python/test_errors.py tests/python/test_dtypes.py tests/python/test_io.py
+             tests/python/test_conv.py tests/python/test_fft.py tests/python/test_linalg.py
+             tests/python/test_random.py tests/python/test_special.py
+             tests/python/test_parallel_kernels.py)
 fi
 PYTHONPATH="$build/py" LD_PRELOAD="$preload" PULLBACK_TEST_PROFILE=sanitize \
   PULLBACK_UNDER_SANITIZER=1 python -m pytest -q -p no:cacheprovider --capture=sys "${selection[@]}" || status=1

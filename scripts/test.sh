@@ -9,7 +9,7 @@ if [ ! -f /usr/include/gtest/gtest.h ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq libgtest-dev ccache >/dev/null
 fi
-python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" cmake ninja scipy-openblas32 numpy pytest hypothesis ml_dtypes
+python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" cmake ninja scipy-openblas32 numpy pytest hypothesis ml_dtypes scipy safetensors
 # Without build isolation the gtest binary links the installed OpenBLAS, which outlives the build.
 python -m pip install -q --no-build-isolation . \
   -Cbuild-dir=build/test -Ccmake.define.PULLBACK_BUILD_TESTS=ON

@@ -338,7 +338,10 @@ array multivariate_normal(const array& mean, const array& cov, const Shape& shap
   }
   out_shape.push_back(n);
   array c = astype(cov, dtype, s);
-  array root(c.shape(), dtype, std::make_shared<CovarianceSqrt>(s), {c});
+  // The factor U diag(sqrt(s)) V^T from the SVD (as MLX factors the covariance; for a symmetric
+  // positive semi-definite matrix, its symmetric square root), differentiable through svd.
+  std::vector<array> usv = linalg::svd(c, true, s);
+  array root = matmul(multiply(usv[0], expand_dims(sqrt(usv[1], s), {-2}, s), s), usv[2], s);
   array z = normal(out_shape, dtype, {}, {}, resolve_key(k, "multivariate_normal"), s);
   // z @ root: root is symmetric for a symmetric covariance; samples as row vectors.
   array samples = squeeze(matmul(expand_dims(z, {-2}, s), root, s), Axes{-2}, s);

@@ -92,19 +92,4 @@ std::pair<Arrays, Ints> RandomNormal::vmap(const Arrays& in, const Ints& axes) {
   return {{array(per_key_shape(keys, shape_, name()), dtype_, node, {keys})}, {0}};
 }
 
-// ---- CovarianceSqrt ----
-
-std::vector<Shape> CovarianceSqrt::output_shapes(const Arrays& in) {
-  const array& c = in[0];
-  if (c.ndim() < 2 || c.shape(-1) != c.shape(-2)) {
-    throw std::invalid_argument("[CovarianceSqrt] Expected square matrices in the last two "
-                                "axes; got shape " + shape_str(c.shape()) + ".");
-  }
-  return {c.shape()};
-}
-
-bool CovarianceSqrt::is_equivalent(const Primitive& other) const {
-  return dynamic_cast<const CovarianceSqrt*>(&other) != nullptr;
-}
-
 }  // namespace pullback

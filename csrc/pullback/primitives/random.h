@@ -63,19 +63,6 @@ class RandomNormal : public UnaryPrimitive {
   bool scaled_;
 };
 
-// The square root U diag(sqrt(s)) V^T of each matrix in the last two axes (from its SVD, as
-// MLX's multivariate_normal factors a covariance; for a symmetric positive semi-definite
-// matrix it is the symmetric square root). float32 or float64, computed with LAPACK's gesdd.
-// No derivative: the rules raise naming the primitive.
-class CovarianceSqrt : public UnaryPrimitive {
- public:
-  using UnaryPrimitive::UnaryPrimitive;
-  const char* name() const override { return "CovarianceSqrt"; }
-  void eval_cpu(const std::vector<array>& inputs, array& out) override;
-  bool is_equivalent(const Primitive& other) const override;
-  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
-};
-
 // One threefry2x32 block (20 rounds): the two output words for counter (c0, c1).
 void threefry2x32(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t& x0, uint32_t& x1);
 

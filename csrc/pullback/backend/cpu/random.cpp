@@ -18,15 +18,6 @@
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/primitives/random.h"
 
-extern "C" {
-// LAPACK's divide-and-conquer SVD from scipy-openblas32 (declared here rather than through
-// lapacke.h, which drags in its complex types).
-int scipy_LAPACKE_sgesdd(int layout, char jobz, int m, int n, float* a, int lda, float* s,
-                         float* u, int ldu, float* vt, int ldvt);
-int scipy_LAPACKE_dgesdd(int layout, char jobz, int m, int n, double* a, int lda, double* s,
-                         double* u, int ldu, double* vt, int ldvt);
-}
-
 namespace pullback {
 
 namespace {
@@ -238,29 +229,6 @@ void normal_into(const array& keys, array& out, size_t per_key, bool scaled) {
   }
 }
 
-// R = U diag(sqrt(s)) V^T of one n x n row-major matrix a (overwritten).
-template <typename T>
-void svd_sqrt(T* a, T* r, int n, std::vector<T>& s, std::vector<T>& u, std::vector<T>& vt) {
-  int info;
-  if constexpr (std::is_same_v<T, float>) {
-    info = scipy_LAPACKE_sgesdd(101, 'A', n, n, a, n, s.data(), u.data(), n, vt.data(), n);
-  } else {
-    info = scipy_LAPACKE_dgesdd(101, 'A', n, n, a, n, s.data(), u.data(), n, vt.data(), n);
-  }
-  if (info != 0) {
-    throw std::invalid_argument("[multivariate_normal] The SVD of the covariance did not "
-                                "converge (LAPACK gesdd info " + std::to_string(info) + ").");
-  }
-  for (int k = 0; k < n; ++k) s[k] = std::sqrt(s[k]);
-  for (int i = 0; i < n; ++i) {
-    for (int j = 0; j < n; ++j) {
-      T acc = 0;
-      for (int k = 0; k < n; ++k) acc += u[i * n + k] * s[k] * vt[k * n + j];
-      r[i * n + j] = acc;
-    }
-  }
-}
-
 }  // namespace
 
 void threefry2x32(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t& x0,
@@ -296,34 +264,6 @@ void RandomNormal::eval_cpu(const std::vector<array>& inputs, array& out) {
     default:
       throw std::invalid_argument(std::string("[RandomNormal] Unsupported dtype ") +
                                   dtype_name(dtype_) + ".");
-  }
-}
-
-void CovarianceSqrt::eval_cpu(const std::vector<array>& inputs, array& out) {
-  const array& c = inputs[0];
-  out.set_data(std::make_shared<Data>(out.nbytes()));
-  if (out.size() == 0) return;
-  const int n = static_cast<int>(c.shape(-1));
-  const size_t mat = size_t(n) * n, count = c.size() / mat;
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
-    const T* src = c.data<T>();
-    T* dst = out.data<T>();
-    std::vector<T> a(mat), s(n), u(mat), vt(mat);
-    for (size_t b = 0; b < count; ++b) {
-      for (size_t i = 0; i < mat; ++i) {
-        a[i] = src[cpu::offset_of(b * mat + i, c.shape(), c.strides())];
-      }
-      svd_sqrt<T>(a.data(), dst + b * mat, n, s, u, vt);
-    }
-  };
-  if (c.dtype() == Dtype::float64) {
-    run(double{});
-  } else if (c.dtype() == Dtype::float32) {
-    run(float{});
-  } else {
-    throw std::invalid_argument(std::string("[CovarianceSqrt] Unsupported dtype ") +
-                                dtype_name(c.dtype()) + ".");
   }
 }
 

@@ -13,3 +13,16 @@ from pullback.nn.layers.base import Module
 from pullback.nn.layers.containers import Identity, Sequential
 from pullback.nn.layers.normalization import (BatchNorm, GroupNorm, InstanceNorm, LayerNorm,
                                               RMSNorm)
+from pullback.nn.layers.convolution import (Conv1d, Conv2d, Conv3d, ConvTranspose1d,
+                                            ConvTranspose2d, ConvTranspose3d)
+from pullback.nn.layers.dropout import Dropout, Dropout2d, Dropout3d
+from pullback.nn.layers.linear import Bilinear, Embedding, Linear
+from pullback.nn.layers.pooling import (AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d,
+                                        MaxPool3d)
+from pullback.nn.layers.upsample import Upsample
+from pullback.nn.layers.attention import MultiHeadAttention
+from pullback.nn.layers.positional import ALiBi, RoPE, SinusoidalPositionalEncoding
+from pullback.nn.layers.recurrent import GRU, LSTM, RNN
+from pullback.nn.layers.transformer import (Transformer, TransformerDecoder,
+                                            TransformerDecoderLayer, TransformerEncoder,
+                                            TransformerEncoderLayer)
