@@ -352,6 +352,42 @@ def test_upsample_cubic_interpolates_and_keeps_constants():
     np.testing.assert_allclose(const, 3.0, atol=1e-12)
 
 
+# mlx.nn.Upsample(scale, mode, align_corners) of the float32 input UPSAMPLE_1D_INPUT (shape
+# (1, 5, 1)), produced by mlx 0.32.4 and printed to 6 significant digits: keyed
+# (mode, align_corners, scale). Checks the non-integer and shrinking scales without MLX.
+UPSAMPLE_1D_INPUT = [0.5, -1.0, 2.0, 3.5, -0.25]
+MLX_UPSAMPLE_1D = {
+    ('nearest', False, 2): [0.5, 0.5, -1, -1, 2, 2, 3.5, 3.5, -0.25, -0.25],
+    ('nearest', False, 1.5): [0.5, -1, -1, 2, 3.5, 3.5, -0.25],
+    ('nearest', False, 0.5): [0.5, 2],
+    ('nearest', False, 1.3): [0.5, -1, 2, 2, 3.5, -0.25],
+    ('linear', False, 2): [0.5, 0.125, -0.625, -0.25, 1.25, 2.375, 3.125, 2.5625, 0.6875, -0.25],
+    ('linear', False, 1.5): [0.5, -0.5, 1.19209e-07, 2, 3, 2.25, -0.25],
+    ('linear', False, 0.5): [-1, 3.5],
+    ('linear', False, 1.3): [0.384615, -0.769231, 0.846154, 2.57692, 2.92308, 0.0384609],
+    ('linear', True, 2): [0.5, -0.166667, -0.833333, 1.19209e-07, 1.33333, 2.33333, 3, 3.08333, 1.41667, -0.25],
+    ('linear', True, 1.5): [0.5, -0.5, 1.19209e-07, 2, 3, 2.25, -0.25],
+    ('linear', True, 0.5): [0.5, -0.25],
+    ('linear', True, 1.3): [0.5, -0.7, 0.8, 2.6, 2.75, -0.25],
+    ('cubic', False, 2): [0.658203, 0.0546875, -0.976562, -0.53125, 1.10938, 2.78809, 3.66113, 2.80859, 0.652344, -0.645508],
+    ('cubic', False, 1.5): [0.5, -0.861111, -0.305553, 2, 3.61111, 2.48611, -0.25],
+    ('cubic', False, 0.5): [-1, 3.5],
+    ('cubic', False, 1.3): [0.394856, -1.05086, 0.620846, 3.14019, 3.13149, -0.0117206],
+    ('cubic', True, 2): [0.5, -0.403293, -1.05967, -0.305553, 1.21091, 2.70782, 3.61111, 3.25412, 1.5144, -0.25],
+    ('cubic', True, 1.5): [0.5, -0.861111, -0.305553, 2, 3.61111, 2.48611, -0.25],
+    ('cubic', True, 0.5): [0.5, -0.25],
+    ('cubic', True, 1.3): [0.5, -1.024, 0.566, 3.176, 2.984, -0.25],
+}
+
+
+@pytest.mark.parametrize("case", list(MLX_UPSAMPLE_1D))
+def test_upsample_matches_values_stored_from_mlx(case):
+    mode, align, scale = case
+    x = mx.array(np.array(UPSAMPLE_1D_INPUT, np.float32).reshape(1, 5, 1))
+    got = npa(nn.Upsample(scale, mode, align)(x)).ravel()
+    np.testing.assert_allclose(got, MLX_UPSAMPLE_1D[case], rtol=1e-5, atol=1e-5)
+
+
 @needs_mlx
 @pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
 @pytest.mark.parametrize("align", [False, True])
