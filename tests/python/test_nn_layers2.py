@@ -235,6 +235,40 @@ def test_conv2d_layer_grad():
                    rng.standard_normal(3)])
 
 
+def _np_conv_transpose(x, w, stride, padding, dilation, output_padding):
+    """Each input sample scatters w[:, k, :] @ x into output position i * stride + k * dilation
+    of the full result, which is then cropped by padding (output_padding extends the end)."""
+    n = x.ndim - 2
+    k = w.shape[1:1 + n]
+    full = [(x.shape[1 + d] - 1) * stride[d] + (k[d] - 1) * dilation[d] + 1 + output_padding[d]
+            for d in range(n)]
+    y = np.zeros((x.shape[0], *full, w.shape[0]))
+    for pos in np.ndindex(*x.shape[1:1 + n]):
+        for tap in np.ndindex(*k):
+            out = tuple(p * s + t * dl for p, s, t, dl in zip(pos, stride, tap, dilation))
+            y[(slice(None),) + out] += x[(slice(None),) + pos] @ w[(slice(None),) + tap].T
+    crop = tuple(slice(p, f - p) for p, f in zip(padding, full))
+    return y[(slice(None),) + crop]
+
+
+@pytest.mark.parametrize("name,n,kw", [
+    ("ConvTranspose1d", 1, dict(stride=2, padding=1, output_padding=1)),
+    ("ConvTranspose2d", 2, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2))),
+    ("ConvTranspose3d", 3, dict(stride=2)),
+])
+def test_conv_transpose_layers_match_reference(name, n, kw):
+    layer = getattr(nn, name)(3, 4, 3, **kw)
+    layer.update({"bias": mx.array([1.0, 2, 3, 4])})
+    tup = lambda v: (v,) * n if isinstance(v, int) else tuple(v)  # noqa: E731
+    x = np.random.default_rng(7).standard_normal((2,) + (5,) * n + (3,))
+    expect = _np_conv_transpose(x, npa(layer.weight), tup(kw.get("stride", 1)),
+                                tup(kw.get("padding", 0)), tup(kw.get("dilation", 1)),
+                                tup(kw.get("output_padding", 0))) + np.array([1.0, 2, 3, 4])
+    got = npa(layer(mx.array(x, dtype=mx.float32)))
+    assert got.shape == expect.shape
+    np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
+
+
 @needs_mlx
 @pytest.mark.parametrize("name,n,kw", [
     ("ConvTranspose1d", 1, dict(stride=2, padding=1, output_padding=1)),
