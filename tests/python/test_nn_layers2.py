@@ -656,6 +656,57 @@ def test_transformer_encoder_layer_composition(norm_first):
     check_grad(lambda a: layer(a[:, ::-1], None), [np.random.default_rng(22).standard_normal((1, 3, 8))])
 
 
+def _mlx_transformer_parameter_names():
+    """Parameter names of mlx.nn.Transformer(8, 2, 2, 1, mlp_dims=16) in mlx 0.32.4."""
+    attention = [f"{p}_proj.weight" for p in ("key", "out", "query", "value")]
+    dense = [f"{n}.{p}" for n in ("linear1", "linear2") for p in ("bias", "weight")]
+    names = ["decoder.ln.bias", "decoder.ln.weight", "encoder.ln.bias", "encoder.ln.weight"]
+    for i in range(2):
+        pre = f"encoder.layers.{i}."
+        names += [pre + "attention." + a for a in attention] + [pre + d for d in dense]
+        names += [f"{pre}ln{j}.{p}" for j in (1, 2) for p in ("bias", "weight")]
+    pre = "decoder.layers.0."
+    names += [pre + f"{kind}_attention." + a for kind in ("cross", "self") for a in attention]
+    names += [pre + d for d in dense]
+    names += [f"{pre}ln{j}.{p}" for j in (1, 2, 3) for p in ("bias", "weight")]
+    return sorted(names)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_composition(norm_first):
+    # The decoder layer and the whole model written out from their sublayers (the encoder
+    # layer is checked the same way above).
+    from pullback.utils import tree_flatten
+    model = nn.Transformer(8, 2, 2, 1, mlp_dims=16, norm_first=norm_first)
+    assert sorted(k for k, _ in tree_flatten(model.parameters())) == \
+        _mlx_transformer_parameter_names()
+    model.set_dtype(mx.float64)
+    rng = np.random.default_rng(23)
+    src = mx.array(rng.standard_normal((2, 5, 8)), dtype=mx.float64)
+    tgt = mx.array(rng.standard_normal((2, 4, 8)), dtype=mx.float64)
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(4, dtype=mx.float64)
+    dec = model.decoder.layers[0]
+    mlp = lambda y: dec.linear2(nn.relu(dec.linear1(y)))  # noqa: E731
+
+    memory = src
+    for layer in model.encoder.layers:
+        memory = layer(memory, None)
+    memory = model.encoder.ln(memory)
+    if norm_first:
+        y = dec.ln1(tgt)
+        h = tgt + dec.self_attention(y, y, y, mask)
+        y = dec.ln2(h)
+        h = h + dec.cross_attention(y, memory, memory, None)
+        expect = h + mlp(dec.ln3(h))
+    else:
+        h = dec.ln1(tgt + dec.self_attention(tgt, tgt, tgt, mask))
+        h = dec.ln2(h + dec.cross_attention(h, memory, memory, None))
+        expect = dec.ln3(h + mlp(h))
+    np.testing.assert_allclose(npa(dec(tgt, memory, mask, None)), npa(expect), atol=1e-12)
+    np.testing.assert_allclose(npa(model(src, tgt, None, mask, None)),
+                               npa(model.decoder.ln(expect)), atol=1e-12)
+
+
 @needs_mlx
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_transformer_matches_mlx(norm_first):
