@@ -235,6 +235,13 @@ def test_conv2d_layer_grad():
                    rng.standard_normal(3)])
 
 
+CONV_TRANSPOSE_CASES = [
+    ("ConvTranspose1d", 1, dict(stride=2, padding=1, output_padding=1)),
+    ("ConvTranspose2d", 2, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2))),
+    ("ConvTranspose3d", 3, dict(stride=2)),
+]
+
+
 def _np_conv_transpose(x, w, stride, padding, dilation, output_padding):
     """Each input sample scatters w[:, k, :] @ x into output position i * stride + k * dilation
     of the full result, which is then cropped by padding (output_padding extends the end)."""
@@ -251,11 +258,7 @@ def _np_conv_transpose(x, w, stride, padding, dilation, output_padding):
     return y[(slice(None),) + crop]
 
 
-@pytest.mark.parametrize("name,n,kw", [
-    ("ConvTranspose1d", 1, dict(stride=2, padding=1, output_padding=1)),
-    ("ConvTranspose2d", 2, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2))),
-    ("ConvTranspose3d", 3, dict(stride=2)),
-])
+@pytest.mark.parametrize("name,n,kw", CONV_TRANSPOSE_CASES)
 def test_conv_transpose_layers_match_reference(name, n, kw):
     layer = getattr(nn, name)(3, 4, 3, **kw)
     layer.update({"bias": mx.array([1.0, 2, 3, 4])})
@@ -270,11 +273,7 @@ def test_conv_transpose_layers_match_reference(name, n, kw):
 
 
 @needs_mlx
-@pytest.mark.parametrize("name,n,kw", [
-    ("ConvTranspose1d", 1, dict(stride=2, padding=1, output_padding=1)),
-    ("ConvTranspose2d", 2, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2))),
-    ("ConvTranspose3d", 3, dict(stride=2)),
-])
+@pytest.mark.parametrize("name,n,kw", CONV_TRANSPOSE_CASES)
 def test_conv_transpose_layers_match_mlx(name, n, kw):
     ours = getattr(nn, name)(3, 4, 3, **kw)
     assert ours.weight.shape == (4,) + (3,) * n + (3,)
