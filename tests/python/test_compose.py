@@ -442,6 +442,55 @@ def test_dtype_helpers():
     assert mx.asarray(np.ones(2)).dtype == mx.float32
 
 
+# Produced by mlx 0.32.4: mlx.core.isdtype(dtype, kind) over DTYPE_KINDS (one character per
+# kind, 1 = True) and mlx.core.can_cast(from, to) over DTYPE_HELPER_NAMES (row = from).
+DTYPE_HELPER_NAMES = ["bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
+                      "int64", "float16", "bfloat16", "float32", "float64", "complex64"]
+DTYPE_KINDS = ["bool", "signed integer", "unsigned integer", "integral", "real floating",
+               "complex floating", "numeric"]
+MLX_ISDTYPE = {
+    'bool_': '1000000',
+    'uint8': '0011001',
+    'uint16': '0011001',
+    'uint32': '0011001',
+    'uint64': '0011001',
+    'int8': '0101001',
+    'int16': '0101001',
+    'int32': '0101001',
+    'int64': '0101001',
+    'float16': '0000101',
+    'bfloat16': '0000101',
+    'float32': '0000101',
+    'float64': '0000101',
+    'complex64': '0000011',
+}
+MLX_CAN_CAST = {
+    'bool_': '11111111111111',
+    'uint8': '01111011111111',
+    'uint16': '00111001111111',
+    'uint32': '00011000111111',
+    'uint64': '00001000011111',
+    'int8': '00000111111111',
+    'int16': '00000011111111',
+    'int32': '00000001111111',
+    'int64': '00000000111111',
+    'float16': '00000000010111',
+    'bfloat16': '00000000001111',
+    'float32': '00000000000111',
+    'float64': '00000000000011',
+    'complex64': '00000000000001',
+}
+
+
+def test_dtype_helpers_agree_with_tables_stored_from_mlx():
+    for a in DTYPE_HELPER_NAMES:
+        got = "".join("1" if mx.isdtype(getattr(mx, a), kind) else "0" for kind in DTYPE_KINDS)
+        assert got == MLX_ISDTYPE[a], a
+        got = "".join("1" if mx.can_cast(getattr(mx, a), getattr(mx, b)) else "0"
+                      for b in DTYPE_HELPER_NAMES)
+        assert got == MLX_CAN_CAST[a], a
+
+
 @pytest.mark.skipif(mlx is None, reason="needs mlx")
 def test_dtype_helpers_agree_with_mlx():
     names = ["bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",

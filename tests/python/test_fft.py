@@ -444,6 +444,48 @@ def test_stft_matches_reference_and_istft_inverts(case):
         assert np.all(back[..., ~covered] == 0)
 
 
+def _istft_reference(spec, n_fft, hop_length, window, win_length=None, center=True,
+                     norm="backward", length=None):
+    """Overlap-add of the windowed inverse frames over the squared-window envelope (0 where the
+    envelope vanishes); center drops n_fft // 2 at each end; length cuts or pads with zeros."""
+    w = window.astype(np.float64)
+    if len(w) < n_fft:
+        left = (n_fft - len(w)) // 2
+        w = np.pad(w, (left, n_fft - len(w) - left))
+    frames = np.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1, norm=norm) * w
+    n_frames = frames.shape[-2]
+    total = n_fft + hop_length * (n_frames - 1)
+    y = np.zeros(spec.shape[:-2] + (total,))
+    env = np.zeros(total)
+    for i in range(n_frames):
+        y[..., i * hop_length: i * hop_length + n_fft] += frames[..., i, :]
+        env[i * hop_length: i * hop_length + n_fft] += w * w
+    y = np.where(env > 1e-11, y / np.where(env > 1e-11, env, 1), 0)
+    start = n_fft // 2 if center else 0
+    end = total - n_fft // 2 if center else total
+    if length is None:
+        y = y[..., start:end]
+    else:
+        y = y[..., start:start + length]
+        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, length - y.shape[-1])])
+    return y
+
+
+def test_istft_lengths_match_reference():
+    rng = np.random.default_rng(16)
+    x = real(rng, (2, 60))
+    w = np.hanning(12).astype(np.float32)
+    for kw in [dict(n_fft=12, hop_length=3), dict(n_fft=12, hop_length=4, center=False),
+               dict(n_fft=12, hop_length=5, win_length=8, norm="ortho")]:
+        spec = mx.fft.stft(mx.array(x), window=mx.array(w), **kw)
+        for length in (None, 40, 80):
+            got = np.asarray(mx.fft.istft(spec, window=mx.array(w), length=length, **kw))
+            want = _istft_reference(np.asarray(spec).astype(np.complex128), window=w,
+                                    length=length, **kw)
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_istft_matches_mlx():
     mlx = pytest.importorskip("mlx.core")
     rng = np.random.default_rng(16)

@@ -177,7 +177,19 @@ def test_npy_bfloat16_matches_mlx(tmp_path):
     mlx.save(str(tmp_path / "mlx.npy"), mlx.array(values, dtype=mlx.bfloat16))
     back = mx.load(tmp_path / "mlx.npy")
     assert back.dtype == mx.bfloat16 and back.tolist() == values
-    # ml_dtypes' bfloat16 NumPy arrays are saved the same way
+
+
+def test_npy_bfloat16_layout(tmp_path):
+    # MLX (0.32.4) and ml_dtypes write bfloat16 as two-byte voids ('<V2') holding the upper
+    # half of the float32 bits; the mlx round trip is checked in test_npy_bfloat16_matches_mlx.
+    values = [1.5, -2.0, 3.25, float("inf")]
+    mx.save(tmp_path / "ours.npy", mx.array(values, dtype=mx.bfloat16))
+    raw = np.load(tmp_path / "ours.npy")
+    assert raw.dtype == np.dtype("V2") and raw.shape == (4,)
+    want = (np.array(values, np.float32).view(np.uint32) >> 16).astype("<u2")
+    np.testing.assert_array_equal(raw.view("<u2"), want)
+    assert np.array(raw.view("<u2")).view(ml_dtypes.bfloat16).astype(np.float32).tolist() == values
+    # ml_dtypes' bfloat16 NumPy arrays are saved the same way, and load back.
     np.save(tmp_path / "ml.npy", np.array(values, dtype=ml_dtypes.bfloat16))
     back = mx.load(tmp_path / "ml.npy")
     assert back.dtype == mx.bfloat16 and back.tolist() == values

@@ -144,6 +144,15 @@ def test_factorizations(shape, dname):
         np.testing.assert_array_equal(np.array(piv).reshape(-1, k), np.stack([r_[1] for r_ in ref]))
 
 
+def test_lu_permutation_matches_scipy():
+    # MLX's permutation p (which ours follows) is the row index of the one in each row of
+    # SciPy's P, where x = P @ L @ U.
+    for shape in [(5, 5), (6, 4), (4, 6)]:
+        x = rand(*shape).astype(np.float32)
+        p = L.lu(mx.array(x))[0]
+        np.testing.assert_array_equal(np.array(p), np.argmax(sl.lu(x)[0], axis=1))
+
+
 def test_lu_matches_mlx_permutation():
     mlxc = pytest.importorskip("mlx.core")
     for shape in [(5, 5), (6, 4), (4, 6)]:

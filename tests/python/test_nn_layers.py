@@ -267,13 +267,6 @@ def test_group_norm(pytorch_compatible, rng):
         normed = np_normalize(grouped, 1, 1e-5).reshape(x.shape)
     expected = normed * to_numpy(layer.weight) + to_numpy(layer.bias)
     np.testing.assert_allclose(to_numpy(layer(A(x))), expected, rtol=1e-9, atol=1e-12)
-    if pytorch_compatible:
-        import torch
-        ref = torch.nn.functional.group_norm(torch.tensor(np.moveaxis(x, -1, 1)), 3,
-                                             torch.tensor(to_numpy(layer.weight)),
-                                             torch.tensor(to_numpy(layer.bias)), 1e-5)
-        np.testing.assert_allclose(to_numpy(layer(A(x))),
-                                   np.moveaxis(ref.numpy(), 1, -1), rtol=1e-9, atol=1e-12)
     for bad in [(0, 6), (4, 6), (2, 0)]:
         with pytest.raises(ValueError, match="GroupNorm"):
             nn.GroupNorm(*bad)
@@ -283,14 +276,72 @@ def test_group_norm(pytorch_compatible, rng):
         mx.transpose(a, (1, 0, 2))), [rng.standard_normal((3, 2, 4))])
 
 
+def test_group_norm_pytorch_compatible_matches_torch(rng):
+    """Optional extra: the NumPy reference in test_group_norm covers the same values."""
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 4, 6))
+    layer = nn.GroupNorm(3, 6, pytorch_compatible=True)
+    layer.weight = A(rng.standard_normal(6))
+    layer.bias = A(rng.standard_normal(6))
+    ref = torch.nn.functional.group_norm(torch.tensor(np.moveaxis(x, -1, 1)), 3,
+                                         torch.tensor(to_numpy(layer.weight)),
+                                         torch.tensor(to_numpy(layer.bias)), 1e-5)
+    np.testing.assert_allclose(to_numpy(layer(A(x))),
+                               np.moveaxis(ref.numpy(), 1, -1), rtol=1e-9, atol=1e-12)
+
+
 def test_batch_norm_training_eval_and_running_stats(rng):
-    import torch
+    x = rng.standard_normal((6, 3, 4))
+    momentum, eps = 0.2, 1e-5
+    layer = nn.BatchNorm(4, momentum=momentum)
+    layer.set_dtype(mx.float64)
+    layer.weight = A(rng.standard_normal(4))
+    layer.bias = A(rng.standard_normal(4))
+    weight, bias = to_numpy(layer.weight), to_numpy(layer.bias)
+    assert set(layer.parameters()) == {"weight", "bias", "running_mean", "running_var"}
+    assert set(layer.trainable_parameters()) == {"weight", "bias"}
+    # Reference: training normalizes with the biased batch variance; the running variance
+    # is updated with the unbiased one (n / (n - 1)), as in MLX and PyTorch.
+    running_mean, running_var = np.zeros(4), np.ones(4)
+    for step in range(3):
+        batch = x + step
+        got = layer(A(batch))
+        want = np_normalize(batch, (0, 1), eps) * weight + bias
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-9, atol=1e-12)
+        n = batch.shape[0] * batch.shape[1]
+        mean = batch.mean(axis=(0, 1))
+        unbiased = batch.var(axis=(0, 1)) * n / (n - 1)
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var = (1 - momentum) * running_var + momentum * unbiased
+        np.testing.assert_allclose(to_numpy(layer.running_mean), running_mean, rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(layer.running_var), running_var, rtol=1e-12)
+    layer.eval()
+    want = (x - running_mean) / np.sqrt(running_var + eps) * weight + bias
+    np.testing.assert_allclose(to_numpy(layer(A(x))), want, rtol=1e-9, atol=1e-12)
+    # The running statistics stay frozen through unfreeze.
+    layer.unfreeze()
+    assert set(layer.trainable_parameters()) == {"weight", "bias"}
+    with pytest.raises(ValueError, match="BatchNorm"):
+        layer(A(np.ones((2, 2, 2, 2, 4))))
+    layer.train()
+    with pytest.raises(ValueError, match="BatchNorm"):
+        layer(A(np.ones((1, 4))))
+    plain = nn.BatchNorm(4, affine=False, track_running_stats=False)
+    assert plain.parameters() == {}
+    np.testing.assert_allclose(to_numpy(plain(A(x))), np_normalize(x, (0, 1), 1e-5),
+                               rtol=1e-9, atol=1e-12)
+    check_grad(lambda a: nn.BatchNorm(3, track_running_stats=False)(a.T), [
+        rng.standard_normal((3, 5))])
+
+
+def test_batch_norm_matches_torch(rng):
+    """Optional extra: test_batch_norm_training_eval_and_running_stats checks the same
+    values against a NumPy reference."""
+    torch = pytest.importorskip("torch")
     x = rng.standard_normal((6, 3, 4))
     layer = nn.BatchNorm(4, momentum=0.2)
     layer.set_dtype(mx.float64)
     ref = torch.nn.BatchNorm1d(4, momentum=0.2, dtype=torch.float64)
-    assert set(layer.parameters()) == {"weight", "bias", "running_mean", "running_var"}
-    assert set(layer.trainable_parameters()) == {"weight", "bias"}
     for step in range(3):
         batch = x + step
         got = layer(A(batch))
@@ -306,20 +357,6 @@ def test_batch_norm_training_eval_and_running_stats(rng):
     np.testing.assert_allclose(to_numpy(layer(A(x))),
                                np.moveaxis(ref(torch.tensor(np.moveaxis(x, -1, 1)))
                                            .detach().numpy(), 1, -1), rtol=1e-9, atol=1e-12)
-    # The running statistics stay frozen through unfreeze.
-    layer.unfreeze()
-    assert set(layer.trainable_parameters()) == {"weight", "bias"}
-    with pytest.raises(ValueError, match="BatchNorm"):
-        layer(A(np.ones((2, 2, 2, 2, 4))))
-    layer.train()
-    with pytest.raises(ValueError, match="BatchNorm"):
-        layer(A(np.ones((1, 4))))
-    plain = nn.BatchNorm(4, affine=False, track_running_stats=False)
-    assert plain.parameters() == {}
-    np.testing.assert_allclose(to_numpy(plain(A(x))), np_normalize(x, (0, 1), 1e-5),
-                               rtol=1e-9, atol=1e-12)
-    check_grad(lambda a: nn.BatchNorm(3, track_running_stats=False)(a.T), [
-        rng.standard_normal((3, 5))])
 
 
 def test_norm_layer_reprs():

@@ -235,12 +235,45 @@ def test_conv2d_layer_grad():
                    rng.standard_normal(3)])
 
 
-@needs_mlx
-@pytest.mark.parametrize("name,n,kw", [
+CONV_TRANSPOSE_CASES = [
     ("ConvTranspose1d", 1, dict(stride=2, padding=1, output_padding=1)),
     ("ConvTranspose2d", 2, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2))),
     ("ConvTranspose3d", 3, dict(stride=2)),
-])
+]
+
+
+def _np_conv_transpose(x, w, stride, padding, dilation, output_padding):
+    """Each input sample scatters w[:, k, :] @ x into output position i * stride + k * dilation
+    of the full result, which is then cropped by padding (output_padding extends the end)."""
+    n = x.ndim - 2
+    k = w.shape[1:1 + n]
+    full = [(x.shape[1 + d] - 1) * stride[d] + (k[d] - 1) * dilation[d] + 1 + output_padding[d]
+            for d in range(n)]
+    y = np.zeros((x.shape[0], *full, w.shape[0]))
+    for pos in np.ndindex(*x.shape[1:1 + n]):
+        for tap in np.ndindex(*k):
+            out = tuple(p * s + t * dl for p, s, t, dl in zip(pos, stride, tap, dilation))
+            y[(slice(None),) + out] += x[(slice(None),) + pos] @ w[(slice(None),) + tap].T
+    crop = tuple(slice(p, f - p) for p, f in zip(padding, full))
+    return y[(slice(None),) + crop]
+
+
+@pytest.mark.parametrize("name,n,kw", CONV_TRANSPOSE_CASES)
+def test_conv_transpose_layers_match_reference(name, n, kw):
+    layer = getattr(nn, name)(3, 4, 3, **kw)
+    layer.update({"bias": mx.array([1.0, 2, 3, 4])})
+    tup = lambda v: (v,) * n if isinstance(v, int) else tuple(v)  # noqa: E731
+    x = np.random.default_rng(7).standard_normal((2,) + (5,) * n + (3,))
+    expect = _np_conv_transpose(x, npa(layer.weight), tup(kw.get("stride", 1)),
+                                tup(kw.get("padding", 0)), tup(kw.get("dilation", 1)),
+                                tup(kw.get("output_padding", 0))) + np.array([1.0, 2, 3, 4])
+    got = npa(layer(mx.array(x, dtype=mx.float32)))
+    assert got.shape == expect.shape
+    np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
+
+
+@needs_mlx
+@pytest.mark.parametrize("name,n,kw", CONV_TRANSPOSE_CASES)
 def test_conv_transpose_layers_match_mlx(name, n, kw):
     ours = getattr(nn, name)(3, 4, 3, **kw)
     assert ours.weight.shape == (4,) + (3,) * n + (3,)
@@ -350,6 +383,42 @@ def test_upsample_cubic_interpolates_and_keeps_constants():
     # The kernel's taps sum to one, so constants stay constant at any scale.
     const = npa(nn.Upsample((1.3, 2.5), "cubic")(mx.full((1, 5, 4, 2), 3.0, dtype=mx.float64)))
     np.testing.assert_allclose(const, 3.0, atol=1e-12)
+
+
+# mlx.nn.Upsample(scale, mode, align_corners) of the float32 input UPSAMPLE_1D_INPUT (shape
+# (1, 5, 1)), produced by mlx 0.32.4 and printed to 6 significant digits: keyed
+# (mode, align_corners, scale). Checks the non-integer and shrinking scales without MLX.
+UPSAMPLE_1D_INPUT = [0.5, -1.0, 2.0, 3.5, -0.25]
+MLX_UPSAMPLE_1D = {
+    ('nearest', False, 2): [0.5, 0.5, -1, -1, 2, 2, 3.5, 3.5, -0.25, -0.25],
+    ('nearest', False, 1.5): [0.5, -1, -1, 2, 3.5, 3.5, -0.25],
+    ('nearest', False, 0.5): [0.5, 2],
+    ('nearest', False, 1.3): [0.5, -1, 2, 2, 3.5, -0.25],
+    ('linear', False, 2): [0.5, 0.125, -0.625, -0.25, 1.25, 2.375, 3.125, 2.5625, 0.6875, -0.25],
+    ('linear', False, 1.5): [0.5, -0.5, 1.19209e-07, 2, 3, 2.25, -0.25],
+    ('linear', False, 0.5): [-1, 3.5],
+    ('linear', False, 1.3): [0.384615, -0.769231, 0.846154, 2.57692, 2.92308, 0.0384609],
+    ('linear', True, 2): [0.5, -0.166667, -0.833333, 1.19209e-07, 1.33333, 2.33333, 3, 3.08333, 1.41667, -0.25],
+    ('linear', True, 1.5): [0.5, -0.5, 1.19209e-07, 2, 3, 2.25, -0.25],
+    ('linear', True, 0.5): [0.5, -0.25],
+    ('linear', True, 1.3): [0.5, -0.7, 0.8, 2.6, 2.75, -0.25],
+    ('cubic', False, 2): [0.658203, 0.0546875, -0.976562, -0.53125, 1.10938, 2.78809, 3.66113, 2.80859, 0.652344, -0.645508],
+    ('cubic', False, 1.5): [0.5, -0.861111, -0.305553, 2, 3.61111, 2.48611, -0.25],
+    ('cubic', False, 0.5): [-1, 3.5],
+    ('cubic', False, 1.3): [0.394856, -1.05086, 0.620846, 3.14019, 3.13149, -0.0117206],
+    ('cubic', True, 2): [0.5, -0.403293, -1.05967, -0.305553, 1.21091, 2.70782, 3.61111, 3.25412, 1.5144, -0.25],
+    ('cubic', True, 1.5): [0.5, -0.861111, -0.305553, 2, 3.61111, 2.48611, -0.25],
+    ('cubic', True, 0.5): [0.5, -0.25],
+    ('cubic', True, 1.3): [0.5, -1.024, 0.566, 3.176, 2.984, -0.25],
+}
+
+
+@pytest.mark.parametrize("case", list(MLX_UPSAMPLE_1D))
+def test_upsample_matches_values_stored_from_mlx(case):
+    mode, align, scale = case
+    x = mx.array(np.array(UPSAMPLE_1D_INPUT, np.float32).reshape(1, 5, 1))
+    got = npa(nn.Upsample(scale, mode, align)(x)).ravel()
+    np.testing.assert_allclose(got, MLX_UPSAMPLE_1D[case], rtol=1e-5, atol=1e-5)
 
 
 @needs_mlx
@@ -584,6 +653,57 @@ def test_transformer_encoder_layer_composition(norm_first):
         expect = layer.ln2(h + mlp(h))
     np.testing.assert_allclose(npa(layer(x, mask)), npa(expect), atol=1e-6)
     check_grad(lambda a: layer(a[:, ::-1], None), [np.random.default_rng(22).standard_normal((1, 3, 8))])
+
+
+def _mlx_transformer_parameter_names():
+    """Parameter names of mlx.nn.Transformer(8, 2, 2, 1, mlp_dims=16) in mlx 0.32.4."""
+    attention = [f"{p}_proj.weight" for p in ("key", "out", "query", "value")]
+    dense = [f"{n}.{p}" for n in ("linear1", "linear2") for p in ("bias", "weight")]
+    names = ["decoder.ln.bias", "decoder.ln.weight", "encoder.ln.bias", "encoder.ln.weight"]
+    for i in range(2):
+        pre = f"encoder.layers.{i}."
+        names += [pre + "attention." + a for a in attention] + [pre + d for d in dense]
+        names += [f"{pre}ln{j}.{p}" for j in (1, 2) for p in ("bias", "weight")]
+    pre = "decoder.layers.0."
+    names += [pre + f"{kind}_attention." + a for kind in ("cross", "self") for a in attention]
+    names += [pre + d for d in dense]
+    names += [f"{pre}ln{j}.{p}" for j in (1, 2, 3) for p in ("bias", "weight")]
+    return sorted(names)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_composition(norm_first):
+    # The decoder layer and the whole model written out from their sublayers (the encoder
+    # layer is checked the same way above).
+    from pullback.utils import tree_flatten
+    model = nn.Transformer(8, 2, 2, 1, mlp_dims=16, norm_first=norm_first)
+    assert sorted(k for k, _ in tree_flatten(model.parameters())) == \
+        _mlx_transformer_parameter_names()
+    model.set_dtype(mx.float64)
+    rng = np.random.default_rng(23)
+    src = mx.array(rng.standard_normal((2, 5, 8)), dtype=mx.float64)
+    tgt = mx.array(rng.standard_normal((2, 4, 8)), dtype=mx.float64)
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(4, dtype=mx.float64)
+    dec = model.decoder.layers[0]
+    mlp = lambda y: dec.linear2(nn.relu(dec.linear1(y)))  # noqa: E731
+
+    memory = src
+    for layer in model.encoder.layers:
+        memory = layer(memory, None)
+    memory = model.encoder.ln(memory)
+    if norm_first:
+        y = dec.ln1(tgt)
+        h = tgt + dec.self_attention(y, y, y, mask)
+        y = dec.ln2(h)
+        h = h + dec.cross_attention(y, memory, memory, None)
+        expect = h + mlp(dec.ln3(h))
+    else:
+        h = dec.ln1(tgt + dec.self_attention(tgt, tgt, tgt, mask))
+        h = dec.ln2(h + dec.cross_attention(h, memory, memory, None))
+        expect = dec.ln3(h + mlp(h))
+    np.testing.assert_allclose(npa(dec(tgt, memory, mask, None)), npa(expect), atol=1e-12)
+    np.testing.assert_allclose(npa(model(src, tgt, None, mask, None)),
+                               npa(model.decoder.ln(expect)), atol=1e-12)
 
 
 @needs_mlx

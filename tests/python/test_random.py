@@ -85,6 +85,114 @@ def test_large_bits_across_parallel_chunks_and_the_odd_word():
 
 # ---- MLX bit-equality ----
 
+# Values produced by mlx 0.32.4 (mlx.core.random with the keys named in each entry; the calls
+# are those of ours_for_stored_values below, key 3 where no key is named), so that bit-equality
+# with MLX is checked where MLX is not installed. float16/bfloat16 values are widened to float32.
+MLX_0_32_4_VALUES = {
+    'key(0)': [0, 0],
+    'split(key(0), 3)': [[2467461003, 428148500], [3186719485, 3840466878], [2562233961, 1946702221]],
+    'key(7)': [0, 7],
+    'split(key(7), 3)': [[276534068, 861967409], [1905761346, 1641862660], [2900896126, 1402713516]],
+    'key(1099511627781)': [256, 5],
+    'split(key(1099511627781), 3)': [[1070028816, 3116542653], [3600761423, 1908725145], [1447120341, 1212153964]],
+    'key(18446744073709551615)': [4294967295, 4294967295],
+    'split(key(18446744073709551615), 3)': [[1594713364, 586013425], [2799642733, 113650303], [315046677, 1076296189]],
+    'uniform((1 << 16,))[IDX]': [0.3988230526447296, 0.9549925923347473, 0.0815943256020546, 0.15096773207187653, 0.3132851719856262, 0.38762763142585754],
+    'uniform((5,), float32)': [0.20423740148544312, 0.3759073317050934, 0.9640969038009644, 0.8028971552848816, 0.6574039459228516],
+    'uniform(-2.5, 4, (5,), float32)': [-1.1724568605422974, -0.05660223960876465, 3.766629695892334, 2.7188315391540527, 1.7731256484985352],
+    'normal((5,), float32)': [-0.8265804648399353, -0.3162474036216736, 1.8003450632095337, 0.8520151972770691, 0.40538841485977173],
+    'uniform((5,), float16)': [0.2042236328125, 0.3759765625, 0.9638671875, 0.802734375, 0.6572265625],
+    'uniform(-2.5, 4, (5,), float16)': [-1.1728515625, -0.056640625, 3.765625, 2.71875, 1.7734375],
+    'normal((5,), float16)': [-0.82666015625, -0.316162109375, 1.80078125, 0.85205078125, 0.4052734375],
+    'uniform((5,), bfloat16)': [0.2041015625, 0.375, 0.96484375, 0.8046875, 0.65625],
+    'uniform(-2.5, 4, (5,), bfloat16)': [-1.171875, -0.0625, 3.78125, 2.71875, 1.75],
+    'normal((5,), bfloat16)': [-0.828125, -0.31640625, 1.796875, 0.8515625, 0.40625],
+    'normal((5,), float64)': [-0.8265804526603789, -0.31624742373521975, 1.8003451181661376, 0.8520152327997332, 0.4053884087308215],
+    'normal((3, 7), loc=1.5, scale=3.0)': [[1.8105987310409546, 7.770265579223633, -0.1755375862121582, 0.4653080701828003, 2.514800548553467, 3.084829807281494, -0.7669737339019775], [0.9012514352798462, 10.176436424255371, 3.05495023727417, 5.882018089294434, 2.882855176925659, 0.4831730127334595, -1.5378060340881348], [2.3996434211730957, -0.7515556812286377, 0.9902733564376831, 1.8013898134231567, 4.5447540283203125, 4.863514423370361, 1.7057348489761353]],
+    'randint(-5, 17, (7,), int32)': [1, 13, 12, 15, -4, -4, 13],
+    'randint(0, 10, (7,), uint8)': [3, 8, 8, 9, 0, 0, 8],
+    'randint(-3, 300, (7,), int8)': [43, 0, -3, 28, 23, 11, 0],
+    'randint(0, 2, (7,), bool_)': [False, True, True, True, False, False, True],
+    'randint(5, 3, (7,), int64)': [5, 5, 5, 5, 5, 5, 5],
+    'randint(-3.5, 300.5, (7,), int32)': [92, 256, 244, 284, 23, 10, 257],
+    'bernoulli(0.3, (7,))': [False, False, False, False, True, True, False],
+    'permutation(7)': [5, 4, 0, 2, 1, 6, 3],
+    'k11 uniform(lo, hi, (3, 2, 2))': [[[0.08657790720462799, 1.9951496124267578], [12.548136711120605, 10.448576927185059]], [[0.08986866474151611, 2.095827579498291], [1.5167055130004883, 14.814069747924805]], [[0.26562169194221497, 8.87424373626709], [4.592131614685059, 18.68830108642578]]],
+    'k11 normal((3, 2), loc, scale)': [[1.7078688144683838, 2.964097738265991], [1.416806936264038, 2.5345001220703125], [2.034092426300049, 2.0474605560302734]],
+    'k11 bernoulli(p, (3, 2))': [[False, True], [False, True], [False, True]],
+    'k11 permutation(x, 1)': [[3, 1, 2, 0], [7, 5, 6, 4], [11, 9, 10, 8]],
+    'k4 gumbel((6,))': [-1.3486261367797852, -0.5897783041000366, -0.5748116374015808, 0.8214235305786133, -0.5110937356948853, -1.12912917137146],
+    'k4 laplace((6,), 0.5, 2.0)': [6.817960739135742, 2.720881938934326, 2.667297124862671, -0.1802648901939392, 2.447932481765747, 5.299627780914307],
+    'k4 truncated_normal(-1, 2, (6,))': [-0.9305711984634399, -0.5432368516921997, -0.5326308608055115, 0.484438955783844, -0.48680365085601807, -0.8567453622817993],
+    'k4 categorical(logits12)': [9, 20, 11, 1, 21, 24, 12, 21, 6, 13, 13, 8],
+    'k5 multivariate_normal((2,))': [[1.797286033630371, -1.3042004108428955, 1.0479720830917358], [1.4889605045318604, -3.3032450675964355, 0.4456789493560791]],
+}
+
+
+def ours_for_stored_values():
+    def lst(a):
+        return npa(a).tolist()
+    k = mx.random.key(3)
+    out = {}
+    for seed in [0, 7, 2**40 + 5, 2**64 - 1]:
+        out[f"key({seed})"] = lst(mx.random.key(seed))
+        out[f"split(key({seed}), 3)"] = lst(mx.random.split(mx.random.key(seed), 3))
+    big = np.array(mx.random.uniform(shape=(1 << 16,), key=k))
+    out["uniform((1 << 16,))[IDX]"] = big[[0, 1, 1000, 32767, 32768, 65535]].tolist()
+    for name in ["float32", "float16", "bfloat16"]:
+        dt = getattr(mx, name)
+        out[f"uniform((5,), {name})"] = lst(mx.random.uniform(shape=(5,), dtype=dt, key=k))
+        out[f"uniform(-2.5, 4, (5,), {name})"] = lst(mx.random.uniform(-2.5, 4, (5,), dt, key=k))
+        out[f"normal((5,), {name})"] = lst(mx.random.normal((5,), dt, key=k))
+    out["normal((5,), float64)"] = lst(mx.random.normal((5,), mx.float64, key=k))
+    out["normal((3, 7), loc=1.5, scale=3.0)"] = lst(mx.random.normal((3, 7), loc=1.5, scale=3.0,
+                                                                      key=k))
+    for lo, hi, name in [(-5, 17, "int32"), (0, 10, "uint8"), (-3, 300, "int8"),
+                         (0, 2, "bool_"), (5, 3, "int64"), (-3.5, 300.5, "int32")]:
+        out[f"randint({lo}, {hi}, (7,), {name})"] = lst(
+            mx.random.randint(lo, hi, (7,), getattr(mx, name), key=k))
+    out["bernoulli(0.3, (7,))"] = lst(mx.random.bernoulli(0.3, (7,), key=k))
+    out["permutation(7)"] = lst(mx.random.permutation(7, key=k))
+    k11 = mx.random.key(11)
+    lo, hi = np.array([0.0, 10.0], np.float32), np.array([[1.0], [20.0]], np.float32)
+    out["k11 uniform(lo, hi, (3, 2, 2))"] = lst(
+        mx.random.uniform(mx.array(lo), mx.array(hi), (3, 2, 2), key=k11))
+    loc, scale = np.array([[1.0], [2.0], [3.0]], np.float32), np.array([1.0, 2.0], np.float32)
+    out["k11 normal((3, 2), loc, scale)"] = lst(
+        mx.random.normal((3, 2), loc=mx.array(loc), scale=mx.array(scale), key=k11))
+    p = np.array([0.1, 0.9], np.float32)
+    out["k11 bernoulli(p, (3, 2))"] = lst(mx.random.bernoulli(mx.array(p), (3, 2), key=k11))
+    x = np.arange(12).reshape(3, 4)
+    out["k11 permutation(x, 1)"] = lst(mx.random.permutation(mx.array(x), 1, key=k11))
+    k4 = mx.random.key(4)
+    out["k4 gumbel((6,))"] = lst(mx.random.gumbel((6,), key=k4))
+    out["k4 laplace((6,), 0.5, 2.0)"] = lst(mx.random.laplace((6,), loc=0.5, scale=2.0, key=k4))
+    out["k4 truncated_normal(-1, 2, (6,))"] = lst(mx.random.truncated_normal(-1, 2, (6,), key=k4))
+    logits = np.log(np.random.default_rng(0).dirichlet(np.ones(30), size=12)).astype(np.float32)
+    out["k4 categorical(logits12)"] = lst(mx.random.categorical(mx.array(logits), key=k4))
+    mean = np.array([1.0, -2.0, 0.5], np.float32)
+    cov = np.array([[2, 0.5, 0.1], [0.5, 1, 0.3], [0.1, 0.3, 0.7]], np.float32)
+    out["k5 multivariate_normal((2,))"] = lst(
+        mx.random.multivariate_normal(mx.array(mean), mx.array(cov), (2,), key=mx.random.key(5)))
+    return out
+
+
+# Through pullback's own log/erf/matrix factorization: equal to MLX up to rounding.
+CLOSE_NOT_EQUAL = {"k4 gumbel((6,))", "k4 laplace((6,), 0.5, 2.0)",
+                   "k4 truncated_normal(-1, 2, (6,))", "k5 multivariate_normal((2,))"}
+
+
+def test_values_match_those_stored_from_mlx():
+    ours = ours_for_stored_values()
+    assert ours.keys() == MLX_0_32_4_VALUES.keys()
+    for name, want in MLX_0_32_4_VALUES.items():
+        if name in CLOSE_NOT_EQUAL:
+            np.testing.assert_allclose(ours[name], want, rtol=1e-4, atol=1e-5, err_msg=name)
+        else:
+            assert ours[name] == want, name
+
+
+
 @needs_mlx
 @pytest.mark.parametrize("seed", [0, 7, 2**40 + 5, 2**64 - 1])
 def test_key_and_split_match_mlx(seed):

@@ -114,6 +114,49 @@ def test_every_dtype(op, name):
         compare(op, x, name, axis, reverse, inclusive)
 
 
+# Result dtypes of each scan per input dtype, produced by mlx 0.32.4
+# (getattr(mlx.core, op)(mlx.core.ones((3,), dtype)).dtype); "bool" written "bool_".
+MLX_SCAN_DTYPES = {
+    'cumsum': {
+        'bool_': 'int32', 'uint8': 'uint8', 'uint16': 'uint16', 'uint32': 'uint32',
+        'uint64': 'uint64', 'int8': 'int8', 'int16': 'int16', 'int32': 'int32', 'int64': 'int64',
+        'float16': 'float16', 'bfloat16': 'bfloat16', 'float32': 'float32', 'float64': 'float64',
+        'complex64': 'complex64',
+    },
+    'cumprod': {
+        'bool_': 'bool_', 'uint8': 'uint8', 'uint16': 'uint16', 'uint32': 'uint32',
+        'uint64': 'uint64', 'int8': 'int8', 'int16': 'int16', 'int32': 'int32', 'int64': 'int64',
+        'float16': 'float16', 'bfloat16': 'bfloat16', 'float32': 'float32', 'float64': 'float64',
+        'complex64': 'complex64',
+    },
+    'cummax': {
+        'bool_': 'bool_', 'uint8': 'uint8', 'uint16': 'uint16', 'uint32': 'uint32',
+        'uint64': 'uint64', 'int8': 'int8', 'int16': 'int16', 'int32': 'int32', 'int64': 'int64',
+        'float16': 'float16', 'bfloat16': 'bfloat16', 'float32': 'float32', 'float64': 'float64',
+        'complex64': 'complex64',
+    },
+    'cummin': {
+        'bool_': 'bool_', 'uint8': 'uint8', 'uint16': 'uint16', 'uint32': 'uint32',
+        'uint64': 'uint64', 'int8': 'int8', 'int16': 'int16', 'int32': 'int32', 'int64': 'int64',
+        'float16': 'float16', 'bfloat16': 'bfloat16', 'float32': 'float32', 'float64': 'float64',
+        'complex64': 'complex64',
+    },
+    'logcumsumexp': {
+        'bool_': 'float32', 'uint8': 'float32', 'uint16': 'float32', 'uint32': 'float32',
+        'uint64': 'float32', 'int8': 'float32', 'int16': 'float32', 'int32': 'float32',
+        'int64': 'float32', 'float16': 'float16', 'bfloat16': 'bfloat16', 'float32': 'float32',
+        'float64': 'float64', 'complex64': 'complex64',
+    },
+}
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+def test_dtypes_match_those_stored_from_mlx(op, name):
+    got = getattr(mx, op)(mx.ones((3,), dtype=dt(name)))
+    assert name_of(got.dtype) == MLX_SCAN_DTYPES[op][name]
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("name", DTYPE_NAMES)
 def test_dtypes_match_mlx(op, name):

@@ -282,6 +282,30 @@ def test_unique_fill_and_edge_cases():
     assert mx.unique(mx.zeros((0,)), 0).shape == (0,)
 
 
+# mlx.core.unique(array(data), size, True, True, True) as produced by mlx 0.32.4:
+# (values, indices, inverse, counts), each as a list.
+MLX_UNIQUE = [
+    (([3, 1, 3, 2], 5), [[1, 2, 3, 1, 1], [1, 3, 0, 1, 1], [2, 0, 2, 1], [1, 1, 2, 0, 0]]),
+    (([3, 1, 3, 2], 2), [[1, 2], [1, 3], [1, 0, 1, 1], [1, 1]]),
+    (([[3.0, np.nan], [np.nan, 2.0]], 4),
+     [[2.0, 3.0, np.nan, np.nan], [3, 0, 1, 2], [[1, 2], [3, 0]], [1, 1, 1, 1]]),
+]
+
+
+def test_unique_matches_values_stored_from_mlx():
+    for (data, size), want in MLX_UNIQUE:
+        ours = mx.unique(mx.array(data), size, True, True, True)
+        assert len(ours) == len(want)
+        for o, t in zip(ours, want):
+            np.testing.assert_array_equal(to_numpy(o), np.array(t))
+
+
+def test_argsort_is_stable():
+    x = np.array([1, 1, 1, 0, 0, 1, 1, 2, 0] * 3, dtype=np.int32)
+    np.testing.assert_array_equal(to_numpy(mx.argsort(mx.array(x))),
+                                  np.argsort(x, kind="stable"))
+
+
 @pytest.mark.skipif(mlx is None, reason="mlx not installed")
 def test_unique_matches_mlx():
     cases = [([3, 1, 3, 2], 5), ([3, 1, 3, 2], 2), ([[3.0, np.nan], [np.nan, 2.0]], 4)]

@@ -203,7 +203,8 @@ def test_depends_derivatives():
 # ---- convolve --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
-@pytest.mark.parametrize("n,m", [(5, 3), (3, 5), (4, 4), (1, 1), (7, 2), (2, 7), (6, 1), (8, 5)])
+@pytest.mark.parametrize("n,m", [(5, 3), (3, 5), (4, 4), (1, 1), (7, 2), (2, 7), (6, 1), (8, 5),
+                                 (4, 2), (3, 4), (10, 3)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_convolve_matches_numpy(mode, n, m, dtype):
     a, v = rng.standard_normal(n), rng.standard_normal(m)
