@@ -1,4 +1,5 @@
 // eval and the flat graph transforms; the pytree-aware wrappers live in pullback/core.
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -82,6 +83,15 @@ void init_transforms(nb::module_& m) {
     return jvp(wrap(fun, name), arrays_arg(primals, name, "primals"),
                arrays_arg(tangents, name, "tangents"));
   }, "fun"_a, "primals"_a, "tangents"_a, "name"_a = "jvp");
+  // in_axes: one entry per input (None: not mapped). out_axes(n) returns one entry per output
+  // once the function has run (pullback.core.vmap matches it against the output pytree).
+  m.def("_vmap_flat", [](nb::callable fun, nb::handle inputs, std::vector<std::optional<int>> in_axes,
+                         nb::callable out_axes) {
+    return vmap(wrap(fun, "vmap"), arrays_arg(inputs, "vmap", "inputs"), in_axes,
+                [out_axes](size_t n) {
+                  return nb::cast<std::vector<std::optional<int>>>(out_axes(n));
+                });
+  }, "fun"_a, "inputs"_a, "in_axes"_a, "out_axes"_a);
 }
 
 }  // namespace pullback::python

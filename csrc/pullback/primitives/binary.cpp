@@ -1,6 +1,7 @@
 #include "pullback/primitives/binary.h"
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -103,6 +104,15 @@ bool Binary::is_equivalent(const Primitive& other) const {
   return o && o->op_ == op_;
 }
 
+// The operands share one shape (ops broadcast them first), so with the batch axis in front of
+// both the same primitive applies to the whole batch.
+std::pair<Arrays, Ints> Binary::vmap(const Arrays& in, const Ints& axes) {
+  Arrays x = vmap_all_to_front(in, axes);
+  Dtype t = binary_op_is_comparison(op_) ? Dtype::bool_ : x[0].dtype();
+  Shape shape = x[0].shape();
+  return {{array(std::move(shape), t, std::make_shared<Binary>(stream(), op_), std::move(x))}, {0}};
+}
+
 std::vector<Shape> Binary::output_shapes(const Arrays& in) { return {in[0].shape()}; }
 
 Arrays Select::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
@@ -128,6 +138,13 @@ Arrays Select::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums)
     if (argnums[k] == 2) ty = ts[k];
   }
   return {where(primals[0], tx, ty, stream())};
+}
+
+std::pair<Arrays, Ints> Select::vmap(const Arrays& in, const Ints& axes) {
+  Arrays x = vmap_all_to_front(in, axes);
+  Dtype t = x[1].dtype();
+  Shape shape = x[0].shape();
+  return {{array(std::move(shape), t, std::make_shared<Select>(stream()), std::move(x))}, {0}};
 }
 
 std::vector<Shape> Select::output_shapes(const Arrays& in) { return {in[0].shape()}; }

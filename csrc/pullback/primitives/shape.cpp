@@ -1,6 +1,7 @@
 #include "pullback/primitives/shape.h"
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -59,6 +60,22 @@ bool Broadcast::is_equivalent(const Primitive& other) const {
   return o && o->shape_ == shape_;
 }
 
+// The batch axis goes in front of the broadcast shape (the input gets size-1 axes for the
+// leading axes the broadcast adds, so that its batch axis lines up with the output's).
+std::pair<Arrays, Ints> Broadcast::vmap(const Arrays& in, const Ints& axes) {
+  int64_t batch = in[0].shape(axes[0]);
+  array x = vmap_to_front(in[0], axes[0], batch);
+  int added = static_cast<int>(shape_.size()) - (x.ndim() - 1);
+  if (added > 0) {
+    Shape s = x.shape();
+    s.insert(s.begin() + 1, added, 1);
+    x = reshape(x, s, stream());
+  }
+  Shape target = shape_;
+  target.insert(target.begin(), batch);
+  return {{broadcast_to(x, target, stream())}, {0}};
+}
+
 std::vector<Shape> Broadcast::output_shapes(const Arrays&) { return {shape_}; }
 
 // ---- Reshape ----
@@ -74,6 +91,13 @@ Arrays Reshape::jvp(const Arrays&, const Arrays& ts, const Ints&) {
 bool Reshape::is_equivalent(const Primitive& other) const {
   auto* o = same_type<Reshape>(other);
   return o && o->shape_ == shape_;
+}
+
+std::pair<Arrays, Ints> Reshape::vmap(const Arrays& in, const Ints& axes) {
+  int64_t batch = in[0].shape(axes[0]);
+  Shape target = shape_;
+  target.insert(target.begin(), batch);
+  return {{reshape(vmap_to_front(in[0], axes[0], batch), target, stream())}, {0}};
 }
 
 std::vector<Shape> Reshape::output_shapes(const Arrays&) { return {shape_}; }
@@ -93,6 +117,14 @@ Arrays Transpose::jvp(const Arrays&, const Arrays& ts, const Ints&) {
 bool Transpose::is_equivalent(const Primitive& other) const {
   auto* o = same_type<Transpose>(other);
   return o && o->perm_ == perm_;
+}
+
+// One transpose of the batched input: the batch axis first, then the permuted example axes.
+std::pair<Arrays, Ints> Transpose::vmap(const Arrays& in, const Ints& axes) {
+  int b = axes[0];
+  std::vector<int> perm{b};
+  for (int p : perm_) perm.push_back(p < b ? p : p + 1);
+  return {{transpose(in[0], perm, stream())}, {0}};
 }
 
 std::vector<Shape> Transpose::output_shapes(const Arrays& inputs) {

@@ -17,6 +17,8 @@ class Broadcast : public UnaryPrimitive {
                          const std::vector<int>&, const std::vector<array>&) override;
   std::vector<array> jvp(const std::vector<array>&, const std::vector<array>&,
                          const std::vector<int>&) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   bool is_equivalent(const Primitive& other) const override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
@@ -34,6 +36,8 @@ class Reshape : public UnaryPrimitive {
                          const std::vector<int>&, const std::vector<array>&) override;
   std::vector<array> jvp(const std::vector<array>&, const std::vector<array>&,
                          const std::vector<int>&) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   bool is_equivalent(const Primitive& other) const override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
@@ -51,6 +55,8 @@ class Transpose : public UnaryPrimitive {
                          const std::vector<int>&, const std::vector<array>&) override;
   std::vector<array> jvp(const std::vector<array>&, const std::vector<array>&,
                          const std::vector<int>&) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   bool is_equivalent(const Primitive& other) const override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 

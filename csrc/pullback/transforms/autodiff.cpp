@@ -24,38 +24,6 @@ std::vector<array> make_tracers(const std::vector<array>& primals) {
   return tracers;
 }
 
-// The primitive calls between the tracers and the outputs that depend on a tracer, in
-// topological order (inputs first). One entry per call, even with several outputs.
-std::vector<array> dependent_tape(const std::vector<array>& outputs,
-                                  const std::vector<array>& tracers,
-                                  std::unordered_set<uintptr_t>& depends) {
-  std::unordered_set<uintptr_t> tracer_ids, seen;
-  for (auto& t : tracers) {
-    tracer_ids.insert(t.id());
-    depends.insert(t.id());
-  }
-  std::vector<array> tape;
-  walk_graph(
-      outputs,
-      [&](const array& a) {
-        if (tracer_ids.count(a.id()) || !a.has_primitive() || !seen.insert(a.id()).second) {
-          return false;
-        }
-        for (auto& s : a.siblings()) seen.insert(s.id());
-        return true;
-      },
-      [&](array& node) {
-        bool dep = false;
-        for (auto& in : node.inputs()) dep = dep || depends.count(in.id());
-        // stop_gradient cuts the dependence: nothing after it asks for a derivative through it
-        // (indices computed from a primal and wrapped in stop_gradient are constants).
-        if (!dep || dynamic_cast<const StopGradient*>(&node.primitive())) return;
-        for (auto& out : node.outputs()) depends.insert(out.id());
-        tape.push_back(std::move(node));
-      });
-  return tape;
-}
-
 void check_same_shape(const char* op, const array& a, const array& b, const char* what) {
   if (a.shape() != b.shape()) {
     throw std::invalid_argument(std::string("[") + op + "] " + what + " of shape " +
@@ -95,7 +63,7 @@ std::pair<std::vector<array>, std::vector<array>> vjp(const Fn& fn,
   }
 
   std::unordered_set<uintptr_t> depends;
-  std::vector<array> tape = dependent_tape(outputs, tracers, depends);
+  std::vector<array> tape = dependent_tape(outputs, tracers, depends, /*cut_at_stop_gradient=*/true);
   for (auto it = tape.rbegin(); it != tape.rend(); ++it) {
     std::vector<array> outs = it->outputs();
     std::vector<array> cts;
@@ -149,7 +117,7 @@ std::pair<std::vector<array>, std::vector<array>> jvp(const Fn& fn,
     tan.emplace(tracers[i].id(), astype(tangents[i], primals[i].dtype()));
   }
   std::unordered_set<uintptr_t> depends;
-  std::vector<array> tape = dependent_tape(outputs, tracers, depends);
+  std::vector<array> tape = dependent_tape(outputs, tracers, depends, /*cut_at_stop_gradient=*/true);
   for (auto& node : tape) {
     const auto& ins = node.inputs();
     std::vector<int> argnums;

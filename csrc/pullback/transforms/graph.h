@@ -1,6 +1,8 @@
 // Walking the lazy graph without recursion: deep graphs must not overflow the C stack.
 #pragma once
 
+#include <cstdint>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -30,5 +32,15 @@ void walk_graph(const std::vector<array>& outputs, Enter&& enter, Leave&& leave)
     }
   }
 }
+
+// The primitive calls between `tracers` and `outputs` that depend on a tracer, in topological
+// order (inputs first), one entry per call even with several outputs. `depends` receives the
+// ids of the tracers and of every array that depends on one. With `cut_at_stop_gradient`,
+// stop_gradient ends the dependence (autodiff: indices computed from a primal and wrapped in
+// stop_gradient are constants); vmap keeps following it.
+std::vector<array> dependent_tape(const std::vector<array>& outputs,
+                                  const std::vector<array>& tracers,
+                                  std::unordered_set<uintptr_t>& depends,
+                                  bool cut_at_stop_gradient);
 
 }  // namespace pullback

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,17 @@ std::pair<std::vector<array>, std::vector<array>> vjp(const Fn& fn,
 std::pair<std::vector<array>, std::vector<array>> jvp(const Fn& fn,
                                                       const std::vector<array>& primals,
                                                       const std::vector<array>& tangents);
+
+// Maps `fn` over axis in_axes[i] of inputs[i] (nullopt: inputs[i] is passed whole to every
+// example). Each output gets its batch axis at the position out_axes gives (nullopt: the output
+// must not depend on a mapped input and is returned as is). `out_axes` is asked for the axes
+// once the number of outputs is known; a single axis applies to every output.
+using VmapOutAxes = std::function<std::vector<std::optional<int>>(size_t num_outputs)>;
+std::vector<array> vmap(const Fn& fn, const std::vector<array>& inputs,
+                        const std::vector<std::optional<int>>& in_axes, const VmapOutAxes& out_axes);
+std::vector<array> vmap(const Fn& fn, const std::vector<array>& inputs,
+                        const std::vector<std::optional<int>>& in_axes,
+                        const std::vector<std::optional<int>>& out_axes);
 
 // Whether a transform is tracing on this thread; eval then keeps the graph so gradients still
 // flow. Tracing is per thread: while one thread is inside grad, another thread's eval still
