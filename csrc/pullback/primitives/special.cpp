@@ -118,11 +118,22 @@ Arrays Depends::jvp(const Arrays& primals, const Arrays& tangents, const Ints& a
   return out;
 }
 
-// The same ordering on the batched inputs; each output keeps its input's batch axis, an
-// unbatched one stays unbatched.
+// The same ordering on the batched inputs; each output keeps its input's batch axis. An output
+// of an unbatched input is broadcast along the batch (a view) rather than left unbatched: it
+// still depends on a mapped input, so the replay visits its consumers, and their rules expect
+// at least one batched input.
 std::pair<Arrays, Ints> Depends::vmap(const Arrays& in, const Ints& axes) {
+  const int64_t batch = vmap_batch_size(in, axes);
   Arrays xs(in.begin(), in.begin() + num_outputs_), ds(in.begin() + num_outputs_, in.end());
-  return {depends(xs, ds), Ints(axes.begin(), axes.begin() + num_outputs_)};
+  Arrays outs = depends(xs, ds);
+  Ints out_axes(axes.begin(), axes.begin() + num_outputs_);
+  for (int i = 0; i < num_outputs_; ++i) {
+    if (out_axes[i] < 0) {
+      outs[i] = vmap_to_front(outs[i], -1, batch);
+      out_axes[i] = 0;
+    }
+  }
+  return {outs, out_axes};
 }
 
 // ---- Hadamard ----
