@@ -31,7 +31,8 @@ def values(shape, dtype="float32", seed=0, low=-2.0, high=2.0):
     if dtype.startswith("int"):
         return rng.integers(-6, 7, shape)
     if dtype == "complex64":
-        return rng.uniform(low, high, shape) + 1j * rng.uniform(low, high, shape)
+        return (rng.uniform(low, high, shape) + 1j * rng.uniform(low, high, shape)).astype(
+            np.complex64)
     return rng.uniform(low, high, shape)
 
 
