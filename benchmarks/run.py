@@ -36,6 +36,7 @@ SCAN_SIDE = 2048  # cumsum of a square matrix along either axis (4M elements)
 IO_N = 64 * 1024 * 1024  # float32: 256 MiB saved and loaded
 
 LINALG_SHAPES = {"512": "512x512", "b64": "64x64x64"}
+VMAP_BATCH, VMAP_EXAMPLE = 256, (64, 256)  # vmap_shape: 4M float32 in all
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -85,6 +86,8 @@ CASES = [
     ("hadamard", "hadamard_transform 1024x4096 float32", "ms", lambda t: t * 1e3),
     ("convolve", "convolve 1M float32 with 31 taps, same", "ms", lambda t: t * 1e3),
     ("gather_mm", "gather_mm 512 tokens (1x256) x 8 experts (256x256)", "ms", lambda t: t * 1e3),
+    ("vmap_shape", f"vmap over {VMAP_BATCH} examples of {VMAP_EXAMPLE[0]}x{VMAP_EXAMPLE[1]}: "
+     "strided slices, concatenate, where, flip, pad", "ms", lambda t: t * 1e3),
     ("fft_1m", "fft, 2^20 complex64 (one line)", "ms", lambda t: t * 1e3),
     ("fft_batch", "fft, 64 x 2^16 complex64, axis -1", "ms", lambda t: t * 1e3),
     ("fft_prime", "fft, 100003 complex64 (prime length)", "ms", lambda t: t * 1e3),
@@ -383,6 +386,25 @@ def _special_data():
     }
 
 
+def _vmap_data():
+    """The batch of the vmap_shape case, its batch axis first."""
+    import numpy as np
+
+    return np.random.default_rng(7).standard_normal((VMAP_BATCH, *VMAP_EXAMPLE)).astype(np.float32)
+
+
+def bench_vmap_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    def example(a):  # one (64, 256) example -> (34, 512)
+        h = mx.concatenate([a[::2], a[1::2]], axis=-1)
+        h = mx.where(h > 0, h, 0.1 * h)
+        return mx.pad(h[:, ::-1], [(1, 1), (0, 0)])
+
+    x = mx.array(_vmap_data())
+    mx.eval(x)
+    f = mx.vmap(example)
+    timer.measure(res, "vmap_shape", lambda: mx.eval(f(x)))
+
+
 def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     d = {k: mx.array(v) for k, v in _special_data().items()}
     mx.eval(*d.values())
@@ -543,6 +565,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_cnn_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
     bench_special_mlx_like(mx, res, timer)
+    bench_vmap_mlx_like(mx, res, timer)
 
     def evaluated(v):
         a = mx.array(v)
@@ -692,6 +715,14 @@ def bench_torch(timer: Timer):
         choice = sp["choice"].long()
         timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
         bench_fft_cases(torch.fft, torch.from_numpy, res, timer)
+
+        def vmap_example(a):
+            h = torch.cat([a[::2], a[1::2]], dim=-1)
+            h = torch.where(h > 0, h, 0.1 * h)
+            return F.pad(torch.flip(h, [1]), (0, 0, 1, 1))
+
+        vx, vf = torch.from_numpy(_vmap_data()), torch.func.vmap(vmap_example)
+        timer.measure(res, "vmap_shape", lambda: vf(vx))
         for size, d in _linalg_data().items():
             d = {k: torch.from_numpy(v) for k, v in d.items()}
             timer.measure(res, f"inv_{size}", lambda: torch.linalg.inv(d["a"]))

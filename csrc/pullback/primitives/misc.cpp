@@ -1,5 +1,7 @@
 #include "pullback/primitives/misc.h"
 
+#include <stdexcept>
+
 #include "pullback/ops.h"
 
 namespace pullback {
@@ -51,6 +53,11 @@ bool Arange::is_equivalent(const Primitive& other) const {
   auto* o = dynamic_cast<const Arange*>(&other);
   return o && o->integral_ == integral_ && o->start_ == start_ && o->step_ == step_ &&
          o->range_.start == range_.start && o->range_.step == range_.step;
+}
+// An arange has no inputs, so it never depends on a mapped input and vmap's replay (which visits
+// only the nodes that do) never reaches it; its unbatched result broadcasts where it meets one.
+std::pair<Arrays, Ints> Arange::vmap(const Arrays&, const Ints&) {
+  throw std::logic_error("[Arange] vmap rule called, but an arange has no inputs to be batched.");
 }
 std::vector<Shape> Arange::output_shapes(const Arrays&) { unsupported("output_shapes"); }
 

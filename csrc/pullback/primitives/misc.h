@@ -82,6 +82,8 @@ class Arange : public UnaryPrimitive {
       : UnaryPrimitive(s), start_(r.start), step_(r.step), integral_(true), range_(r) {}
   const char* name() const override { return "Arange"; }
   void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   bool is_equivalent(const Primitive& other) const override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 

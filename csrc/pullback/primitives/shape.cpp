@@ -34,6 +34,23 @@ array as_dtype_of(const array& x, const array& like, Stream s) {
   return x.dtype() == like.dtype() ? x : astype(x, like.dtype(), s);
 }
 
+// `x` with its batch axis at `to`: moved there from `from`, or, for an unbatched `x`
+// (from == -1), a new axis of size `batch` broadcast in (a view: nothing is copied).
+array batch_axis_at(const array& x, int from, int to, int64_t batch, Stream s) {
+  if (from == to) return x;
+  if (from >= 0) return moveaxis(x, from, to, s);
+  Shape shape = x.shape();
+  shape.insert(shape.begin() + to, batch);
+  return broadcast_to(expand_dims(x, {to}, s), shape, s);
+}
+
+// The slice bounds of an example with a whole batch axis of size `batch` inserted at `axis`.
+void insert_batch_bounds(Shape& start, Shape& stop, Shape& step, int axis, int64_t batch) {
+  start.insert(start.begin() + axis, 0);
+  stop.insert(stop.begin() + axis, batch);
+  step.insert(step.begin() + axis, 1);
+}
+
 }  // namespace
 
 // ---- Broadcast ----
@@ -149,6 +166,14 @@ bool Slice::is_equivalent(const Primitive& other) const {
   return o && o->start_ == start_ && o->stop_ == stop_ && o->strides_ == strides_;
 }
 
+// The batch axis stays where it is and is taken whole: one strided view, no transpose.
+std::pair<Arrays, Ints> Slice::vmap(const Arrays& in, const Ints& axes) {
+  const int b = axes[0];
+  Shape start = start_, stop = stop_, step = strides_;
+  insert_batch_bounds(start, stop, step, b, in[0].shape(b));
+  return {{slice(in[0], start, stop, step, stream())}, {b}};
+}
+
 std::vector<Shape> Slice::output_shapes(const Arrays&) {
   Shape out(start_.size());
   for (size_t d = 0; d < start_.size(); ++d) out[d] = slice_length(start_[d], stop_[d], strides_[d]);
@@ -182,6 +207,20 @@ Arrays SliceUpdate::jvp(const Arrays& primals, const Arrays& ts, const Ints& arg
 bool SliceUpdate::is_equivalent(const Primitive& other) const {
   auto* o = same_type<SliceUpdate>(other);
   return o && o->start_ == start_ && o->stop_ == stop_ && o->strides_ == strides_;
+}
+
+// The output is batched at the batch axis of `a` (or at the front when only the update is
+// batched, `a` then broadcast as a view: the kernel copies it into the output anyway). An
+// unbatched update stays unbatched: a size-1 axis that slice_update broadcasts.
+std::pair<Arrays, Ints> SliceUpdate::vmap(const Arrays& in, const Ints& axes) {
+  const int64_t batch = vmap_batch_size(in, axes);
+  const int b = axes[0] >= 0 ? axes[0] : 0;
+  array a = batch_axis_at(in[0], axes[0], b, batch, stream());
+  array update = axes[1] >= 0 ? batch_axis_at(in[1], axes[1], b, batch, stream())
+                              : expand_dims(in[1], {b}, stream());
+  Shape start = start_, stop = stop_, step = strides_;
+  insert_batch_bounds(start, stop, step, b, batch);
+  return {{slice_update(a, update, start, stop, step, stream())}, {b}};
 }
 
 std::vector<Shape> SliceUpdate::output_shapes(const Arrays& inputs) {
@@ -218,6 +257,25 @@ Arrays Concatenate::jvp(const Arrays& primals, const Arrays& ts, const Ints& arg
 bool Concatenate::is_equivalent(const Primitive& other) const {
   auto* o = same_type<Concatenate>(other);
   return o && o->axis_ == axis_;
+}
+
+// One concatenate with the batch axis where the first batched input has it: the other batched
+// inputs are moved there (views) and the unbatched ones broadcast along it.
+std::pair<Arrays, Ints> Concatenate::vmap(const Arrays& in, const Ints& axes) {
+  const int64_t batch = vmap_batch_size(in, axes);
+  int b = 0;
+  for (int ax : axes) {
+    if (ax >= 0) {
+      b = ax;
+      break;
+    }
+  }
+  Arrays parts;
+  parts.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    parts.push_back(batch_axis_at(in[i], axes[i], b, batch, stream()));
+  }
+  return {{concatenate(parts, axis_ < b ? axis_ : axis_ + 1, stream())}, {b}};
 }
 
 std::vector<Shape> Concatenate::output_shapes(const Arrays& inputs) {

@@ -1,6 +1,7 @@
 #include "pullback/primitives/special.h"
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -38,6 +39,21 @@ Arrays AsStrided::jvp(const Arrays&, const Arrays& tangents, const Ints&) {
                 {t})};
 }
 
+// The view reads its input's elements in row-major order. With the batch axis in front, the
+// batched input's row-major order is the examples' orders one after the other, n elements
+// each: one view with a leading axis of stride n reaches every example's elements.
+std::pair<Arrays, Ints> AsStrided::vmap(const Arrays& in, const Ints& axes) {
+  const int64_t batch = in[0].shape(axes[0]);
+  array x = vmap_to_front(in[0], axes[0], batch);
+  const Shape& example = x.shape();
+  const int64_t n = shape_size(Shape(example.begin() + 1, example.end()));
+  Shape shape = shape_;
+  shape.insert(shape.begin(), batch);
+  Strides strides = strides_;
+  strides.insert(strides.begin(), n);
+  return {{as_strided(x, shape, strides, offset_, stream())}, {0}};
+}
+
 // ---- View ----
 
 std::vector<Shape> View::output_shapes(const Arrays& in) {
@@ -50,6 +66,18 @@ std::vector<Shape> View::output_shapes(const Arrays& in) {
 bool View::is_equivalent(const Primitive& other) const {
   auto* o = dynamic_cast<const View*>(&other);
   return o && o->dtype_ == dtype_;
+}
+
+// Only the last axis is rescaled: the batch axis stays unless it is the last one (then it goes
+// in front, where the view does not touch it).
+std::pair<Arrays, Ints> View::vmap(const Arrays& in, const Ints& axes) {
+  int b = axes[0];
+  array x = in[0];
+  if (b == x.ndim() - 1 && size_of(x.dtype()) != size_of(dtype_)) {
+    x = moveaxis(x, b, 0, stream());
+    b = 0;
+  }
+  return {{view(x, dtype_, stream())}, {b}};
 }
 
 // ---- Depends ----
@@ -90,6 +118,24 @@ Arrays Depends::jvp(const Arrays& primals, const Arrays& tangents, const Ints& a
   return out;
 }
 
+// The same ordering on the batched inputs; each output keeps its input's batch axis. An output
+// of an unbatched input is broadcast along the batch (a view) rather than left unbatched: it
+// still depends on a mapped input, so the replay visits its consumers, and their rules expect
+// at least one batched input.
+std::pair<Arrays, Ints> Depends::vmap(const Arrays& in, const Ints& axes) {
+  const int64_t batch = vmap_batch_size(in, axes);
+  Arrays xs(in.begin(), in.begin() + num_outputs_), ds(in.begin() + num_outputs_, in.end());
+  Arrays outs = depends(xs, ds);
+  Ints out_axes(axes.begin(), axes.begin() + num_outputs_);
+  for (int i = 0; i < num_outputs_; ++i) {
+    if (out_axes[i] < 0) {
+      outs[i] = vmap_to_front(outs[i], -1, batch);
+      out_axes[i] = 0;
+    }
+  }
+  return {outs, out_axes};
+}
+
 // ---- Hadamard ----
 
 std::vector<Shape> Hadamard::output_shapes(const Arrays& in) { return {in[0].shape()}; }
@@ -107,6 +153,17 @@ Arrays Hadamard::vjp(const Arrays&, const Arrays& cts, const Ints&, const Arrays
 Arrays Hadamard::jvp(const Arrays&, const Arrays& tangents, const Ints&) {
   const array& t = tangents[0];
   return {array(t.shape(), t.dtype(), std::make_shared<Hadamard>(stream(), scale_), {t})};
+}
+
+// The transform runs along the last axis: the batch axis stays unless it is the last one.
+std::pair<Arrays, Ints> Hadamard::vmap(const Arrays& in, const Ints& axes) {
+  int b = axes[0];
+  array x = in[0];
+  if (b == x.ndim() - 1) {
+    x = moveaxis(x, b, 0, stream());
+    b = 0;
+  }
+  return {{array(x.shape(), x.dtype(), std::make_shared<Hadamard>(stream(), scale_), {x})}, {b}};
 }
 
 }  // namespace pullback
