@@ -136,7 +136,9 @@ array batch_first(const array& x, int axis, int ndim, Stream s) {
 // sits next to the rows (columns) already; otherwise it costs a copy of the batched operand,
 // which pays for itself except in one case: b batched ahead of K with few rows in a (M <= 2N),
 // where the B products re-read only the small a while the copy would move all of b.
-// With both sides batched the batch axes become one more batch axis of the product.
+// A batch axis among the operand's own batch axes stays in place where the other operand's batch
+// axes do not reach it; otherwise (and with both sides batched) the batch axes go first and the
+// product runs batched, broadcasting an unbatched operand.
 std::pair<Arrays, Ints> Matmul::vmap(const Arrays& in, const Ints& axes) {
   const Stream s = stream();
   const int ba = axes[0], bb = axes[1];
@@ -158,8 +160,11 @@ std::pair<Arrays, Ints> Matmul::vmap(const Arrays& in, const Ints& axes) {
       const array out = matmul(merge_axes(a, ra - 2, s), in[1], s);
       return {{split_axis(out, ro - 2, batch, a.shape(ra - 1), s)}, {ro - 2}};
     }
-    // The batch axis is one of a's own batch axes: a batched product of a view, which the
-    // kernel runs as one tall GEMM where the entries are stacked row after row.
+    if (ba <= ra - rb) {
+      // One of a's own batch axes, ahead of all of b's: the product broadcasts b over it in
+      // place (one tall GEMM in the kernel when b has no batch axes and a's are contiguous).
+      return {{matmul(in[0], in[1], s)}, {ba}};
+    }
   } else if (ba < 0) {
     if (bb == rb || bb == rb - 1) {
       // (..., K, N, B) or (..., K, B, N): the columns are already N*B or B*N.
@@ -174,6 +179,8 @@ std::pair<Arrays, Ints> Matmul::vmap(const Arrays& in, const Ints& axes) {
       const array out = matmul(in[0], merge_axes(b, rb - 1, s), s);
       return {{split_axis(out, ro - 1, batch, n, s)}, {ro - 1}};
     }
+    // One of b's own batch axes, ahead of all of a's: the product broadcasts a over it.
+    if (bb <= rb - ra) return {{matmul(in[0], in[1], s)}, {bb}};
   }
   const array a = ba >= 0 ? batch_first(in[0], ba, ro + 1, s) : in[0];
   const array b = bb >= 0 ? batch_first(in[1], bb, ro + 1, s) : in[1];
