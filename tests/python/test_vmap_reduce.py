@@ -287,6 +287,15 @@ def test_searchsorted_edges(side):
     check_vmap(f, seq, batched((4,), 1, seed=11), in_axes=(0, 1))
 
 
+def test_searchsorted_nested():
+    # Rows batched at both levels: the outer replay batches the inner rule's merge-sort graph.
+    seqs = mx.sort(rand((B, 6, 2), "float32", seed=40), axis=1)  # per inner example: axis 1
+    vals = rand((2, B, 4), "float32", seed=41)
+    for side in ("left", "right"):
+        inner = mx.vmap(lambda s, v: mx.searchsorted(s, v, side=side), in_axes=(1, 0))
+        vcheck(inner, seqs, vals, in_axes=(0, 1))
+
+
 # ---- SortedGroups (reached through unique) ----
 
 @pytest.mark.parametrize("in_axis", [0, 1, -1])
