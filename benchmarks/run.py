@@ -658,6 +658,19 @@ def bench_torch(timer: Timer):
 
     timer.measure(res, "grad", grad)
 
+    # Per-example gradients with torch.func (vmap of grad), as bench_per_example_mlx_like.
+    params_np, x_np, y_np = _per_example_data()
+    pe_params = [torch.from_numpy(p) for p in params_np]
+    pe_x, pe_y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def pe_loss(params, x, y):
+        w1, b1, w2, b2 = params
+        logits = torch.tanh(x @ w1 + b1) @ w2 + b2
+        return torch.logsumexp(logits, -1) - (logits * y).sum()
+
+    per_example = torch.func.vmap(torch.func.grad(pe_loss), in_dims=(None, 0, 0))
+    timer.measure(res, "vmap_per_example_grad", lambda: per_example(pe_params, pe_x, pe_y))
+
     d = {k: torch.from_numpy(v) for k, v in _index_data().items()}
     rows, bins, along = d["rows"].long(), d["bins"].long(), d["along"].long()
     with torch.no_grad():
@@ -744,18 +757,6 @@ def bench_torch(timer: Timer):
             timer.measure(res, f"cholesky_{size}", lambda: torch.linalg.cholesky(d["spd"]))
             timer.measure(res, f"svd_{size}", lambda: torch.linalg.svd(d["a"]))
             timer.measure(res, f"eigh_{size}", lambda: torch.linalg.eigh(d["spd"]))
-    # Per-example gradients with torch.func (vmap of grad), as bench_per_example_mlx_like.
-    params_np, x_np, y_np = _per_example_data()
-    pe_params = [torch.from_numpy(p) for p in params_np]
-    pe_x, pe_y = torch.from_numpy(x_np), torch.from_numpy(y_np)
-
-    def pe_loss(params, x, y):
-        w1, b1, w2, b2 = params
-        logits = torch.tanh(x @ w1 + b1) @ w2 + b2
-        return torch.logsumexp(logits, -1) - (logits * y).sum()
-
-    per_example = torch.func.vmap(torch.func.grad(pe_loss), in_dims=(None, 0, 0))
-    timer.measure(res, "vmap_per_example_grad", lambda: per_example(pe_params, pe_x, pe_y))
     return {"torch": res}
 
 
