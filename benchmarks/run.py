@@ -34,6 +34,7 @@ TABLE_ROWS, TABLE_COLS = 1 << 16, 64
 SCAN_N = 8 * 1024 * 1024  # cumsum of one long row
 SCAN_SIDE = 2048  # cumsum of a square matrix along either axis (4M elements)
 IO_N = 64 * 1024 * 1024  # float32: 256 MiB saved and loaded
+PER_EXAMPLE_BATCH = 256  # examples whose gradients vmap(grad) computes at once
 
 LINALG_SHAPES = {"512": "512x512", "b64": "64x64x64"}
 VMAP_BATCH, VMAP_EXAMPLE = 256, (64, 256)  # vmap_shape: 4M float32 in all
@@ -77,6 +78,8 @@ CASES = [
     ("conv_resnet_fwdbwd", "same conv2d, forward + input and weight grads", "ms",
      lambda t: t * 1e3),
     ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
+    ("vmap_per_example_grad", f"per-example grads, vmap(grad) MLP {PER_EXAMPLE_BATCH}x784->256->10",
+     "ms", lambda t: t * 1e3),
     ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
     ("train_cnn_small", "CNN train step (Adam), 32x8x8x1: conv3x3 16, pool, conv3x3 32, pool, "
@@ -327,6 +330,45 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
             mx.eval(loss, model.parameters(), optimizer.state)
 
         timer.measure(res, case, step)
+
+def _per_example_data():
+    """A 784-256-10 tanh MLP and a batch of inputs with one-hot labels (cross-entropy)."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    f32 = np.float32
+    params = [(rng.standard_normal((784, 256)) / 28).astype(f32), np.zeros(256, f32),
+              (rng.standard_normal((256, 10)) / 16).astype(f32), np.zeros(10, f32)]
+    x = rng.standard_normal((PER_EXAMPLE_BATCH, 784)).astype(f32)
+    y = np.eye(10, dtype=f32)[rng.integers(0, 10, PER_EXAMPLE_BATCH)]
+    return params, x, y
+
+
+def bench_per_example_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> Dict[str, object]:
+    """Per-example gradients with vmap(grad), into `res`; the same by a Python loop of grad
+    (stacked, so that both give the same arrays) is returned as its own variant."""
+    params_np, x_np, y_np = _per_example_data()
+    params, x, y = [mx.array(p) for p in params_np], mx.array(x_np), mx.array(y_np)
+    mx.eval(params, x, y)
+
+    def loss(params, x, y):
+        w1, b1, w2, b2 = params
+        logits = mx.tanh(x @ w1 + b1) @ w2 + b2
+        return mx.logsumexp(logits) - mx.sum(logits * y)
+
+    per_example = mx.vmap(mx.grad(loss), in_axes=(None, 0, 0))
+    timer.measure(res, "vmap_per_example_grad", lambda: mx.eval(per_example(params, x, y)))
+    grad = mx.grad(loss)
+
+    def loop():
+        grads = [grad(params, x[i], y[i]) for i in range(PER_EXAMPLE_BATCH)]
+        mx.eval([mx.stack([g[k] for g in grads]) for k in range(len(params))])
+
+    looped: Dict[str, object] = {}
+    timer.measure(looped, "vmap_per_example_grad", loop)
+    return looped
+
+
 def bench_cnn_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     """One training step of examples/train_digits.py's CNN, built from nn layers."""
     import importlib
@@ -575,8 +617,11 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_fft_cases(mx.fft, evaluated, res, timer, done=lambda y: mx.eval(y))
     bench_linalg_mlx_like(mx, res, timer)
     bench_fast_mlx_like(mx, res, timer)
+    looped = bench_per_example_mlx_like(mx, res, timer) if hasattr(mx, "vmap") else {}
 
     out = {name: res}
+    if looped:
+        out[name + ".loop"] = looped
     # The compiled variants fuse x*2+1 and the grad graph; reported where compile works.
     if hasattr(mx, "compile"):
         compiled: Dict[str, object] = {}
@@ -635,6 +680,19 @@ def bench_torch(timer: Timer):
         return torch.autograd.grad(y, v)[0]
 
     timer.measure(res, "grad", grad)
+
+    # Per-example gradients with torch.func (vmap of grad), as bench_per_example_mlx_like.
+    params_np, x_np, y_np = _per_example_data()
+    pe_params = [torch.from_numpy(p) for p in params_np]
+    pe_x, pe_y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def pe_loss(params, x, y):
+        w1, b1, w2, b2 = params
+        logits = torch.tanh(x @ w1 + b1) @ w2 + b2
+        return torch.logsumexp(logits, -1) - (logits * y).sum()
+
+    per_example = torch.func.vmap(torch.func.grad(pe_loss), in_dims=(None, 0, 0))
+    timer.measure(res, "vmap_per_example_grad", lambda: per_example(pe_params, pe_x, pe_y))
 
     d = {k: torch.from_numpy(v) for k, v in _index_data().items()}
     rows, bins, along = d["rows"].long(), d["bins"].long(), d["along"].long()

@@ -1,8 +1,10 @@
 #include "pullback/primitives/matmul.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -96,6 +98,93 @@ Arrays Matmul::jvp(const Arrays& primals, const Arrays& tangents, const Ints& ar
     out = out.valid() ? add(out, term, s) : term;
   }
   return {out};
+}
+
+namespace {
+
+// `x` with axes i and i + 1 merged into one.
+array merge_axes(const array& x, int i, Stream s) {
+  Shape shape = x.shape();
+  shape[i] *= shape[i + 1];
+  shape.erase(shape.begin() + i + 1);
+  return reshape(x, std::move(shape), s);
+}
+
+// `x` with axis i split into (d0, d1).
+array split_axis(const array& x, int i, int64_t d0, int64_t d1, Stream s) {
+  Shape shape = x.shape();
+  shape[i] = d1;
+  shape.insert(shape.begin() + i, d0);
+  return reshape(x, std::move(shape), s);
+}
+
+// The batched `x` with its batch axis first, then size-1 axes up to `ndim` axes, so that the
+// batch axes of the two operands line up for one batched product whose batch axis is 0.
+array batch_first(const array& x, int axis, int ndim, Stream s) {
+  array y = axis == 0 ? x : moveaxis(x, axis, 0, s);
+  if (y.ndim() >= ndim) return y;
+  Shape shape = y.shape();
+  shape.insert(shape.begin() + 1, ndim - y.ndim(), 1);
+  return reshape(y, std::move(shape), s);
+}
+
+}  // namespace
+
+// A batch on one side only is folded into that side's matrix: a batched a (batch B, rows M)
+// becomes B*M rows, a batched b B*N columns, so the B products are one GEMM (per matrix of the
+// other operand's own batch axes) instead of B small ones. The fold is free where the batch axis
+// sits next to the rows (columns) already; otherwise it costs a copy of the batched operand,
+// which pays for itself except in one case: b batched ahead of K with few rows in a (M <= 2N),
+// where the B products re-read only the small a while the copy would move all of b.
+// A batch axis among the operand's own batch axes stays in place where the other operand's batch
+// axes do not reach it; otherwise (and with both sides batched) the batch axes go first and the
+// product runs batched, broadcasting an unbatched operand.
+std::pair<Arrays, Ints> Matmul::vmap(const Arrays& in, const Ints& axes) {
+  const Stream s = stream();
+  const int ba = axes[0], bb = axes[1];
+  // Per-example ranks, and that of the per-example output.
+  const int ra = in[0].ndim() - (ba >= 0 ? 1 : 0);
+  const int rb = in[1].ndim() - (bb >= 0 ? 1 : 0);
+  const int ro = std::max(ra, rb);
+  const int64_t batch = vmap_batch_size(in, axes);
+  if (bb < 0) {
+    if (ba == ra - 1) {
+      // (..., M, B, K): the rows are already M*B.
+      const array out = matmul(merge_axes(in[0], ra - 2, s), in[1], s);
+      return {{split_axis(out, ro - 2, in[0].shape(ra - 2), batch, s)}, {ro - 1}};
+    }
+    if (ba == ra - 2 || ba == ra) {
+      // (..., B, M, K), moved there when the batch axis came last (a copy either way: BLAS
+      // cannot read matrices whose elements lie B apart in both directions).
+      const array a = ba == ra ? moveaxis(in[0], ra, ra - 2, s) : in[0];
+      const array out = matmul(merge_axes(a, ra - 2, s), in[1], s);
+      return {{split_axis(out, ro - 2, batch, a.shape(ra - 1), s)}, {ro - 2}};
+    }
+    if (ba <= ra - rb) {
+      // One of a's own batch axes, ahead of all of b's: the product broadcasts b over it in
+      // place (one tall GEMM in the kernel when b has no batch axes and a's are contiguous).
+      return {{matmul(in[0], in[1], s)}, {ba}};
+    }
+  } else if (ba < 0) {
+    if (bb == rb || bb == rb - 1) {
+      // (..., K, N, B) or (..., K, B, N): the columns are already N*B or B*N.
+      const array out = matmul(in[0], merge_axes(in[1], rb - 1, s), s);
+      const int64_t first = bb == rb ? in[1].shape(rb - 1) : batch;
+      const int64_t second = bb == rb ? batch : in[1].shape(rb);
+      return {{split_axis(out, ro - 1, first, second, s)}, {bb == rb ? ro : ro - 1}};
+    }
+    const int64_t m = in[0].shape(-2), n = in[1].shape(-1);
+    if (m > 2 * n) {
+      const array b = moveaxis(in[1], bb, rb - 1, s);  // (..., K, B, N), a copy
+      const array out = matmul(in[0], merge_axes(b, rb - 1, s), s);
+      return {{split_axis(out, ro - 1, batch, n, s)}, {ro - 1}};
+    }
+    // One of b's own batch axes, ahead of all of a's: the product broadcasts a over it.
+    if (bb <= rb - ra) return {{matmul(in[0], in[1], s)}, {bb}};
+  }
+  const array a = ba >= 0 ? batch_first(in[0], ba, ro + 1, s) : in[0];
+  const array b = bb >= 0 ? batch_first(in[1], bb, ro + 1, s) : in[1];
+  return {{matmul(a, b, s)}, {0}};
 }
 
 }  // namespace pullback

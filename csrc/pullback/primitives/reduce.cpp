@@ -112,6 +112,20 @@ Arrays Reduce::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
   return {reduce_sum(astype(multiply(tangents[0], w, s), x.dtype(), s))};
 }
 
+// The batch axis stays where it is (the output keeps every axis), and the reduced axes move
+// past it: one reduction over the whole batch, in the layout the input already has.
+std::pair<Arrays, Ints> Reduce::vmap(const Arrays& in, const Ints& axes) {
+  const int b = axes[0];
+  std::vector<int> shifted;
+  shifted.reserve(axes_.size());
+  for (int ax : axes_) shifted.push_back(ax >= b ? ax + 1 : ax);
+  Shape shape = in[0].shape();
+  for (int ax : shifted) shape[ax] = 1;
+  return {{array(std::move(shape), out_dtype_,
+                 std::make_shared<Reduce>(stream(), op_, std::move(shifted), out_dtype_), {in[0]})},
+          {b}};
+}
+
 std::vector<Shape> ArgReduce::output_shapes(const Arrays& in) {
   Shape shape = in[0].shape();
   shape[axis_] = 1;
@@ -130,6 +144,17 @@ Arrays ArgReduce::vjp(const Arrays& primals, const Arrays&, const Ints&, const A
 
 Arrays ArgReduce::jvp(const Arrays& primals, const Arrays&, const Ints&) {
   return {zeros(output_shapes(primals)[0], Dtype::uint32, stream())};
+}
+
+// As Reduce: the batch axis stays, the reduced axis moves past it.
+std::pair<Arrays, Ints> ArgReduce::vmap(const Arrays& in, const Ints& axes) {
+  const int b = axes[0];
+  const int ax = axis_ >= b ? axis_ + 1 : axis_;
+  Shape shape = in[0].shape();
+  shape[ax] = 1;
+  return {{array(std::move(shape), Dtype::uint32, std::make_shared<ArgReduce>(stream(), op_, ax),
+                 {in[0]})},
+          {b}};
 }
 
 }  // namespace pullback

@@ -232,4 +232,11 @@ Arrays Scan::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
   return {inclusive_ ? r : shift(r, axis_, !reverse_, s)};
 }
 
+// The batch axis stays where it is and the scanned axis moves past it.
+std::pair<Arrays, Ints> Scan::vmap(const Arrays& in, const Ints& axes) {
+  const int b = axes[0];
+  const int ax = axis_ >= b ? axis_ + 1 : axis_;
+  return {{scan_node(in[0], op_, ax, reverse_, inclusive_, stream())}, {b}};
+}
+
 }  // namespace pullback
