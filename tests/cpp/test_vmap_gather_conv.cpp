@@ -3,12 +3,13 @@
 // values are checked against loops in tests/python/test_vmap_indexing.py and test_vmap_conv.py.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "pullback/ops.h"
-#include "pullback/ops_conv.h"
-#include "pullback/primitives/indexing.h"
+#include "pullback/primitives/primitive.h"
 #include "test_utils.h"
 
 using namespace pullback;
@@ -40,7 +41,9 @@ std::vector<InAxes> combinations(size_t n) {
   std::vector<InAxes> out;
   for (size_t mask = 1; mask < (size_t(1) << n); ++mask) {
     InAxes axes;
-    for (size_t i = 0; i < n; ++i) axes.push_back((mask >> i) & 1 ? std::optional<int>(0) : std::nullopt);
+    for (size_t i = 0; i < n; ++i) {
+      axes.push_back((mask >> i) & 1 ? std::optional<int>(0) : std::nullopt);
+    }
     out.push_back(axes);
   }
   return out;

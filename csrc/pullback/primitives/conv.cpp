@@ -260,12 +260,14 @@ std::pair<Arrays, Ints> ConvolutionWeightGrad::vmap(const Arrays& in, const Ints
   Shape ws = weight_shape_;
   if (axes[1] < 0) {  // the input only: the gradient's input channels run over (b, C / groups)
     ws[channels] *= B;
-    array y = weight_cotangent(fold_batch(in[0], axes[0], channels, p_.groups, s), ws, in[1], p_, s);
+    array x = fold_batch(in[0], axes[0], channels, p_.groups, s);
+    array y = weight_cotangent(x, ws, in[1], p_, s);
     return {{unfold_batch(y, channels, weight_shape_[channels], 1, B, s)}, {channels}};
   }
   ws[0] *= B;
   if (axes[0] < 0) {  // the cotangent only: B * O output channels
-    array y = weight_cotangent(in[0], ws, fold_batch(in[1], axes[1], channels, p_.groups, s), p_, s);
+    array ct = fold_batch(in[1], axes[1], channels, p_.groups, s);
+    array y = weight_cotangent(in[0], ws, ct, p_, s);
     return {{unfold_batch(y, 0, O, p_.groups, B, s)}, {0}};
   }
   ConvParams q = p_;
