@@ -96,6 +96,10 @@ CASES = [
     ("fft_prime", "fft, 100003 complex64 (prime length)", "ms", lambda t: t * 1e3),
     ("rfft_1m", "rfft, 2^20 float32 (one line)", "ms", lambda t: t * 1e3),
     ("fft2_1k", "fft2, 1024x1024 complex64", "ms", lambda t: t * 1e3),
+    ("vmap_grad_embed", "vmap(grad): per-example embedding grads, 64 x 16 tokens, 1000x64",
+     "ms", lambda t: t * 1e3),
+    ("vmap_grad_conv", "vmap(grad): per-example conv2d weight grads, 32 x 16x16x8 -> 16, 3x3",
+     "ms", lambda t: t * 1e3),
     *[(f"{op}_{size}", f"linalg.{op} {LINALG_SHAPES[size]} float32", "ms", lambda t: t * 1e3)
       for size in ("512", "b64") for op in ("inv", "solve", "cholesky", "svd", "eigh")],
 ]
@@ -280,6 +284,36 @@ def bench_conv_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
     timer.measure(res, "conv1d", lambda: mx.eval(mx.conv1d(d["x1"], d["w1"], padding=2)))
+def _vmap_data():
+    """Inputs of the per-example gradient cases (vmap of grad over a batch of examples)."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    f = lambda *shape: (rng.standard_normal(shape) * 0.1).astype(np.float32)  # noqa: E731
+    return {"table": f(1000, 64), "tokens": rng.integers(0, 1000, (64, 16)).astype(np.int32),
+            "embed_target": f(64, 16, 64), "x": f(32, 1, 16, 16, 8), "w": f(16, 3, 3, 8),
+            "conv_target": f(32, 1, 16, 16, 16)}
+
+
+def bench_vmap_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    d = {k: mx.array(v) for k, v in _vmap_data().items()}
+    mx.eval(*d.values())
+
+    def embed_loss(table, tokens, target):
+        return (mx.tanh(table[tokens]) * target).sum()
+
+    per_embed = mx.vmap(mx.grad(embed_loss), in_axes=(None, 0, 0))
+    timer.measure(res, "vmap_grad_embed",
+                  lambda: mx.eval(per_embed(d["table"], d["tokens"], d["embed_target"])))
+
+    def conv_loss(w, x, target):
+        return ((mx.conv2d(x, w, padding=1) - target) ** 2).sum()
+
+    per_conv = mx.vmap(mx.grad(conv_loss), in_axes=(None, 0, 0))
+    timer.measure(res, "vmap_grad_conv",
+                  lambda: mx.eval(per_conv(d["w"], d["x"], d["conv_target"])))
+
+
 MLP_SHAPES = {"train_mlp_small": (32, [64, 64, 64, 10]), "train_mlp": (256, [784, 512, 512, 10])}
 
 
@@ -603,6 +637,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_sort_mlx_like(mx, res, timer)
     bench_io_mlx_like(mx, res, timer)
     bench_conv_mlx_like(mx, res, timer)
+    bench_vmap_mlx_like(mx, res, timer)
     bench_train_mlx_like(mx, res, timer)
     bench_cnn_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
@@ -747,6 +782,24 @@ def bench_torch(timer: Timer):
         return torch.autograd.grad(y, (x, w), ct)
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
+    vd = {k: torch.from_numpy(v) for k, v in _vmap_data().items()}
+    tokens = vd["tokens"].long()
+
+    def embed_loss(table, tok, target):
+        return (torch.tanh(table[tok]) * target).sum()
+
+    per_embed = torch.func.vmap(torch.func.grad(embed_loss), in_dims=(None, 0, 0))
+    timer.measure(res, "vmap_grad_embed",
+                  lambda: per_embed(vd["table"], tokens, vd["embed_target"]))
+    xs = vd["x"].permute(0, 1, 4, 2, 3).contiguous()  # channels first, torch's native layout
+    wc = vd["w"].permute(0, 3, 1, 2).contiguous()
+    target = vd["conv_target"].permute(0, 1, 4, 2, 3).contiguous()
+
+    def conv_loss(w_, x_, t_):
+        return ((F.conv2d(x_, w_, padding=1) - t_) ** 2).sum()
+
+    per_conv = torch.func.vmap(torch.func.grad(conv_loss), in_dims=(None, 0, 0))
+    timer.measure(res, "vmap_grad_conv", lambda: per_conv(wc, xs, target))
     for case in MLP_SHAPES:
         layers, x_np, y_np = _mlp_data(case)
         params = [torch.tensor(layer[k], requires_grad=True) for layer in layers

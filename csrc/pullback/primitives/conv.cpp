@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -182,6 +183,98 @@ Arrays ConvolutionWeightGrad::jvp(const Arrays& primals, const Arrays& tangents,
     return which == 0 ? weight_cotangent(t, weight_shape_, primals[1], p_, s)
                       : weight_cotangent(primals[0], weight_shape_, t, p_, s);
   });
+}
+
+}  // namespace pullback
+
+// ---- vmap ----
+//
+// A batched convolution stays one convolution: the mapped axis is folded into an axis that the
+// primitive already keeps apart. Only the input mapped: into N. Only the weight mapped (or, for
+// the weight gradient, only the cotangent): into the output channels. Only the input mapped,
+// for the weight gradient: into the input channels, which the gradient keeps apart. Both mapped:
+// into the channels, with B times the groups, so that each example meets only its own weight.
+
+namespace pullback {
+
+namespace {
+
+// Extent of per-example axis `d` of `a`, whose batch axis is `bx`.
+int64_t example_dim(const array& a, int bx, int d) { return a.shape(d < bx ? d : d + 1); }
+
+// `x` (batch axis `bx`, size B) with the batch merged into its per-example axis `ax` (extent
+// R), which is split into `groups` contiguous groups: the merged axis runs over
+// (group, b, R / groups), so that group g of the result holds group g of every example.
+array fold_batch(const array& x, int bx, int ax, int64_t groups, Stream s) {
+  const int64_t B = x.shape(bx), R = example_dim(x, bx, ax);
+  Shape merged = x.shape();
+  merged.erase(merged.begin() + bx);
+  merged[ax] = B * R;
+  if (groups == 1) return reshape(moveaxis(x, bx, ax, s), merged, s);
+  array f = moveaxis(x, bx, 0, s);  // (B, r...)
+  Shape split = f.shape();
+  split[ax + 1] = R / groups;
+  split.insert(split.begin() + ax + 1, groups);  // (B, ..., groups, R / groups, ...)
+  return reshape(moveaxis(reshape(f, split, s), 0, ax + 1, s), merged, s);
+}
+
+// The inverse of fold_batch for a result whose axis `ax` runs over (group, b, R / groups):
+// that axis split into (b, R), the batch axis being `ax`.
+array unfold_batch(const array& y, int ax, int64_t R, int64_t groups, int64_t B, Stream s) {
+  Shape unfolded = y.shape();
+  unfolded[ax] = R;
+  unfolded.insert(unfolded.begin() + ax, B);
+  if (groups == 1) return reshape(y, unfolded, s);
+  Shape split = y.shape();
+  split[ax] = R / groups;
+  split.insert(split.begin() + ax, {groups, B});  // (..., groups, B, R / groups, ...)
+  return reshape(moveaxis(reshape(y, split, s), ax + 1, ax, s), unfolded, s);
+}
+
+}  // namespace
+
+std::pair<Arrays, Ints> Convolution::vmap(const Arrays& in, const Ints& axes) {
+  const Stream s = stream();
+  const int channels = static_cast<int>(p_.strides.size()) + 1;  // the last per-example axis
+  const int64_t B = vmap_batch_size(in, axes);
+  if (axes[1] < 0) {  // the input only: B * N examples
+    array y = convolution_node(fold_batch(in[0], axes[0], 0, 1, s), in[1], p_, s);
+    return {{unfold_batch(y, 0, example_dim(in[0], axes[0], 0), 1, B, s)}, {0}};
+  }
+  const int64_t O = example_dim(in[1], axes[1], 0);
+  if (axes[0] < 0) {  // the weight only: B * O output channels
+    array y = convolution_node(in[0], fold_batch(in[1], axes[1], 0, p_.groups, s), p_, s);
+    return {{unfold_batch(y, channels, O, p_.groups, B, s)}, {channels}};
+  }
+  ConvParams q = p_;
+  q.groups *= B;
+  array y = convolution_node(fold_batch(in[0], axes[0], channels, 1, s),
+                             fold_batch(in[1], axes[1], 0, 1, s), std::move(q), s);
+  return {{unfold_batch(y, channels, O, 1, B, s)}, {channels}};
+}
+
+std::pair<Arrays, Ints> ConvolutionWeightGrad::vmap(const Arrays& in, const Ints& axes) {
+  const Stream s = stream();
+  const int channels = static_cast<int>(p_.strides.size()) + 1;
+  const int64_t B = vmap_batch_size(in, axes), O = weight_shape_[0];
+  Shape ws = weight_shape_;
+  if (axes[1] < 0) {  // the input only: the gradient's input channels run over (b, C / groups)
+    ws[channels] *= B;
+    array x = fold_batch(in[0], axes[0], channels, p_.groups, s);
+    array y = weight_cotangent(x, ws, in[1], p_, s);
+    return {{unfold_batch(y, channels, weight_shape_[channels], 1, B, s)}, {channels}};
+  }
+  ws[0] *= B;
+  if (axes[0] < 0) {  // the cotangent only: B * O output channels
+    array ct = fold_batch(in[1], axes[1], channels, p_.groups, s);
+    array y = weight_cotangent(in[0], ws, ct, p_, s);
+    return {{unfold_batch(y, 0, O, p_.groups, B, s)}, {0}};
+  }
+  ConvParams q = p_;
+  q.groups *= B;
+  array y = weight_cotangent(fold_batch(in[0], axes[0], channels, 1, s), ws,
+                             fold_batch(in[1], axes[1], channels, 1, s), q, s);
+  return {{unfold_batch(y, 0, O, 1, B, s)}, {0}};
 }
 
 }  // namespace pullback

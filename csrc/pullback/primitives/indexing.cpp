@@ -4,6 +4,7 @@
 #include <string>
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -61,6 +62,25 @@ Arrays Gather::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums)
     if (argnums[k] == 0) return {gather(ts[k], tail(primals, 1), axes_, slice_sizes_, batch_, stream())};
   }
   return {zeros(output_shapes(primals)[0], primals[0].dtype(), stream())};
+}
+
+// A vmapped gather stays one gather. With the operand batched, the mapped axis becomes one
+// more leading batch axis of the primitive (operand and indices both put it first; unbatched
+// indices get a size-1 axis there, which gather() broadcasts). With only the indices batched,
+// the operand stays as it is: the mapped axis is one more index axis, placed right after the
+// primitive's batch axes so that those still line up with the operand's.
+std::pair<Arrays, Ints> Gather::vmap(const Arrays& in, const Ints& axes) {
+  const Stream s = stream();
+  const int at = axes[0] >= 0 ? 0 : batch_;
+  Arrays indices;
+  for (size_t j = 1; j < in.size(); ++j) {
+    indices.push_back(axes[j] >= 0 ? moveaxis(in[j], axes[j], at, s) : expand_dims(in[j], {at}, s));
+  }
+  if (axes[0] < 0) return {{gather(in[0], indices, axes_, slice_sizes_, batch_, s)}, {batch_}};
+  Ints shifted = axes_;
+  for (int& ax : shifted) ++ax;
+  array a = moveaxis(in[0], axes[0], 0, s);
+  return {{gather(a, indices, shifted, slice_sizes_, batch_ + 1, s)}, {0}};
 }
 
 bool Gather::is_equivalent(const Primitive& other) const {
@@ -215,6 +235,22 @@ Arrays Scatter::jvp(const Arrays& primals, const Arrays& ts, const Ints& argnums
       return {divide(summed, w.count, s)};
     }
   }
+}
+
+// One scatter with the mapped axis as one more leading batch axis. The output differs per
+// example whenever anything is batched, so an unbatched operand is broadcast (the kernel copies
+// it into the output in any case); unbatched updates and indices get a size-1 axis that
+// scatter() broadcasts.
+std::pair<Arrays, Ints> Scatter::vmap(const Arrays& in, const Ints& axes) {
+  const Stream s = stream();
+  const array a = vmap_to_front(in[0], axes[0], vmap_batch_size(in, axes));
+  Arrays rest;
+  for (size_t j = 1; j < in.size(); ++j) {
+    rest.push_back(axes[j] >= 0 ? moveaxis(in[j], axes[j], 0, s) : expand_dims(in[j], {0}, s));
+  }
+  Ints shifted = axes_;
+  for (int& ax : shifted) ++ax;
+  return {{scatter(a, tail(rest, 1), rest[0], shifted, reduce_, batch_ + 1, s)}, {0}};
 }
 
 bool Scatter::is_equivalent(const Primitive& other) const {

@@ -44,6 +44,8 @@ class Gather : public UnaryPrimitive {
                          const std::vector<int>&, const std::vector<array>&) override;
   std::vector<array> jvp(const std::vector<array>&, const std::vector<array>&,
                          const std::vector<int>&) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   bool is_equivalent(const Primitive& other) const override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
@@ -68,6 +70,8 @@ class Scatter : public UnaryPrimitive {
                          const std::vector<int>&, const std::vector<array>&) override;
   std::vector<array> jvp(const std::vector<array>&, const std::vector<array>&,
                          const std::vector<int>&) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   bool is_equivalent(const Primitive& other) const override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
