@@ -102,6 +102,10 @@ CASES = [
      "ms", lambda t: t * 1e3),
     *[(f"{op}_{size}", f"linalg.{op} {LINALG_SHAPES[size]} float32", "ms", lambda t: t * 1e3)
       for size in ("512", "b64") for op in ("inv", "solve", "cholesky", "svd", "eigh")],
+    ("vmap_solve_shared", "vmap(linalg.solve, in_axes=(None, 0)): one 512x512, 64 vectors",
+     "ms", lambda t: t * 1e3),
+    ("vmap_inv_last", "vmap(linalg.inv, in_axes=-1) over 64x64x64 float32", "ms",
+     lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -545,6 +549,26 @@ def bench_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
         timer.measure(res, f"eigh_{size}", lambda: mx.eval(*L.eigh(d["spd"], stream=cpu)))
 
 
+def _vmap_linalg_data():
+    """The vmap linalg cases' inputs: one matrix with 64 right-hand sides (one per example) and
+    a stack of 64 matrices whose batch axis is last."""
+    import numpy as np
+
+    d = _linalg_data()
+    return {"a": d["512"]["a"], "rhs": np.ascontiguousarray(d["512"]["b"].T),
+            "stack": np.ascontiguousarray(np.moveaxis(d["b64"]["a"], 0, -1))}
+
+
+def bench_vmap_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    L, cpu = mx.linalg, mx.cpu
+    d = {k: mx.array(v) for k, v in _vmap_linalg_data().items()}
+    mx.eval(*d.values())
+    solve_each = mx.vmap(lambda m, v: L.solve(m, v, stream=cpu), in_axes=(None, 0))
+    timer.measure(res, "vmap_solve_shared", lambda: mx.eval(solve_each(d["a"], d["rhs"])))
+    inv_each = mx.vmap(lambda m: L.inv(m, stream=cpu), in_axes=-1)
+    timer.measure(res, "vmap_inv_last", lambda: mx.eval(inv_each(d["stack"])))
+
+
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
@@ -651,6 +675,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
 
     bench_fft_cases(mx.fft, evaluated, res, timer, done=lambda y: mx.eval(y))
     bench_linalg_mlx_like(mx, res, timer)
+    bench_vmap_linalg_mlx_like(mx, res, timer)
     bench_fast_mlx_like(mx, res, timer)
     looped = bench_per_example_mlx_like(mx, res, timer) if hasattr(mx, "vmap") else {}
 
@@ -841,6 +866,11 @@ def bench_torch(timer: Timer):
             timer.measure(res, f"cholesky_{size}", lambda: torch.linalg.cholesky(d["spd"]))
             timer.measure(res, f"svd_{size}", lambda: torch.linalg.svd(d["a"]))
             timer.measure(res, f"eigh_{size}", lambda: torch.linalg.eigh(d["spd"]))
+        v = {k: torch.from_numpy(x) for k, x in _vmap_linalg_data().items()}
+        solve_each = torch.func.vmap(torch.linalg.solve, in_dims=(None, 0))
+        timer.measure(res, "vmap_solve_shared", lambda: solve_each(v["a"], v["rhs"]))
+        inv_each = torch.func.vmap(torch.linalg.inv, in_dims=-1)
+        timer.measure(res, "vmap_inv_last", lambda: inv_each(v["stack"]))
     return {"torch": res}
 
 

@@ -196,4 +196,139 @@ Arrays RoPE::jvp(const Arrays& primals, const Arrays& tangents, const Ints& argn
   return {turned(astype(tangents[0], primals[0].dtype(), stream()), primals, inverse_)};
 }
 
+// ---- vmap ----
+// The kernels treat every axis before the feature axis (RoPE: before the position and feature
+// axes) as rows, so a batch axis among those stays where it is. Their parameters (weight, bias,
+// freqs) are one vector for all rows: an unbatched one stays in the kernel, while per-example
+// ones, which no kernel call can take, are applied by ordinary ops on the batch-first result.
+
+namespace {
+
+// `x` with its batch axis where the kernel can take it: in place when it is before the last
+// `tail` axes, else in front; `pos` receives where it is.
+array batch_among_rows(const array& x, int axis, int tail, int& pos, Stream s) {
+  pos = axis < x.ndim() - tail ? axis : 0;
+  return axis == pos ? x : moveaxis(x, axis, pos, s);
+}
+
+// `x` batch-first, or as it is when unbatched (axis -1).
+array batch_first_or_unbatched(const array& x, int axis, Stream s) {
+  return axis <= 0 ? x : moveaxis(x, axis, 0, s);
+}
+
+// A batch of per-example feature vectors p (batch axis `axis`), shaped (B, 1, ..., 1, D) to
+// broadcast against batch-first examples of `example_ndim` axes, in dtype `t`.
+array per_example_vector(const array& p, int axis, int example_ndim, Dtype t, Stream s) {
+  array f = axis == 0 ? p : moveaxis(p, axis, 0, s);
+  Shape shape(example_ndim + 1, 1);
+  shape.front() = f.shape(0);
+  shape.back() = f.shape(1);
+  return astype(reshape(f, shape, s), t, s);
+}
+
+// Elements [lo, hi) of the last axis of x, every `step`-th.
+array last_axis_range(const array& x, int64_t lo, int64_t hi, int64_t step, Stream s) {
+  Shape start(x.ndim(), 0), stop = x.shape(), strides(x.ndim(), 1);
+  start.back() = lo;
+  stop.back() = hi;
+  strides.back() = step;
+  return slice(x, start, stop, strides, s);
+}
+
+int example_ndim(const array& x, int axis) { return x.ndim() - (axis >= 0 ? 1 : 0); }
+
+}  // namespace
+
+std::pair<Arrays, Ints> RMSNorm::vmap(const Arrays& in, const Ints& axes) {
+  Stream s = stream();
+  if (!has_weight_ || axes[1] < 0) {
+    int pos = 0;
+    Arrays inputs{batch_among_rows(in[0], axes[0], 1, pos, s)};
+    if (has_weight_) inputs.push_back(in[1]);
+    return {{array(inputs[0].shape(), inputs[0].dtype(),
+                   std::make_shared<RMSNorm>(s, eps_, has_weight_), inputs)},
+            {pos}};
+  }
+  // A weight per example: normalize without it, then scale (in float32 for the half types, so
+  // that the result is rounded once, as the kernel rounds it).
+  const Dtype t = in[0].dtype(), wt = work_dtype(t);
+  array x = astype(batch_first_or_unbatched(in[0], axes[0], s), wt, s);
+  array y(x.shape(), wt, std::make_shared<RMSNorm>(s, eps_, false), {x});
+  array w = per_example_vector(in[1], axes[1], example_ndim(in[0], axes[0]), wt, s);
+  return {{astype(multiply(y, w, s), t, s)}, {0}};
+}
+
+std::pair<Arrays, Ints> LayerNorm::vmap(const Arrays& in, const Ints& axes) {
+  Stream s = stream();
+  const int bias_index = has_weight_ ? 2 : 1;
+  const bool weight_batched = has_weight_ && axes[1] >= 0;
+  const bool bias_batched = has_bias_ && axes[bias_index] >= 0;
+  if (!weight_batched && !bias_batched) {
+    int pos = 0;
+    Arrays inputs = in;
+    inputs[0] = batch_among_rows(in[0], axes[0], 1, pos, s);
+    return {{array(inputs[0].shape(), inputs[0].dtype(),
+                   std::make_shared<LayerNorm>(s, eps_, has_weight_, has_bias_), inputs)},
+            {pos}};
+  }
+  // Per-example parameters: the kernel applies an unbatched weight; a batched weight, and any
+  // bias after it, are applied to its batch-first result (in float32 for the half types).
+  const Dtype t = in[0].dtype(), wt = work_dtype(t);
+  const int nd = example_ndim(in[0], axes[0]);
+  const bool fused_weight = has_weight_ && !weight_batched;
+  Arrays inputs{astype(batch_first_or_unbatched(in[0], axes[0], s), wt, s)};
+  if (fused_weight) inputs.push_back(astype(in[1], wt, s));
+  array y(inputs[0].shape(), wt, std::make_shared<LayerNorm>(s, eps_, fused_weight, false), inputs);
+  if (weight_batched) y = multiply(y, per_example_vector(in[1], axes[1], nd, wt, s), s);
+  if (has_bias_) {
+    const array& b = in[bias_index];
+    y = add(y, bias_batched ? per_example_vector(b, axes[bias_index], nd, wt, s) : astype(b, wt, s), s);
+  }
+  return {{astype(y, t, s)}, {0}};
+}
+
+std::pair<Arrays, Ints> RoPE::vmap(const Arrays& in, const Ints& axes) {
+  Stream s = stream();
+  if (!has_freqs_ || axes[1] < 0) {
+    int pos = 0;
+    Arrays inputs = in;
+    inputs[0] = batch_among_rows(in[0], axes[0], 2, pos, s);
+    return {{array(inputs[0].shape(), inputs[0].dtype(),
+                   std::make_shared<RoPE>(s, dims_, traditional_, base_, scale_, offset_,
+                                          has_freqs_, inverse_),
+                   inputs)},
+            {pos}};
+  }
+  // Frequencies per example: the kernel turns all rows by one table of angles, so the turn is
+  // composed of ops here, with the kernel's arithmetic: the angles sign * pos * scale / f in
+  // float64, their cos and sin rounded to the working type, the turn computed in it.
+  const Dtype t = in[0].dtype(), wt = work_dtype(t);
+  array x = astype(batch_first_or_unbatched(in[0], axes[0], s), wt, s);
+  const int64_t len = x.shape(-2), d = x.shape(-1), half = dims_ / 2;
+  std::vector<double> pos(len);
+  const double sign = inverse_ ? -1.0 : 1.0;
+  for (int64_t l = 0; l < len; ++l) pos[l] = sign * double(offset_ + l) * double(scale_);
+  array positions(pos.data(), Shape{len, 1}, Dtype::float64);
+  array inv_freq = reciprocal(
+      per_example_vector(in[1], axes[1], example_ndim(in[0], axes[0]), Dtype::float64, s), s);
+  array theta = multiply(positions, inv_freq, s);  // (B, 1, ..., L, half)
+  array c = astype(cos(theta, s), wt, s), sn = astype(sin(theta, s), wt, s);
+  // Pair i: features (2i, 2i + 1) when traditional, else (i, i + half).
+  array x1 = traditional_ ? last_axis_range(x, 0, dims_, 2, s) : last_axis_range(x, 0, half, 1, s);
+  array x2 = traditional_ ? last_axis_range(x, 1, dims_, 2, s)
+                          : last_axis_range(x, half, dims_, 1, s);
+  array y1 = subtract(multiply(x1, c, s), multiply(x2, sn, s), s);
+  array y2 = add(multiply(x1, sn, s), multiply(x2, c, s), s);
+  Shape turned_shape = y1.shape();
+  turned_shape.back() = dims_;
+  array y = traditional_ ? reshape(stack({y1, y2}, -1, s), turned_shape, s)
+                         : concatenate({y1, y2}, -1, s);
+  if (dims_ < d) {
+    Shape rest_shape = turned_shape;
+    rest_shape.back() = d - dims_;
+    y = concatenate({y, broadcast_to(last_axis_range(x, dims_, d, 1, s), rest_shape, s)}, -1, s);
+  }
+  return {{astype(y, t, s)}, {0}};
+}
+
 }  // namespace pullback

@@ -21,6 +21,8 @@ class RMSNorm : public UnaryPrimitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -41,6 +43,8 @@ class LayerNorm : public UnaryPrimitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -67,6 +71,8 @@ class RoPE : public UnaryPrimitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "pullback/ops.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -170,6 +171,68 @@ Arrays Solve::jvp(const Arrays& primals, const Arrays& tangents, const Ints& arg
   return {solve_node(a, rhs, triangular_, upper_, s)};
 }
 
+// ---- vmap ----
+// Every primitive here already treats each axis before the last two as a batch axis, so a
+// vmapped batch axis among those stays where it is (nothing moves or copies) and the outputs,
+// whose leading axes are the input's, carry it at the same place. Only a batch axis that sits
+// among the matrix axes (in_axes pointing at a row or column axis) moves to the front.
+
+namespace {
+
+// `x` with its batch `axis` (-1: none) at `pos`: moved there, or, when unbatched, broadcast to
+// `batch` examples there (a view).
+array batch_axis_at(const array& x, int axis, int pos, int64_t batch, Stream s) {
+  if (axis == pos) return x;
+  if (axis >= 0) return moveaxis(x, axis, pos, s);
+  Shape shape = x.shape();
+  shape.insert(shape.begin() + pos, batch);
+  return broadcast_to(expand_dims(x, {pos}, s), shape, s);
+}
+
+// Where the batch axis of a batched stack of matrices can stay: in place among the leading
+// axes, else in front.
+int stack_position(const array& x, int axis) { return axis < x.ndim() - 2 ? axis : 0; }
+
+// The primitive `prim` applied to the batched matrix `x`, with every output's batch axis.
+std::pair<Arrays, Ints> vmap_matrix_op(std::shared_ptr<Primitive> prim, const array& x, int axis,
+                                       const std::vector<Dtype>& dtypes) {
+  const int pos = stack_position(x, axis);
+  array a = batch_axis_at(x, axis, pos, 0, prim->stream());
+  Arrays out = array::make_arrays(prim->output_shapes({a}), dtypes, prim, {a});
+  return {out, Ints(out.size(), pos)};
+}
+
+}  // namespace
+
+std::pair<Arrays, Ints> Inverse::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<Inverse>(stream(), kind_), in[0], axes[0],
+                        {in[0].dtype()});
+}
+
+std::pair<Arrays, Ints> Solve::vmap(const Arrays& in, const Ints& axes) {
+  Stream s = stream();
+  const array &a = in[0], &b = in[1];
+  const int nd = b.ndim();  // one more than an example's: both inputs have the same rank
+  if (axes[0] < 0) {
+    // One matrix for all examples: their right-hand sides become more columns of one system,
+    // (..., n, B, k) -> (..., n, B k), so that A is factored (or read by trsm) once, not B
+    // times. The solution's columns split back the same way, the batch axis before k.
+    array rhs = batch_axis_at(b, axes[1], nd - 2, 0, s);
+    Shape split = rhs.shape();
+    Shape merged(split.begin(), split.end() - 2);
+    merged.push_back(split[nd - 2] * split[nd - 1]);
+    array x = solve_node(a, reshape(rhs, merged, s), triangular_, upper_, s);
+    return {{reshape(x, split, s)}, {nd - 2}};
+  }
+  const int64_t batch = vmap_batch_size(in, axes);
+  int pos = stack_position(a, axes[0]);
+  // A batch axis among a's matrix axes goes where b's can stay.
+  if (axes[0] >= a.ndim() - 2 && axes[1] >= 0) pos = stack_position(b, axes[1]);
+  array aa = batch_axis_at(a, axes[0], pos, batch, s);
+  array bb = batch_axis_at(b, axes[1], pos, batch, s);
+  return {{solve_node(aa, bb, triangular_, upper_, s)}, {pos}};
+}
+
 // ---- Cholesky ----
 // A = L L^T gives dL = L Phi(L^-1 dA L^-T), Phi taking the lower triangle with its diagonal
 // halved; the vjp is the adjoint of that map.
@@ -202,6 +265,10 @@ Arrays Cholesky::jvp(const Arrays& primals, const Arrays& tangents, const Ints&)
   array w1 = solve_node(l, ds, true, false, s);
   array w = mT(solve_node(l, mT(w1, s), true, false, s), s);
   return {mm(l, phi(w, s), s)};
+}
+
+std::pair<Arrays, Ints> Cholesky::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<Cholesky>(stream()), in[0], axes[0], {in[0].dtype()});
 }
 
 // ---- QR ----
@@ -264,6 +331,11 @@ Arrays QR::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
   array dy = part(tangents[0], -1, m, n, s);
   array dv = mm(mT(qr[0], s), subtract(dy, mm(dq, v, s), s), s);
   return {dq, concatenate({du, dv}, -1, s)};
+}
+
+std::pair<Arrays, Ints> QR::vmap(const Arrays& in, const Ints& axes) {
+  const Dtype t = in[0].dtype();
+  return vmap_matrix_op(std::make_shared<QR>(stream()), in[0], axes[0], {t, t});
 }
 
 // ---- SVD ----
@@ -349,6 +421,11 @@ Arrays SVD::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
   return {du, ds, dvt};
 }
 
+std::pair<Arrays, Ints> SVD::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<SVD>(stream(), compute_uv_), in[0], axes[0],
+                        std::vector<Dtype>(compute_uv_ ? 3 : 1, in[0].dtype()));
+}
+
 // ---- Eigh ----
 // A V = V diag(w): dw = diag(V^T dA V), dV = V (F o (V^T dA V)) with F_ij = 1 / (w_j - w_i).
 
@@ -386,6 +463,11 @@ Arrays Eigh::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
   return {dw, mm(v, multiply(gap_reciprocals(w, s), p, s), s)};
 }
 
+std::pair<Arrays, Ints> Eigh::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<Eigh>(stream(), upper_, vectors_), in[0], axes[0],
+                        std::vector<Dtype>(vectors_ ? 2 : 1, in[0].dtype()));
+}
+
 // ---- Eig, LUFactor (no derivatives) ----
 
 std::vector<Shape> Eig::output_shapes(const Arrays& in) {
@@ -407,6 +489,16 @@ std::vector<Shape> LUFactor::output_shapes(const Arrays& in) {
   piv.push_back(std::min(m, n));
   perm.push_back(m);
   return {in[0].shape(), piv, perm};
+}
+
+std::pair<Arrays, Ints> Eig::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<Eig>(stream(), vectors_), in[0], axes[0],
+                        std::vector<Dtype>(vectors_ ? 2 : 1, Dtype::complex64));
+}
+
+std::pair<Arrays, Ints> LUFactor::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<LUFactor>(stream()), in[0], axes[0],
+                        {in[0].dtype(), Dtype::uint32, Dtype::uint32});
 }
 
 // ---- Determinant ----
@@ -440,6 +532,11 @@ Arrays Determinant::jvp(const Arrays& primals, const Arrays& tangents, const Int
   }
   array d = array(batch_shape(a), a.dtype(), std::make_shared<Determinant>(s, false), {a});
   return {multiply(d, tr, s)};
+}
+
+std::pair<Arrays, Ints> Determinant::vmap(const Arrays& in, const Ints& axes) {
+  return vmap_matrix_op(std::make_shared<Determinant>(stream(), log_), in[0], axes[0],
+                        std::vector<Dtype>(log_ ? 2 : 1, in[0].dtype()));
 }
 
 }  // namespace pullback

@@ -20,6 +20,8 @@ class Inverse : public Primitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -40,6 +42,8 @@ class Solve : public Primitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -59,6 +63,8 @@ class Cholesky : public Primitive {
                          const std::vector<int>& argnums, const std::vector<array>& outputs) override;
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 };
 
@@ -73,6 +79,8 @@ class QR : public Primitive {
                          const std::vector<int>& argnums, const std::vector<array>& outputs) override;
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 };
 
@@ -91,6 +99,8 @@ class SVD : public Primitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -109,6 +119,8 @@ class Eigh : public Primitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -124,6 +136,8 @@ class Eig : public Primitive {
   const char* name() const override { return "Eig"; }
   void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
@@ -140,6 +154,8 @@ class LUFactor : public Primitive {
   using Primitive::Primitive;
   const char* name() const override { return "LUFactor"; }
   void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 };
 
@@ -155,6 +171,8 @@ class Determinant : public Primitive {
   std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                          const std::vector<int>& argnums) override;
   bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
 
  private:
