@@ -135,15 +135,21 @@ std::vector<array> sdpa_unfused(const std::vector<array>& in, float scale, Atten
   } else if (mask == AttentionMask::Additive) {
     scores = add(scores, in[3], s);
   }
-  array lse;
+  // Normalized after subtracting the row maximum (held constant: it cancels), so that a row of
+  // lowest-score entries gives uniform weights rather than the rounding of lowest - lse.
+  array rowmax = max(scores, Axes{-1}, true, s);
+  array sink;
   if (has_sinks) {
     // One extra logit per head that takes part in the normalization only.
-    array sink = broadcast_to(expand_dims(in.back(), {2, 3}, s), {batch, heads, tq, 1}, s);
-    lse = logsumexp(concatenate({sink, scores}, -1, s), Axes{-1}, false, s);
-  } else {
-    lse = logsumexp(scores, Axes{-1}, false, s);
+    sink = broadcast_to(expand_dims(in.back(), {2, 3}, s), {batch, heads, tq, 1}, s);
+    rowmax = maximum(rowmax, sink, s);
   }
-  array probs = exp(subtract(scores, expand_dims(lse, {-1}, s), s), s);
+  rowmax = stop_gradient(rowmax, s);
+  array weights = exp(subtract(scores, rowmax, s), s);
+  array total = sum(weights, Axes{-1}, true, s);
+  if (has_sinks) total = add(total, exp(subtract(sink, rowmax, s), s), s);
+  array lse = squeeze(add(rowmax, log(total, s), s), Axes{-1}, s);
+  array probs = divide(weights, total, s);
   probs = reshape(probs, {batch, kv_heads, rep, tq, tk}, s);
   array o = reshape(matmul(probs, vg, s), {batch, heads, tq, dv}, s);
   return {astype(o, t, s), lse};

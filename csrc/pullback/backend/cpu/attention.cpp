@@ -58,6 +58,46 @@ void exp_in_place(W* x, int64_t n) {
   }
 }
 
+// Row reductions with 16 independent lanes, so that GCC vectorizes them (one running value
+// would be a chain of dependent scalar operations).
+constexpr int kLanes = 16;
+
+template <typename W>
+W row_max(const W* x, int64_t n, W init) {
+  W part[kLanes];
+  for (int l = 0; l < kLanes; ++l) part[l] = init;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) part[l] = x[j + l] > part[l] ? x[j + l] : part[l];
+  W m = init;
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  for (int l = 0; l < kLanes; ++l) m = part[l] > m ? part[l] : m;
+  return m;
+}
+
+template <typename W>
+W row_sum(const W* x, int64_t n) {
+  W part[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) part[l] += x[j + l];
+  W total = 0;
+  for (; j < n; ++j) total += x[j];
+  for (int l = 0; l < kLanes; ++l) total += part[l];
+  return total;
+}
+
+// Scratch of at least `n` elements, kept per thread between calls (slot picks one of a few
+// buffers a kernel needs at once): zeroing a fresh block of scores for every task showed up
+// in profiles.
+template <typename W>
+W* scratch(int slot, int64_t n) {
+  thread_local std::vector<W> buffers[3];
+  std::vector<W>& b = buffers[slot];
+  if (b.size() < size_t(n)) b.resize(size_t(n));
+  return b.data();
+}
+
 // `x` as a row-contiguous array of type `t` (itself when it already is one).
 array contiguous_as(const array& x, Dtype t) {
   if (x.dtype() == t && x.flags().row_contiguous) return x;
@@ -165,8 +205,9 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
   const int64_t blocks = (a.lq + bq - 1) / bq;
   const int64_t tasks = a.batch * a.heads * blocks;
   auto run = [&](size_t lo, size_t hi) {
-    std::vector<W> s(static_cast<size_t>(bq * a.lk)), o(static_cast<size_t>(bq * a.dv));
-    std::vector<W> inv(static_cast<size_t>(bq));
+    W* s = scratch<W>(0, bq * a.lk);
+    W* o = scratch<W>(1, bq * a.dv);
+    W* inv = scratch<W>(2, bq);
     std::unique_ptr<bool[]> kept(new bool[size_t(bq)]);
     for (size_t task = lo; task < hi; ++task) {
       // The last query blocks see the most keys under a causal mask: hand them out first.
@@ -174,32 +215,31 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
       const int64_t bh = int64_t(task) / blocks, b = bh / a.heads, h = bh % a.heads;
       const int64_t i0 = blk * bq, m = std::min(bq, a.lq - i0);
       const int64_t nk = a.keys_for(i0 + m);
-      a.scores(b, h, i0, m, nk, s.data(), kept.get());
+      a.scores(b, h, i0, m, nk, s, kept.get());
       for (int64_t r = 0; r < m; ++r) {
-        W* row = s.data() + r * nk;
+        W* row = s + r * nk;
         W* row_lse = lse + bh * a.lq + i0 + r;
         if (a.uniform_row(kept[r])) {
           std::fill(row, row + nk, W(0));
           *row_lse = a.uniform_lse();
           continue;
         }
-        W mx = a.has_sink() ? a.sink(b, h) : -std::numeric_limits<W>::infinity();
-        for (int64_t j = 0; j < nk; ++j) mx = row[j] > mx ? row[j] : mx;
+        const W mx = row_max(row, nk, a.has_sink() ? a.sink(b, h)
+                                                   : -std::numeric_limits<W>::infinity());
         for (int64_t j = 0; j < nk; ++j) row[j] -= mx;
         exp_in_place(row, nk);
-        W total = a.has_sink() ? std::exp(a.sink(b, h) - mx) : W(0);
-        for (int64_t j = 0; j < nk; ++j) total += row[j];
+        const W total = row_sum(row, nk) + (a.has_sink() ? std::exp(a.sink(b, h) - mx) : W(0));
         inv[r] = W(1) / total;
         *row_lse = mx + std::log(total);
       }
       if (nk > 0) {
-        gemm<W>(false, false, m, a.dv, nk, W(1), s.data(), nk, a.v_of(b, h), a.dv, W(0), o.data(), a.dv);
+        gemm<W>(false, false, m, a.dv, nk, W(1), s, nk, a.v_of(b, h), a.dv, W(0), o, a.dv);
       } else {
-        std::fill(o.begin(), o.end(), W(0));
+        std::fill(o, o + m * a.dv, W(0));
       }
       for (int64_t r = 0; r < m; ++r) {
         T* dst = out + (bh * a.lq + i0 + r) * a.dv;
-        const W* src = o.data() + r * a.dv;
+        const W* src = o + r * a.dv;
         if (a.uniform_row(kept[r])) {
           // The mean of all of v (its rows past nk included).
           const W* vv = a.v_of(b, h);
@@ -226,8 +266,9 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
   const int64_t bq = query_block(a.lk);
   const int64_t units = a.batch * a.kv_heads;
   auto run = [&](size_t lo, size_t hi) {
-    std::vector<W> p(static_cast<size_t>(bq * a.lk)), dp(static_cast<size_t>(bq * a.lk));
-    std::vector<W> delta(static_cast<size_t>(bq));
+    W* p = scratch<W>(0, bq * a.lk);
+    W* dp = scratch<W>(1, bq * a.lk);
+    W* delta = scratch<W>(2, bq);
     std::unique_ptr<bool[]> kept(new bool[size_t(bq)]);
     for (size_t unit = lo; unit < hi; ++unit) {
       const int64_t b = int64_t(unit) / a.kv_heads, g = int64_t(unit) % a.kv_heads;
@@ -245,13 +286,13 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
           const W* do_blk = dout + (bh * a.lq + i0) * a.dv;
           const W* o_blk = o + (bh * a.lq + i0) * a.dv;
           W* dq_blk = dq + (bh * a.lq + i0) * a.d;
-          a.scores(b, h, i0, m, nk, p.data(), kept.get());
+          a.scores(b, h, i0, m, nk, p, kept.get());
           for (int64_t r = 0; r < m; ++r) {
-            W* row = p.data() + r * nk;
+            W* row = p + r * nk;
             const W* dor = do_blk + r * a.dv;
             W dot = 0;
             for (int64_t c = 0; c < a.dv; ++c) dot += dor[c] * o_blk[r * a.dv + c];
-            delta[r] = dot;
+            delta[r] = dot;  // Dv terms per row: not worth vectorizing
             const W row_lse = lse[bh * a.lq + i0 + r];
             if (a.uniform_row(kept[r])) {
               // Uniform weights 1/Lk on every key; the scores themselves are constants.
@@ -269,15 +310,15 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
             std::fill(dq_blk, dq_blk + m * a.d, W(0));
             continue;
           }
-          gemm<W>(true, false, nk, a.dv, m, W(1), p.data(), nk, do_blk, a.dv, W(1), dv_u, a.dv);
-          gemm<W>(false, true, m, nk, a.dv, W(1), do_blk, a.dv, vv, a.dv, W(0), dp.data(), nk);
+          gemm<W>(true, false, nk, a.dv, m, W(1), p, nk, do_blk, a.dv, W(1), dv_u, a.dv);
+          gemm<W>(false, true, m, nk, a.dv, W(1), do_blk, a.dv, vv, a.dv, W(0), dp, nk);
           for (int64_t r = 0; r < m; ++r) {
-            const W* pr = p.data() + r * nk;
-            W* ds = dp.data() + r * nk;
+            const W* pr = p + r * nk;
+            W* ds = dp + r * nk;
             for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - delta[r]);
           }
-          gemm<W>(false, false, m, a.d, nk, a.scale, dp.data(), nk, kk, a.d, W(0), dq_blk, a.d);
-          gemm<W>(true, false, nk, a.d, m, a.scale, dp.data(), nk, a.q_rows(b, h, i0), a.d, W(1),
+          gemm<W>(false, false, m, a.d, nk, a.scale, dp, nk, kk, a.d, W(0), dq_blk, a.d);
+          gemm<W>(true, false, nk, a.d, m, a.scale, dp, nk, a.q_rows(b, h, i0), a.d, W(1),
                   dk_u, a.d);
         }
         if (dsinks_rows) dsinks_rows[bh] = sink_grad;
@@ -405,14 +446,12 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, array& out) {
       std::vector<W> scratch(static_cast<size_t>(c));
       for (size_t r = lo; r < hi; ++r) {
         const W* row = x + int64_t(r) * c;
-        W mx = -std::numeric_limits<W>::infinity();
-        for (int64_t j = 0; j < c; ++j) mx = row[j] > mx ? row[j] : mx;
+        const W mx = row_max(row, c, -std::numeric_limits<W>::infinity());
         W total = 1;  // all -inf, or a +inf: the logsumexp is the maximum itself
         if (!std::isinf(mx)) {
           for (int64_t j = 0; j < c; ++j) scratch[j] = row[j] - mx;
           exp_in_place(scratch.data(), c);
-          total = 0;
-          for (int64_t j = 0; j < c; ++j) total += scratch[j];
+          total = row_sum(scratch.data(), c);
         }
         const int64_t target = t[r];
         const W picked = target >= 0 && target < c ? row[target] : std::numeric_limits<W>::quiet_NaN();
