@@ -350,10 +350,9 @@ Arrays CrossEntropy::vjp(const Arrays& primals, const Arrays& cts, const Ints& a
   Arrays out;
   for (int i : argnums) {
     if (i == 0) {
-      const Dtype t = outputs[0].dtype();
-      array d = softmax_minus_onehot(primals[0], primals[1], t, s);
-      d = multiply(d, expand_dims(astype(cts[0], t, s), {-1}, s), s);
-      out.push_back(astype(d, primals[0].dtype(), s));
+      Arrays in{primals[0], primals[1], astype(cts[0], outputs[0].dtype(), s)};
+      out.push_back(array(primals[0].shape(), primals[0].dtype(),
+                          std::make_shared<CrossEntropyVJP>(s), in));
     } else {
       out.push_back(zeros_like(primals[1], s));  // class indices have no derivative
     }
@@ -376,6 +375,71 @@ std::pair<Arrays, Ints> CrossEntropy::vmap(const Arrays& in, const Ints& axes) {
   Arrays x = vmap_all_to_front(in, axes);
   const Dtype t = in[0].dtype() == Dtype::float64 ? Dtype::float64 : Dtype::float32;
   return {{array(x[1].shape(), t, std::make_shared<CrossEntropy>(stream()), x)}, {0}};
+}
+
+// ---- CrossEntropyVJP ----
+
+std::vector<Shape> CrossEntropyVJP::output_shapes(const Arrays& in) { return {in[0].shape()}; }
+
+bool CrossEntropyVJP::is_equivalent(const Primitive& other) const {
+  return dynamic_cast<const CrossEntropyVJP*>(&other) != nullptr;
+}
+
+namespace {
+
+// The fused backward as a composition of (logits, cotangent): what its derivatives use.
+array cross_entropy_backward_unfused(const array& logits, const array& targets, const array& g,
+                                     Stream s) {
+  const Dtype t = g.dtype();
+  array d = softmax_minus_onehot(logits, targets, t, s);
+  return astype(multiply(d, expand_dims(g, {-1}, s), s), logits.dtype(), s);
+}
+
+// primals[0] and primals[2] (logits, cotangent) that `argnums` asks for; targets have none.
+Ints cross_entropy_live(const Ints& argnums) {
+  Ints live;
+  for (int i : argnums)
+    if (i != 1) live.push_back(i);
+  return live;
+}
+
+}  // namespace
+
+Arrays CrossEntropyVJP::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                            const Arrays&) {
+  Stream s = stream();
+  const Ints live = cross_entropy_live(argnums);
+  Arrays grads;
+  if (!live.empty()) {
+    auto f = [&](const Arrays& vars) {
+      Arrays all = substitute(primals, live, vars);
+      return Arrays{cross_entropy_backward_unfused(all[0], all[1], all[2], s)};
+    };
+    grads = pullback::vjp(f, pick(primals, live), cts).second;
+  }
+  Arrays out;
+  size_t next = 0;
+  for (int i : argnums) out.push_back(i == 1 ? zeros_like(primals[1], s) : grads[next++]);
+  return out;
+}
+
+Arrays CrossEntropyVJP::jvp(const Arrays& primals, const Arrays& tangents, const Ints& argnums) {
+  Stream s = stream();
+  const Ints live = cross_entropy_live(argnums);
+  if (live.empty()) return {zeros_like(primals[0], s)};
+  Arrays t;
+  for (size_t k = 0; k < argnums.size(); ++k)
+    if (argnums[k] != 1) t.push_back(tangents[k]);
+  auto f = [&](const Arrays& vars) {
+    Arrays all = substitute(primals, live, vars);
+    return Arrays{cross_entropy_backward_unfused(all[0], all[1], all[2], s)};
+  };
+  return pullback::jvp(f, pick(primals, live), t).second;
+}
+
+std::pair<Arrays, Ints> CrossEntropyVJP::vmap(const Arrays& in, const Ints& axes) {
+  Arrays x = vmap_all_to_front(in, axes);
+  return {{array(x[0].shape(), x[0].dtype(), std::make_shared<CrossEntropyVJP>(stream()), x)}, {0}};
 }
 
 }  // namespace pullback

@@ -111,4 +111,22 @@ std::vector<array> sdpa_unfused(const std::vector<array>& inputs, float scale, A
                                 bool has_sinks, Stream s);
 }  // namespace fast
 
+// Its vjp: cotangent[..., None] * (softmax(logits) - onehot(targets)) in one pass over each
+// row, in the logits' type. Inputs: logits, targets, the loss's cotangent. Its own derivatives
+// are those of the composition.
+class CrossEntropyVJP : public UnaryPrimitive {
+ public:
+  explicit CrossEntropyVJP(Stream s) : UnaryPrimitive(s) {}
+  const char* name() const override { return "CrossEntropyVJP"; }
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+};
+
 }  // namespace pullback

@@ -49,21 +49,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, W alpha, 
   }
 }
 
-template <typename W>
-void exp_in_place(W* x, int64_t n) {
-  if constexpr (std::is_same_v<W, float>) {
-    simd::kernels().unary[size_t(simd::UnaryKind::Exp)](x, x, size_t(n));
-  } else {
-    for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
-  }
-}
-
-// Row reductions with 16 independent lanes, so that GCC vectorizes them (one running value
+// A row maximum with 16 independent lanes, so that GCC vectorizes it (one running value
 // would be a chain of dependent scalar operations).
 constexpr int kLanes = 16;
 
 template <typename W>
-W row_max(const W* x, int64_t n, W init) {
+PB_SIMD_INLINE W row_max(const W* x, int64_t n, W init) {
   W part[kLanes];
   for (int l = 0; l < kLanes; ++l) part[l] = init;
   int64_t j = 0;
@@ -75,16 +66,85 @@ W row_max(const W* x, int64_t n, W init) {
   return m;
 }
 
-template <typename W>
-W row_sum(const W* x, int64_t n) {
-  W part[kLanes] = {};
+// The float32 row loops of the softmax, compiled per instruction set (as simd_math.cpp's
+// tables) so that they run 8 or 16 lanes wide where the CPU has them: beside the two gemms they
+// are the rest of the work.
+// x[j] = exp(x[j] - shift); returns the sum of the new x.
+template <bool kFma>
+PB_SIMD_INLINE float exp_sum_body(float* x, int64_t n, float shift) {
+  float part[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) part[l] += x[j + l];
-  W total = 0;
-  for (; j < n; ++j) total += x[j];
+    for (int l = 0; l < kLanes; ++l) {
+      x[j + l] = simd::exp<kFma>(x[j + l] - shift);
+      part[l] += x[j + l];
+    }
+  float total = 0;
+  for (; j < n; ++j) {
+    x[j] = simd::exp<kFma>(x[j] - shift);
+    total += x[j];
+  }
   for (int l = 0; l < kLanes; ++l) total += part[l];
   return total;
+}
+
+// ds[j] = p[j] (ds[j] - delta): the probabilities' cotangent turned into the scores'.
+template <bool kFma>
+PB_SIMD_INLINE void softmax_grad_body(float* ds, const float* p, int64_t n, float delta) {
+  for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - delta);
+}
+
+struct RowKernels {
+  float (*max)(const float*, int64_t, float);
+  float (*exp_sum)(float*, int64_t, float);
+  void (*softmax_grad)(float*, const float*, int64_t, float);
+};
+
+#define PB_ROW_KERNELS(NS, ATTR, FMA)                                                          \
+  namespace NS {                                                                               \
+  ATTR float max(const float* x, int64_t n, float i) { return row_max(x, n, i); }        \
+  ATTR float exp_sum(float* x, int64_t n, float s) { return exp_sum_body<FMA>(x, n, s); }      \
+  ATTR void softmax_grad(float* ds, const float* p, int64_t n, float d) {                      \
+    softmax_grad_body<FMA>(ds, p, n, d);                                                       \
+  }                                                                                            \
+  constexpr RowKernels table{max, exp_sum, softmax_grad};                                      \
+  }
+PB_ROW_KERNELS(rows_baseline, , false)
+PB_ROW_KERNELS(rows_avx2, __attribute__((target("avx2,fma"))), true)
+PB_ROW_KERNELS(rows_avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512"))), true)
+#undef PB_ROW_KERNELS
+
+// The same choice as the elementwise kernels (PULLBACK_ISA caps both).
+const RowKernels& row_kernels() {
+  switch (simd::kernels().isa) {
+    case simd::Isa::Avx512: return rows_avx512::table;
+    case simd::Isa::Avx2: return rows_avx2::table;
+    default: return rows_baseline::table;
+  }
+}
+
+// x[j] = exp(x[j] - shift); returns their sum.
+template <typename W>
+W exp_shift_sum(W* x, int64_t n, W shift) {
+  if constexpr (std::is_same_v<W, float>) {
+    return row_kernels().exp_sum(x, n, shift);
+  } else {
+    W total = 0;
+    for (int64_t i = 0; i < n; ++i) total += (x[i] = std::exp(x[i] - shift));
+    return total;
+  }
+}
+
+template <typename W>
+W row_max_of(const W* x, int64_t n, W init) {
+  if constexpr (std::is_same_v<W, float>) return row_kernels().max(x, n, init);
+  else return row_max(x, n, init);
+}
+
+template <typename W>
+void softmax_grad(W* ds, const W* p, int64_t n, W delta) {
+  if constexpr (std::is_same_v<W, float>) row_kernels().softmax_grad(ds, p, n, delta);
+  else for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - delta);
 }
 
 // Scratch of at least `n` elements, kept per thread between calls (slot picks one of a few
@@ -109,8 +169,12 @@ array contiguous_as(const array& x, Dtype t) {
 
 // Rows of queries per task: enough for an efficient gemm, few enough that the block's scores
 // (Bq x Lk) stay in L2.
-int64_t query_block(int64_t lk) {
-  return std::clamp<int64_t>(int64_t(1 << 16) / std::max<int64_t>(lk, 1), 8, 64);
+// Without a causal mask, blocks of up to 256 rows (512 KiB of scores at Lk = 512): BLAS then
+// packs k and v fewer times. A causal block computes the upper triangle of its diagonal square
+// for nothing, so there blocks stay at 64 rows (measured on 8 heads x 512 x 64).
+int64_t query_block(int64_t lk, bool causal) {
+  const int64_t budget = causal ? int64_t(1) << 16 : int64_t(1) << 17;
+  return std::clamp<int64_t>(budget / std::max<int64_t>(lk, 1), 8, causal ? 64 : 256);
 }
 
 // Everything the forward and backward kernels share about one call.
@@ -201,7 +265,7 @@ struct Attention {
 
 template <typename T, typename W>
 void attention_forward(const Attention<W>& a, T* out, W* lse) {
-  const int64_t bq = query_block(a.lk);
+  const int64_t bq = query_block(a.lk, a.mask_kind == AttentionMask::Causal);
   const int64_t blocks = (a.lq + bq - 1) / bq;
   const int64_t tasks = a.batch * a.heads * blocks;
   auto run = [&](size_t lo, size_t hi) {
@@ -224,11 +288,10 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
           *row_lse = a.uniform_lse();
           continue;
         }
-        const W mx = row_max(row, nk, a.has_sink() ? a.sink(b, h)
-                                                   : -std::numeric_limits<W>::infinity());
-        for (int64_t j = 0; j < nk; ++j) row[j] -= mx;
-        exp_in_place(row, nk);
-        const W total = row_sum(row, nk) + (a.has_sink() ? std::exp(a.sink(b, h) - mx) : W(0));
+        const W mx = row_max_of(row, nk, a.has_sink() ? a.sink(b, h)
+                                                      : -std::numeric_limits<W>::infinity());
+        const W total =
+            exp_shift_sum(row, nk, mx) + (a.has_sink() ? std::exp(a.sink(b, h) - mx) : W(0));
         inv[r] = W(1) / total;
         *row_lse = mx + std::log(total);
       }
@@ -263,7 +326,7 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
 template <typename W>
 void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W* dout, W* dq,
                         W* dk, W* dv, W* dsinks_rows) {
-  const int64_t bq = query_block(a.lk);
+  const int64_t bq = query_block(a.lk, a.mask_kind == AttentionMask::Causal);
   const int64_t units = a.batch * a.kv_heads;
   auto run = [&](size_t lo, size_t hi) {
     W* p = scratch<W>(0, bq * a.lk);
@@ -302,8 +365,7 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
                 for (int64_t c = 0; c < a.dv; ++c) dv_u[j * a.dv + c] += w * dor[c];
               continue;
             }
-            for (int64_t j = 0; j < nk; ++j) row[j] -= row_lse;
-            exp_in_place(row, nk);
+            exp_shift_sum(row, nk, row_lse);
             if (a.has_sink()) sink_grad -= std::exp(a.sink(b, h) - row_lse) * dot;
           }
           if (nk == 0) {
@@ -312,11 +374,7 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
           }
           gemm<W>(true, false, nk, a.dv, m, W(1), p, nk, do_blk, a.dv, W(1), dv_u, a.dv);
           gemm<W>(false, true, m, nk, a.dv, W(1), do_blk, a.dv, vv, a.dv, W(0), dp, nk);
-          for (int64_t r = 0; r < m; ++r) {
-            const W* pr = p + r * nk;
-            W* ds = dp + r * nk;
-            for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - delta[r]);
-          }
+          for (int64_t r = 0; r < m; ++r) softmax_grad(dp + r * nk, p + r * nk, nk, delta[r]);
           gemm<W>(false, false, m, a.d, nk, a.scale, dp, nk, kk, a.d, W(0), dq_blk, a.d);
           gemm<W>(true, false, nk, a.d, m, a.scale, dp, nk, a.q_rows(b, h, i0), a.d, W(1),
                   dk_u, a.d);
@@ -443,15 +501,14 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, array& out) {
     W* y = out.data<W>();
     const size_t grain = std::max<size_t>(1, cpu::kElementwiseGrain / size_t(std::max<int64_t>(c, 1)));
     cpu::parallel_for(size_t(rows), grain, [&](size_t lo, size_t hi) {
-      std::vector<W> scratch(static_cast<size_t>(c));
+      std::vector<W> exps(static_cast<size_t>(c));
       for (size_t r = lo; r < hi; ++r) {
         const W* row = x + int64_t(r) * c;
-        const W mx = row_max(row, c, -std::numeric_limits<W>::infinity());
+        const W mx = row_max_of(row, c, -std::numeric_limits<W>::infinity());
         W total = 1;  // all -inf, or a +inf: the logsumexp is the maximum itself
         if (!std::isinf(mx)) {
-          for (int64_t j = 0; j < c; ++j) scratch[j] = row[j] - mx;
-          exp_in_place(scratch.data(), c);
-          total = row_sum(scratch.data(), c);
+          std::copy(row, row + c, exps.data());
+          total = exp_shift_sum(exps.data(), c, mx);
         }
         const int64_t target = t[r];
         const W picked = target >= 0 && target < c ? row[target] : std::numeric_limits<W>::quiet_NaN();
@@ -461,6 +518,46 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, array& out) {
   };
   if (wide) run(double{});
   else run(float{});
+}
+
+void CrossEntropyVJP::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const int64_t c = inputs[0].shape(-1);
+  const int64_t rows = c == 0 ? 0 : int64_t(inputs[0].size()) / c;
+  const bool wide = inputs[2].dtype() == Dtype::float64;
+  const Dtype wt = wide ? Dtype::float64 : Dtype::float32;
+  const array logits = contiguous_as(inputs[0], wt);
+  const array targets = contiguous_as(inputs[1], Dtype::int64);
+  const array g = contiguous_as(inputs[2], wt);
+  // The result in the work type; converted at the end for half types.
+  array grad = out.dtype() == wt ? out : array::empty(out.shape(), wt);
+  if (out.dtype() == wt) out.set_data(std::make_shared<Data>(out.nbytes()));
+  auto run = [&](auto tag) {
+    using W = decltype(tag);
+    const W* x = logits.data<W>();
+    const int64_t* t = targets.data<int64_t>();
+    const W* gp = g.data<W>();
+    W* y = grad.data<W>();
+    const size_t grain = std::max<size_t>(1, cpu::kElementwiseGrain / size_t(std::max<int64_t>(c, 1)));
+    cpu::parallel_for(size_t(rows), grain, [&](size_t lo, size_t hi) {
+      for (size_t r = lo; r < hi; ++r) {
+        const W* row = x + int64_t(r) * c;
+        W* dst = y + int64_t(r) * c;
+        const W mx = row_max_of(row, c, -std::numeric_limits<W>::infinity());
+        std::copy(row, row + c, dst);
+        const W scale = gp[r] / exp_shift_sum(dst, c, mx);
+        for (int64_t j = 0; j < c; ++j) dst[j] *= scale;
+        if (t[r] >= 0 && t[r] < c) dst[t[r]] -= gp[r];
+      }
+    });
+  };
+  if (rows > 0) {
+    if (wide) run(double{});
+    else run(float{});
+  }
+  if (out.dtype() != wt) {
+    out.set_data(std::make_shared<Data>(out.nbytes()));
+    cpu::convert(grad, out);
+  }
 }
 
 }  // namespace pullback
