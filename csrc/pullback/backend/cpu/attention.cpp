@@ -361,7 +361,7 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
             if (a.uniform_row(kept[r])) {
               // Uniform weights 1/Lk on every key; the scores themselves are constants.
               std::fill(row, row + nk, W(0));
-              const W w = W(1) / W(a.lk);
+              const W w = a.lk ? W(1) / W(a.lk) : W(0);
               for (int64_t j = 0; j < a.lk; ++j)
                 for (int64_t c = 0; c < a.dv; ++c) dv_u[j * a.dv + c] += w * dor[c];
               continue;
