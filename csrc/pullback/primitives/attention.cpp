@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "pullback/ops.h"
-#include "pullback/ops_attention.h"
 #include "pullback/transforms/transforms.h"
 #include "pullback/transforms/vmap.h"
 
