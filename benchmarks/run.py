@@ -65,6 +65,11 @@ CASES = [
     ("layer_norm_4k", "fast.layer_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
     ("sdpa_512", "fast.sdpa, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
     ("sdpa_512_causal", "fast.sdpa causal, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
+    ("sdpa_512_fwdbwd", "fast.sdpa forward + q, k, v grads, 8 x 512 x 64", "ms",
+     lambda t: t * 1e3),
+    ("sdpa_512_causal_fwdbwd", "same, causal", "ms", lambda t: t * 1e3),
+    ("cross_entropy_fwdbwd", "fast.cross_entropy + logits grad, 4096 x 8192", "ms",
+     lambda t: t * 1e3),
     ("cumsum_1d", f"cumsum, {SCAN_N // (1 << 20)}M float32 (one row)", "ms", lambda t: t * 1e3),
     ("cumsum_rows", f"cumsum {SCAN_SIDE}x{SCAN_SIDE} float32, axis 1", "ms", lambda t: t * 1e3),
     ("save_load_npy", "save + load 256 MiB float32 .npy (new file)", "ms", lambda t: t * 1e3),
@@ -212,6 +217,9 @@ def _fast_data():
         "q": rng.standard_normal((1, 8, 512, 64)).astype(f32),
         "k": rng.standard_normal((1, 8, 512, 64)).astype(f32),
         "v": rng.standard_normal((1, 8, 512, 64)).astype(f32),
+        "ct": rng.standard_normal((1, 8, 512, 64)).astype(f32),
+        "logits": rng.standard_normal((4096, 8192)).astype(f32),
+        "targets": rng.integers(0, 8192, 4096).astype(np.int32),
     }
 
 
@@ -226,6 +234,13 @@ def bench_fast_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
         f.scaled_dot_product_attention(d["q"], d["k"], d["v"], scale=0.125)))
     timer.measure(res, "sdpa_512_causal", lambda: mx.eval(
         f.scaled_dot_product_attention(d["q"], d["k"], d["v"], scale=0.125, mask="causal")))
+    for case, mask in (("sdpa_512_fwdbwd", None), ("sdpa_512_causal_fwdbwd", "causal")):
+        attend = (lambda m: lambda q, k, v: [
+            f.scaled_dot_product_attention(q, k, v, scale=0.125, mask=m)])(mask)
+        timer.measure(res, case, (lambda fn: lambda: mx.eval(
+            mx.vjp(fn, [d["q"], d["k"], d["v"]], [d["ct"]])))(attend))
+    ce_grad = mx.grad(lambda x: f.cross_entropy(x, d["targets"]).sum())
+    timer.measure(res, "cross_entropy_fwdbwd", lambda: mx.eval(ce_grad(d["logits"])))
 
 
 def bench_save_load(res: Dict[str, object], timer: "Timer", save: Callable, load: Callable) -> None:
@@ -791,6 +806,14 @@ def bench_torch(timer: Timer):
             fd["q"], fd["k"], fd["v"], scale=0.125))
         timer.measure(res, "sdpa_512_causal", lambda: F.scaled_dot_product_attention(
             fd["q"], fd["k"], fd["v"], scale=0.125, is_causal=True))
+    qkv = [fd[name].clone().requires_grad_() for name in ("q", "k", "v")]
+    for case, causal in (("sdpa_512_fwdbwd", False), ("sdpa_512_causal_fwdbwd", True)):
+        timer.measure(res, case, (lambda c: lambda: torch.autograd.grad(
+            F.scaled_dot_product_attention(*qkv, scale=0.125, is_causal=c), qkv, fd["ct"]))(causal))
+    ce_logits = fd["logits"].clone().requires_grad_()
+    ce_targets = fd["targets"].long()
+    timer.measure(res, "cross_entropy_fwdbwd", lambda: torch.autograd.grad(
+        F.cross_entropy(ce_logits, ce_targets, reduction="sum"), ce_logits))
     # Convolutions in torch's channels-first layout (its native one).
     F = torch.nn.functional
     cd = {k: torch.from_numpy(v) for k, v in _conv_data().items()}

@@ -256,6 +256,7 @@ bool infer_shape(Shape& shape, size_t total, const char* op);
 // Op families declared in headers of their own.
 #include "pullback/ops_compose.h"
 #include "pullback/ops_fast.h"
+#include "pullback/ops_attention.h"
 #include "pullback/ops_fft.h"
 #include "pullback/ops_linalg.h"
 #include "pullback/ops_scan.h"

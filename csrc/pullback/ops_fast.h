@@ -2,9 +2,10 @@
 // rms_norm, layer_norm and rope are fused primitives (primitives/fast.h); the weight and bias
 // are optional (shape (D,) for an input whose last axis has D features). The result has the
 // promoted type of the inputs, which must be floating. scaled_dot_product_attention is
-// softmax(q k^T * scale + mask) v, composed of matmul and softmax (in float32 for half types);
-// k and v may have fewer heads than q when q's heads are a multiple of theirs (grouped-query
-// attention). The mask is an additive array, a boolean array (false: masked out) or "causal".
+// softmax(q k^T * scale + mask) v, one fused primitive (ops_attention.cpp; float32 softmax for
+// half types); k and v may have fewer heads than q when q's heads are a multiple of theirs
+// (grouped-query attention). The mask is an additive array, a boolean array (false: masked
+// out) or "causal".
 #pragma once
 
 #include <optional>

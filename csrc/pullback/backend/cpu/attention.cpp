@@ -1,0 +1,563 @@
+// CPU kernels of the fused attention primitives (primitives/attention.h) and of CrossEntropy.
+//
+// Attention runs per (batch, head, block of query rows): the block's scores against every key
+// it may see (a causal block stops at its last row's diagonal, so the blocks above it are never
+// computed) are one gemm into a scratch of Bq x Lk that stays in L2, the softmax runs on those
+// rows in place, and a second gemm multiplies them into v. The rows' logsumexp is kept, so the
+// backward recomputes each block's probabilities with one gemm instead of storing them. The
+// blocks are spread over our pool with OpenBLAS held to one thread, one block per task.
+// float16/bfloat16 inputs are converted to float32 first and accumulate there; float64 runs
+// in double.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "pullback/backend/cpu/blas_threads.h"
+#include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/simd_math.h"
+#include "pullback/backend/cpu/strided.h"
+#include "pullback/ops.h"
+#include "pullback/primitives/attention.h"
+
+namespace pullback {
+namespace {
+
+// Row-major C = alpha op(A) op(B) + beta C.
+template <typename W>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, W alpha, const W* a,
+          int64_t lda, const W* b, int64_t ldb, W beta, W* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // BLAS refuses the leading dimensions of empty operands
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == W(0) ? W(0) : beta * c[i * ldc + j];
+    return;
+  }
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<W, float>) {
+    scipy_cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b,
+                      int(ldb), beta, c, int(ldc));
+  } else {
+    scipy_cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b,
+                      int(ldb), beta, c, int(ldc));
+  }
+}
+
+// A row maximum with 16 independent lanes, so that GCC vectorizes it (one running value
+// would be a chain of dependent scalar operations).
+constexpr int kLanes = 16;
+
+template <typename W>
+PB_SIMD_INLINE W row_max(const W* x, int64_t n, W init) {
+  W part[kLanes];
+  for (int l = 0; l < kLanes; ++l) part[l] = init;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) part[l] = x[j + l] > part[l] ? x[j + l] : part[l];
+  W m = init;
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  for (int l = 0; l < kLanes; ++l) m = part[l] > m ? part[l] : m;
+  return m;
+}
+
+// The float32 row loops of the softmax, compiled per instruction set (as simd_math.cpp's
+// tables) so that they run 8 or 16 lanes wide where the CPU has them: beside the two gemms they
+// are the rest of the work.
+// x[j] = exp(x[j] - shift); returns the sum of the new x.
+template <bool kFma>
+PB_SIMD_INLINE float exp_sum_body(float* x, int64_t n, float shift) {
+  float part[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      x[j + l] = simd::exp<kFma>(x[j + l] - shift);
+      part[l] += x[j + l];
+    }
+  float total = 0;
+  for (; j < n; ++j) {
+    x[j] = simd::exp<kFma>(x[j] - shift);
+    total += x[j];
+  }
+  for (int l = 0; l < kLanes; ++l) total += part[l];
+  return total;
+}
+
+// ds[j] = p[j] (ds[j] - delta): the probabilities' cotangent turned into the scores'.
+template <bool kFma>
+PB_SIMD_INLINE void softmax_grad_body(float* ds, const float* p, int64_t n, float delta) {
+  for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - delta);
+}
+
+struct RowKernels {
+  float (*max)(const float*, int64_t, float);
+  float (*exp_sum)(float*, int64_t, float);
+  void (*softmax_grad)(float*, const float*, int64_t, float);
+};
+
+#define PB_ROW_KERNELS(NS, ATTR, FMA)                                                          \
+  namespace NS {                                                                               \
+  ATTR float max(const float* x, int64_t n, float i) { return row_max(x, n, i); }        \
+  ATTR float exp_sum(float* x, int64_t n, float s) { return exp_sum_body<FMA>(x, n, s); }      \
+  ATTR void softmax_grad(float* ds, const float* p, int64_t n, float d) {                      \
+    softmax_grad_body<FMA>(ds, p, n, d);                                                       \
+  }                                                                                            \
+  constexpr RowKernels table{max, exp_sum, softmax_grad};                                      \
+  }
+PB_ROW_KERNELS(rows_baseline, , false)
+PB_ROW_KERNELS(rows_avx2, __attribute__((target("avx2,fma"))), true)
+PB_ROW_KERNELS(rows_avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512"))), true)
+#undef PB_ROW_KERNELS
+
+// The same choice as the elementwise kernels (PULLBACK_ISA caps both).
+const RowKernels& row_kernels() {
+  switch (simd::kernels().isa) {
+    case simd::Isa::Avx512: return rows_avx512::table;
+    case simd::Isa::Avx2: return rows_avx2::table;
+    default: return rows_baseline::table;
+  }
+}
+
+// x[j] = exp(x[j] - shift); returns their sum.
+template <typename W>
+W exp_shift_sum(W* x, int64_t n, W shift) {
+  if constexpr (std::is_same_v<W, float>) {
+    return row_kernels().exp_sum(x, n, shift);
+  } else {
+    W total = 0;
+    for (int64_t i = 0; i < n; ++i) total += (x[i] = std::exp(x[i] - shift));
+    return total;
+  }
+}
+
+template <typename W>
+W row_max_of(const W* x, int64_t n, W init) {
+  if constexpr (std::is_same_v<W, float>) return row_kernels().max(x, n, init);
+  else return row_max(x, n, init);
+}
+
+template <typename W>
+void softmax_grad(W* ds, const W* p, int64_t n, W delta) {
+  if constexpr (std::is_same_v<W, float>) row_kernels().softmax_grad(ds, p, n, delta);
+  else for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - delta);
+}
+
+// Scratch of at least `n` elements, kept per thread between calls (slot picks one of a few
+// buffers a kernel needs at once): zeroing a fresh block of scores for every task showed up
+// in profiles. It holds the largest block seen (Bq x Lk, at least 8 rows), per thread.
+template <typename W>
+W* scratch(int slot, int64_t n) {
+  thread_local std::vector<W> buffers[3];
+  std::vector<W>& b = buffers[slot];
+  if (b.size() < size_t(n)) b.resize(size_t(n));
+  return b.data();
+}
+
+// `x` as a row-contiguous array of type `t` (itself when it already is one).
+array contiguous_as(const array& x, Dtype t) {
+  if (x.dtype() == t && x.flags().row_contiguous) return x;
+  array c = array::empty(x.shape(), t);
+  if (x.dtype() == t) cpu::copy_to_contiguous(x, c);
+  else cpu::convert(x, c);
+  return c;
+}
+
+// Rows of queries per task: enough for an efficient gemm, few enough that the block's scores
+// (Bq x Lk) stay in L2. Without a causal mask, blocks of up to 256 rows (512 KiB of scores at Lk = 512): BLAS then
+// packs k and v fewer times. A causal block computes the upper triangle of its diagonal square
+// for nothing, so there blocks stay at 32 rows (measured on 8 heads x 512 x 64: 64-row causal
+// blocks ran about 8% slower, 512-row plain blocks gained under 5%).
+int64_t query_block(int64_t lk, bool causal) {
+  const int64_t budget = causal ? int64_t(1) << 15 : int64_t(1) << 17;
+  return std::clamp<int64_t>(budget / std::max<int64_t>(lk, 1), 8, causal ? 32 : 256);
+}
+
+// Everything the forward and backward kernels share about one call.
+template <typename W>
+struct Attention {
+  int64_t batch, heads, kv_heads, rep, lq, lk, d, dv;
+  W scale;
+  AttentionMask mask_kind;
+  const W* q;
+  const W* k;
+  const W* v;
+  // The mask's element strides per axis, 0 where it broadcasts.
+  const bool* bool_mask = nullptr;
+  const W* add_mask = nullptr;
+  int64_t ms[4] = {0, 0, 0, 0};
+  const W* sinks = nullptr;  // (Bs, H)
+  int64_t sink_batches = 0;
+
+  // `in`: the work_inputs below.
+  Attention(const std::vector<array>& in, float scale_, AttentionMask mask, bool has_sinks)
+      : scale(W(scale_)), mask_kind(mask) {
+    batch = in[0].shape(0), heads = in[0].shape(1), lq = in[0].shape(2), d = in[0].shape(3);
+    kv_heads = in[1].shape(1), lk = in[1].shape(2), dv = in[2].shape(3);
+    rep = heads / kv_heads;
+    q = in[0].data<W>(), k = in[1].data<W>(), v = in[2].data<W>();
+    int next = 3;
+    if (mask == AttentionMask::Bool || mask == AttentionMask::Additive) {
+      const array& m = in[next++];
+      for (int a = 0; a < 4; ++a) ms[a] = m.shape(a) == 1 ? 0 : m.strides(a);
+      if (mask == AttentionMask::Bool) bool_mask = m.data<bool>();
+      else add_mask = m.data<W>();
+    }
+    if (has_sinks) {
+      sinks = in[next].data<W>();  // made row-contiguous by the caller
+      sink_batches = in[next].shape(0);
+    }
+  }
+
+  const W* q_rows(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * lq + i) * d; }
+  const W* k_of(int64_t b, int64_t h) const { return k + (b * kv_heads + h / rep) * lk * d; }
+  const W* v_of(int64_t b, int64_t h) const { return v + (b * kv_heads + h / rep) * lk * dv; }
+  bool has_sink() const { return sinks != nullptr; }
+  W sink(int64_t b, int64_t h) const { return sinks[(sink_batches == 1 ? 0 : b) * heads + h]; }
+
+  // Keys a block of rows ending before `i1` may see: a causal block stops at the diagonal.
+  int64_t keys_for(int64_t i1) const {
+    if (mask_kind != AttentionMask::Causal) return lk;
+    return std::clamp<int64_t>(i1 + lk - lq, 0, lk);
+  }
+
+  // s (m x nk) = scale q k^T of rows [i0, i0 + m) with the mask applied; a dropped position
+  // holds -inf. kept[r]: whether row r keeps any key (bool and causal masks can drop all).
+  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t nk, W* s, bool* kept) const {
+    if (nk > 0) gemm<W>(false, true, m, nk, d, scale, q_rows(b, h, i0), d, k_of(b, h), d, W(0), s, nk);
+    constexpr W kNegInf = -std::numeric_limits<W>::infinity();
+    for (int64_t r = 0; r < m; ++r) {
+      const int64_t i = i0 + r;
+      W* row = s + r * nk;
+      kept[r] = lk > 0;
+      if (mask_kind == AttentionMask::Causal) {
+        const int64_t end = std::clamp<int64_t>(i + 1 + lk - lq, 0, nk);
+        for (int64_t j = end; j < nk; ++j) row[j] = kNegInf;
+        kept[r] = end > 0;
+      } else if (bool_mask) {
+        const bool* mr = bool_mask + b * ms[0] + h * ms[1] + i * ms[2];
+        int64_t count = 0;
+        for (int64_t j = 0; j < nk; ++j) {
+          const bool keep = mr[j * ms[3]];
+          count += keep;
+          if (!keep) row[j] = kNegInf;
+        }
+        kept[r] = count > 0;
+      } else if (add_mask) {
+        const W* mr = add_mask + b * ms[0] + h * ms[1] + i * ms[2];
+        for (int64_t j = 0; j < nk; ++j) row[j] += mr[j * ms[3]];
+      }
+    }
+  }
+
+  // A row that keeps no key and has no sink: every score is the same lowest finite value
+  // (MLX's rule), so its probabilities are uniform over all keys.
+  bool uniform_row(bool kept) const { return !kept && !has_sink(); }
+  W uniform_lse() const {
+    return lk == 0 ? -std::numeric_limits<W>::infinity()
+                   : std::numeric_limits<W>::lowest() + std::log(W(lk));
+  }
+};
+
+template <typename T, typename W>
+void attention_forward(const Attention<W>& a, T* out, W* lse) {
+  const int64_t bq = query_block(a.lk, a.mask_kind == AttentionMask::Causal);
+  const int64_t blocks = (a.lq + bq - 1) / bq;
+  const int64_t tasks = a.batch * a.heads * blocks;
+  auto run = [&](size_t lo, size_t hi) {
+    W* s = scratch<W>(0, bq * a.lk);
+    W* o = scratch<W>(1, bq * a.dv);
+    W* inv = scratch<W>(2, bq);
+    std::unique_ptr<bool[]> kept(new bool[size_t(bq)]);
+    for (size_t task = lo; task < hi; ++task) {
+      // The last query blocks see the most keys under a causal mask: hand them out first.
+      const int64_t blk = blocks - 1 - int64_t(task) % blocks;
+      const int64_t bh = int64_t(task) / blocks, b = bh / a.heads, h = bh % a.heads;
+      const int64_t i0 = blk * bq, m = std::min(bq, a.lq - i0);
+      const int64_t nk = a.keys_for(i0 + m);
+      a.scores(b, h, i0, m, nk, s, kept.get());
+      for (int64_t r = 0; r < m; ++r) {
+        W* row = s + r * nk;
+        W* row_lse = lse + bh * a.lq + i0 + r;
+        if (a.uniform_row(kept[r])) {
+          std::fill(row, row + nk, W(0));
+          *row_lse = a.uniform_lse();
+          continue;
+        }
+        const W mx = row_max_of(row, nk, a.has_sink() ? a.sink(b, h)
+                                                      : -std::numeric_limits<W>::infinity());
+        const W total =
+            exp_shift_sum(row, nk, mx) + (a.has_sink() ? std::exp(a.sink(b, h) - mx) : W(0));
+        inv[r] = W(1) / total;
+        *row_lse = mx + std::log(total);
+      }
+      if (nk > 0) {
+        gemm<W>(false, false, m, a.dv, nk, W(1), s, nk, a.v_of(b, h), a.dv, W(0), o, a.dv);
+      } else {
+        std::fill(o, o + m * a.dv, W(0));
+      }
+      for (int64_t r = 0; r < m; ++r) {
+        T* dst = out + (bh * a.lq + i0 + r) * a.dv;
+        const W* src = o + r * a.dv;
+        if (a.uniform_row(kept[r])) {
+          // The mean of all of v (its rows past nk included).
+          const W* vv = a.v_of(b, h);
+          for (int64_t c = 0; c < a.dv; ++c) {
+            W acc = 0;
+            for (int64_t j = 0; j < a.lk; ++j) acc += vv[j * a.dv + c];
+            dst[c] = T(a.lk ? acc / W(a.lk) : W(0));
+          }
+        } else {
+          for (int64_t c = 0; c < a.dv; ++c) dst[c] = T(src[c] * inv[r]);
+        }
+      }
+    }
+  };
+  cpu::SingleThreadedBlas hold;
+  cpu::parallel_for(size_t(tasks), 1, run, 1);
+}
+
+// The backward per (batch, key/value head): the query heads of a group and all their query
+// blocks run in one task, so the task owns its rows of dk and dv and nothing is shared.
+template <typename W>
+void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W* dout, W* dq,
+                        W* dk, W* dv, W* dsinks_rows) {
+  const int64_t bq = query_block(a.lk, a.mask_kind == AttentionMask::Causal);
+  const int64_t units = a.batch * a.kv_heads;
+  auto run = [&](size_t lo, size_t hi) {
+    W* p = scratch<W>(0, bq * a.lk);
+    W* dp = scratch<W>(1, bq * a.lk);
+    W* delta = scratch<W>(2, bq);
+    std::unique_ptr<bool[]> kept(new bool[size_t(bq)]);
+    for (size_t unit = lo; unit < hi; ++unit) {
+      const int64_t b = int64_t(unit) / a.kv_heads, g = int64_t(unit) % a.kv_heads;
+      W* dk_u = dk + unit * a.lk * a.d;
+      W* dv_u = dv + unit * a.lk * a.dv;
+      std::fill(dk_u, dk_u + a.lk * a.d, W(0));
+      std::fill(dv_u, dv_u + a.lk * a.dv, W(0));
+      for (int64_t h = g * a.rep; h < (g + 1) * a.rep; ++h) {
+        const int64_t bh = b * a.heads + h;
+        const W* kk = a.k_of(b, h);
+        const W* vv = a.v_of(b, h);
+        W sink_grad = 0;
+        for (int64_t i0 = 0; i0 < a.lq; i0 += bq) {
+          const int64_t m = std::min(bq, a.lq - i0), nk = a.keys_for(i0 + m);
+          const W* do_blk = dout + (bh * a.lq + i0) * a.dv;
+          const W* o_blk = o + (bh * a.lq + i0) * a.dv;
+          W* dq_blk = dq + (bh * a.lq + i0) * a.d;
+          a.scores(b, h, i0, m, nk, p, kept.get());
+          for (int64_t r = 0; r < m; ++r) {
+            W* row = p + r * nk;
+            const W* dor = do_blk + r * a.dv;
+            W dot = 0;
+            for (int64_t c = 0; c < a.dv; ++c) dot += dor[c] * o_blk[r * a.dv + c];
+            delta[r] = dot;  // Dv terms per row: not worth vectorizing
+            const W row_lse = lse[bh * a.lq + i0 + r];
+            if (a.uniform_row(kept[r])) {
+              // Uniform weights 1/Lk on every key; the scores themselves are constants.
+              std::fill(row, row + nk, W(0));
+              const W w = a.lk ? W(1) / W(a.lk) : W(0);
+              for (int64_t j = 0; j < a.lk; ++j)
+                for (int64_t c = 0; c < a.dv; ++c) dv_u[j * a.dv + c] += w * dor[c];
+              continue;
+            }
+            exp_shift_sum(row, nk, row_lse);
+            if (a.has_sink()) sink_grad -= std::exp(a.sink(b, h) - row_lse) * dot;
+          }
+          if (nk == 0) {
+            std::fill(dq_blk, dq_blk + m * a.d, W(0));
+            continue;
+          }
+          gemm<W>(true, false, nk, a.dv, m, W(1), p, nk, do_blk, a.dv, W(1), dv_u, a.dv);
+          gemm<W>(false, true, m, nk, a.dv, W(1), do_blk, a.dv, vv, a.dv, W(0), dp, nk);
+          for (int64_t r = 0; r < m; ++r) softmax_grad(dp + r * nk, p + r * nk, nk, delta[r]);
+          gemm<W>(false, false, m, a.d, nk, a.scale, dp, nk, kk, a.d, W(0), dq_blk, a.d);
+          gemm<W>(true, false, nk, a.d, m, a.scale, dp, nk, a.q_rows(b, h, i0), a.d, W(1),
+                  dk_u, a.d);
+        }
+        if (dsinks_rows) dsinks_rows[bh] = sink_grad;
+      }
+    }
+  };
+  cpu::SingleThreadedBlas hold;
+  cpu::parallel_for(size_t(units), 1, run, 1);
+}
+
+// Inputs in the work type, row-contiguous: q, k, v, then the optional mask (left as it is:
+// the kernels read it through its strides) and sinks.
+std::vector<array> work_inputs(const std::vector<array>& in, int count, Dtype wt, AttentionMask mask) {
+  std::vector<array> w;
+  for (int i = 0; i < count; ++i) {
+    const bool is_mask = i == 3 && (mask == AttentionMask::Bool || mask == AttentionMask::Additive);
+    w.push_back(is_mask ? in[i] : contiguous_as(in[i], wt));
+  }
+  return w;
+}
+
+int forward_input_count(AttentionMask mask, bool has_sinks) {
+  return 3 + (mask == AttentionMask::Bool || mask == AttentionMask::Additive) + has_sinks;
+}
+
+template <typename F>
+void for_attention_type(Dtype t, F&& f) {
+  switch (t) {
+    case Dtype::float32: f(float{}, float{}); break;
+    case Dtype::float64: f(double{}, double{}); break;
+    case Dtype::float16: f(float16_t{}, float{}); break;
+    case Dtype::bfloat16: f(bfloat16_t{}, float{}); break;
+    default:
+      throw std::invalid_argument(std::string("[scaled_dot_product_attention] Unsupported type ") +
+                                  dtype_name(t) + ".");
+  }
+}
+
+void check_blas_sizes(const array& q, const array& k, const array& v) {
+  const int64_t most = std::max({q.shape(2), k.shape(2), q.shape(3), v.shape(3)});
+  if (most > std::numeric_limits<int>::max())
+    throw std::invalid_argument("[scaled_dot_product_attention] Sequences or features of q " +
+                                shape_str(q.shape()) + ", k " + shape_str(k.shape()) +
+                                " exceed the 32-bit sizes BLAS accepts.");
+}
+
+}  // namespace
+
+void ScaledDotProductAttention::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  cpu::configure_blas_threads();
+  array& out = outputs[0];
+  array& lse = outputs[1];
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  lse.set_data(std::make_shared<Data>(lse.nbytes()));
+  if (out.size() == 0 && lse.size() == 0) return;
+  check_blas_sizes(inputs[0], inputs[1], inputs[2]);
+  const int count = forward_input_count(mask_, has_sinks_);
+  for_attention_type(out.dtype(), [&](auto t_tag, auto w_tag) {
+    using T = decltype(t_tag);
+    using W = decltype(w_tag);
+    const Dtype wt = std::is_same_v<W, double> ? Dtype::float64 : Dtype::float32;
+    std::vector<array> w = work_inputs(inputs, count, wt, mask_);
+    Attention<W> a(w, scale_, mask_, has_sinks_);
+    attention_forward<T, W>(a, out.data<T>(), lse.data<W>());
+  });
+}
+
+void ScaledDotProductAttentionVJP::eval_cpu(const std::vector<array>& inputs,
+                                            std::vector<array>& outputs) {
+  cpu::configure_blas_threads();
+  for (auto& o : outputs) o.set_data(std::make_shared<Data>(o.nbytes()));
+  const int count = forward_input_count(mask_, has_sinks_);
+  const array& q = inputs[0];
+  check_blas_sizes(q, inputs[1], inputs[2]);
+  for_attention_type(q.dtype(), [&](auto t_tag, auto w_tag) {
+    using T = decltype(t_tag);
+    using W = decltype(w_tag);
+    const Dtype wt = std::is_same_v<W, double> ? Dtype::float64 : Dtype::float32;
+    std::vector<array> w = work_inputs(inputs, count, wt, mask_);
+    Attention<W> a(w, scale_, mask_, has_sinks_);
+    const array o = contiguous_as(inputs[count], wt);
+    const array lse = contiguous_as(inputs[count + 1], wt);
+    const array dout = contiguous_as(inputs[count + 2], wt);
+    // The cotangents in the work type; outputs of that type are written in place.
+    std::vector<array> grads;
+    for (int i = 0; i < 3; ++i)
+      grads.push_back(std::is_same_v<T, W> ? outputs[i] : array::empty(outputs[i].shape(), wt));
+    std::vector<W> sink_rows(has_sinks_ ? size_t(a.batch * a.heads) : 0);
+    attention_backward<W>(a, o.data<W>(), lse.data<W>(), dout.data<W>(), grads[0].data<W>(),
+                          grads[1].data<W>(), grads[2].data<W>(),
+                          has_sinks_ ? sink_rows.data() : nullptr);
+    if constexpr (!std::is_same_v<T, W>) {
+      for (int i = 0; i < 3; ++i) cpu::convert(grads[i], outputs[i]);
+    }
+    if (has_sinks_) {
+      array& ds = outputs[3];
+      W* dst = ds.data<W>();
+      std::fill(dst, dst + ds.size(), W(0));
+      for (int64_t b = 0; b < a.batch; ++b)
+        for (int64_t h = 0; h < a.heads; ++h)
+          dst[(a.sink_batches == 1 ? 0 : b) * a.heads + h] += sink_rows[b * a.heads + h];
+    }
+  });
+}
+
+// Per row, while it sits in L1: its maximum, the sum of exponentials (vectorized for float32
+// through a scratch row) and the target's logit; the unfused graph streams the whole array
+// through memory for each of those steps.
+void CrossEntropy::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& logits_in = inputs[0];
+  const array targets = contiguous_as(inputs[1], Dtype::int64);
+  out.set_data(std::make_shared<Data>(out.nbytes()));
+  if (out.size() == 0) return;
+  const int64_t c = logits_in.shape(-1);
+  const int64_t rows = int64_t(out.size());
+  const bool wide = out.dtype() == Dtype::float64;
+  const array logits = contiguous_as(logits_in, wide ? Dtype::float64 : Dtype::float32);
+  auto run = [&](auto tag) {
+    using W = decltype(tag);
+    const W* x = logits.data<W>();
+    const int64_t* t = targets.data<int64_t>();
+    W* y = out.data<W>();
+    const size_t grain = std::max<size_t>(1, cpu::kElementwiseGrain / size_t(std::max<int64_t>(c, 1)));
+    cpu::parallel_for(size_t(rows), grain, [&](size_t lo, size_t hi) {
+      std::vector<W> exps(static_cast<size_t>(c));
+      for (size_t r = lo; r < hi; ++r) {
+        const W* row = x + int64_t(r) * c;
+        const W mx = row_max_of(row, c, -std::numeric_limits<W>::infinity());
+        W total = 1;  // all -inf, or a +inf: the logsumexp is the maximum itself
+        if (!std::isinf(mx)) {
+          std::copy(row, row + c, exps.data());
+          total = exp_shift_sum(exps.data(), c, mx);
+        }
+        const int64_t target = t[r];
+        const W picked = target >= 0 && target < c ? row[target] : std::numeric_limits<W>::quiet_NaN();
+        y[r] = mx + std::log(total) - picked;
+      }
+    });
+  };
+  if (wide) run(double{});
+  else run(float{});
+}
+
+void CrossEntropyVJP::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const int64_t c = inputs[0].shape(-1);
+  const int64_t rows = c == 0 ? 0 : int64_t(inputs[0].size()) / c;
+  const bool wide = inputs[2].dtype() == Dtype::float64;
+  const Dtype wt = wide ? Dtype::float64 : Dtype::float32;
+  const array logits = contiguous_as(inputs[0], wt);
+  const array targets = contiguous_as(inputs[1], Dtype::int64);
+  const array g = contiguous_as(inputs[2], wt);
+  // The result in the work type; converted at the end for half types.
+  array grad = out.dtype() == wt ? out : array::empty(out.shape(), wt);
+  if (out.dtype() == wt) out.set_data(std::make_shared<Data>(out.nbytes()));
+  auto run = [&](auto tag) {
+    using W = decltype(tag);
+    const W* x = logits.data<W>();
+    const int64_t* t = targets.data<int64_t>();
+    const W* gp = g.data<W>();
+    W* y = grad.data<W>();
+    const size_t grain = std::max<size_t>(1, cpu::kElementwiseGrain / size_t(std::max<int64_t>(c, 1)));
+    cpu::parallel_for(size_t(rows), grain, [&](size_t lo, size_t hi) {
+      for (size_t r = lo; r < hi; ++r) {
+        const W* row = x + int64_t(r) * c;
+        W* dst = y + int64_t(r) * c;
+        const W mx = row_max_of(row, c, -std::numeric_limits<W>::infinity());
+        std::copy(row, row + c, dst);
+        const W scale = gp[r] / exp_shift_sum(dst, c, mx);
+        for (int64_t j = 0; j < c; ++j) dst[j] *= scale;
+        if (t[r] >= 0 && t[r] < c) dst[t[r]] -= gp[r];
+      }
+    });
+  };
+  if (rows > 0) {
+    if (wide) run(double{});
+    else run(float{});
+  }
+  if (out.dtype() != wt) {
+    out.set_data(std::make_shared<Data>(out.nbytes()));
+    cpu::convert(grad, out);
+  }
+}
+
+}  // namespace pullback
