@@ -51,9 +51,13 @@ constexpr float kAboveMinusOne = -0.99999994f;            // nextafter(-1, 0)
 
 // The uniform sample of MLX's normal: min(w / 2^32, nextafter(1, 0)) mapped to
 // [nextafter(-1, 0), 1) as range * u + low, where range = 1 - low rounds to 2.
+// float(w) is built from the two 16-bit halves (each converts exactly, the sum rounds once, so
+// it is the correctly rounded float(w)): AVX2 has no unsigned 32-bit conversion, and GCC leaves
+// a loop with float(uint32_t) scalar there.
 PB_RANDOM_INLINE float normal_uniform(uint32_t w) {
-  float u = float(w) * kTwoPow32Inv;
-  u = u < kBelowOne ? u : kBelowOne;
+  const float whole = float(int32_t(w >> 16)) * 65536.0f + float(int32_t(w & 0xffffu));
+  float u = whole * kTwoPow32Inv;
+  u = simd::select(u < kBelowOne, u, kBelowOne);
   return 2.0f * u + kAboveMinusOne;
 }
 
