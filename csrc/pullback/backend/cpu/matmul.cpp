@@ -30,6 +30,18 @@ constexpr double kSingleThreadedGemv = 1 << 13;
 // OpenBLAS held to one thread: a threaded gemm of 128^3 spends much of its time handing work
 // to its own pool and waiting for it (a (64,128,128) batch ran 4x slower than PyTorch).
 constexpr double kBatchSplitGemm = double(1 << 22);
+// Whether a batch runs as one product per pool thread (OpenBLAS held to one thread) rather
+// than as a sequence of products each threaded by OpenBLAS. Small products always split; larger
+// ones split when the batch divides evenly over the threads (or is long enough that the
+// remainder matters little): OpenBLAS synchronises its threads once per product, and batches
+// of 512x512x64 products ran several times slower that way (over 10x with the cores
+// oversubscribed by other processes).
+bool split_batch(int64_t nbatch, double flops) {
+  const int64_t threads = cpu::num_threads();
+  if (threads < 2 || nbatch < threads) return false;
+  return flops <= kBatchSplitGemm || nbatch % threads == 0 || nbatch >= 8 * threads;
+}
+
 // Multiply-adds per pool chunk below which splitting a batch costs more than it saves.
 constexpr double kBatchGrainFlops = 1 << 17;
 // A gemm beyond this many multiply-adds (about 0.2 s) runs as panels of rows of about
@@ -114,10 +126,25 @@ void gemv(bool transpose, int64_t rows, int64_t cols, const T* a, int64_t ld, co
 
 // One (m x k) @ (k x n) product into the row-contiguous c. A single row or column goes to
 // gemv, which skips the packing that gemm does.
+// c[0] = a . b: BLAS's dot splits a long one over its threads, where gemv with one row or
+// column runs on one.
+template <typename T>
+void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    *c = scipy_cblas_sdot(k, a, inca, b, incb);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    scipy_cblas_cdotu_sub(k, a, inca, b, incb, c);
+  } else {
+    *c = scipy_cblas_ddot(k, a, inca, b, incb);
+  }
+}
+
 template <typename T>
 void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
              const T* a, const T* b, T* c) {
-  if (n == 1) {
+  if (m == 1 && n == 1) {
+    dot(k, a, la.transposed ? la.ld : 1, b, lb.transposed ? 1 : lb.ld, c);
+  } else if (n == 1) {
     const int64_t incx = lb.transposed ? 1 : lb.ld;  // b's only column
     if (la.transposed) {
       gemv(true, k, m, a, la.ld, b, incx, c);
@@ -206,7 +233,7 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
     cpu::parallel_for(nbatch, grain, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) run(i);
     });
-  } else if (nbatch >= cpu::num_threads() && flops <= kBatchSplitGemm && cpu::num_threads() > 1) {
+  } else if (split_batch(nbatch, flops)) {
     SingleThreadedBlas hold;
     cpu::parallel_for(nbatch, 1, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) run(i);
