@@ -98,11 +98,12 @@ def test_matmul_chain_and_lazy(rng):
     assert_close(a @ i, x)
 
 
+@pytest.mark.parametrize("k", [200003, 1001])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex64"])
 @pytest.mark.parametrize("layout", ["plain", "transposed", "strided"])
-def test_matmul_single_row_by_single_column(dtype, layout, rng):
-    # (1, k) @ (k, 1) runs as one BLAS dot; k is long enough for BLAS to thread it.
-    k = 40001
+def test_matmul_single_row_by_single_column(k, dtype, layout, rng):
+    # (1, k) @ (k, 1) runs as a dot: partial dots over the pool for this k (not a multiple of
+    # their length), as one BLAS dot for a short k.
     x, y = rng.standard_normal((1, k)), rng.standard_normal((k, 1))
     if dtype == "complex64":
         x, y = x + 1j * rng.standard_normal((1, k)), y - 0.5j * rng.standard_normal((k, 1))

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "pullback/backend/cpu/blas_threads.h"
 #include "pullback/backend/cpu/parallel.h"
@@ -126,17 +127,45 @@ void gemv(bool transpose, int64_t rows, int64_t cols, const T* a, int64_t ld, co
 
 // One (m x k) @ (k x n) product into the row-contiguous c. A single row or column goes to
 // gemv, which skips the packing that gemm does.
-// c[0] = a . b: BLAS's dot splits a long one over its threads, where gemv with one row or
-// column runs on one.
+template <typename T>
+T blas_dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb) {
+  if constexpr (std::is_same_v<T, float>) {
+    return scipy_cblas_sdot(k, a, inca, b, incb);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    T r;
+    scipy_cblas_cdotu_sub(k, a, inca, b, incb, &r);
+    return r;
+  } else {
+    return scipy_cblas_ddot(k, a, inca, b, incb);
+  }
+}
+
+// Elements per partial dot product. A fixed size (not one per thread) keeps the result the
+// same whatever the thread count.
+constexpr int64_t kDotChunk = int64_t(1) << 16;
+
+// c[0] = a . b. OpenBLAS runs a dot on one thread (and gemv with a single row or column too),
+// which a long one leaves memory-bound on one core: partial dots of kDotChunk elements run on
+// the pool instead and are summed in order, in double for float.
 template <typename T>
 void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
-  if constexpr (std::is_same_v<T, float>) {
-    *c = scipy_cblas_sdot(k, a, inca, b, incb);
-  } else if constexpr (std::is_same_v<T, complex64_t>) {
-    scipy_cblas_cdotu_sub(k, a, inca, b, incb, c);
-  } else {
-    *c = scipy_cblas_ddot(k, a, inca, b, incb);
+  if (k < 2 * kDotChunk || cpu::num_threads() < 2) {
+    *c = blas_dot(k, a, inca, b, incb);
+    return;
   }
+  const size_t chunks = static_cast<size_t>((k + kDotChunk - 1) / kDotChunk);
+  std::vector<T> partial(chunks);
+  SingleThreadedBlas hold;
+  cpu::parallel_for(chunks, 1, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const int64_t lo = static_cast<int64_t>(i) * kDotChunk;
+      partial[i] = blas_dot(std::min(kDotChunk, k - lo), a + lo * inca, inca, b + lo * incb, incb);
+    }
+  });
+  using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+  Acc sum = Acc(0);
+  for (const T& p : partial) sum += Acc(p);
+  *c = T(sum);
 }
 
 template <typename T>
@@ -188,7 +217,7 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
   if (out.size() == 0) return;
   T* c = out.data<T>();
   if (k == 0) {
-    std::memset(c, 0, out.nbytes());
+    std::fill(c, c + out.size(), T(0));
     return;
   }
   check_blas_size(m, a_in, b_in);
