@@ -149,7 +149,7 @@ constexpr int64_t kDotChunk = int64_t(1) << 16;
 // the pool instead and are summed in order, in double for float.
 template <typename T>
 void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
-  if (k < 2 * kDotChunk || cpu::num_threads() < 2) {
+  if (k < 2 * kDotChunk) {
     *c = blas_dot(k, a, inca, b, incb);
     return;
   }
