@@ -125,8 +125,6 @@ void gemv(bool transpose, int64_t rows, int64_t cols, const T* a, int64_t ld, co
   }
 }
 
-// One (m x k) @ (k x n) product into the row-contiguous c. A single row or column goes to
-// gemv, which skips the packing that gemm does.
 template <typename T>
 T blas_dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb) {
   if constexpr (std::is_same_v<T, float>) {
@@ -168,6 +166,8 @@ void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
   *c = T(sum);
 }
 
+// One (m x k) @ (k x n) product into the row-contiguous c. A single row by a single column is
+// a dot; a single row or column otherwise goes to gemv, which skips the packing that gemm does.
 template <typename T>
 void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
              const T* a, const T* b, T* c) {
