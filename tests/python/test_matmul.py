@@ -140,24 +140,3 @@ def test_matmul_batch_of_large_products(nbatch, rng):
     assert_close(got2, x.astype(np.float64) @ y_b, dtype=mx.float32, rtol=1e-4, atol=2e-3)
     assert_close(a @ mx.array(y), x.astype(np.float64) @ y, dtype=mx.float32, rtol=1e-4, atol=2e-3)
 
-
-DOT_SCRIPT = """
-import numpy as np, pullback.core as mx
-rng = np.random.default_rng(3)
-a, b = (mx.array(rng.standard_normal(300001).astype(np.float32)) for _ in range(2))
-print(mx.einsum("i,i->", a, b).item().hex())
-"""
-
-
-def test_long_dot_is_the_same_with_any_thread_count():
-    import os
-    import subprocess
-    import sys
-    env = dict(os.environ)
-    results = []
-    for threads in ("1", "2", "3"):
-        env["PULLBACK_NUM_THREADS"] = threads
-        out = subprocess.run([sys.executable, "-c", DOT_SCRIPT], env=env, capture_output=True,
-                             text=True, check=True)
-        results.append(out.stdout.strip())
-    assert results[0] == results[1] == results[2]
