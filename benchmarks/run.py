@@ -61,6 +61,8 @@ CASES = [
     ("concat_1m", "concatenate 2 x 1024x512 float32, axis 1", "ms", lambda t: t * 1e3),
     ("concat_8m", "concatenate 4 x 2M float32, axis 0", "ms", lambda t: t * 1e3),
     ("einsum_bmm", "einsum bij,bjk->bik 64x128x128 float32", "ms", lambda t: t * 1e3),
+    ("einsum_attn", "einsum bhqd,bhkd->bhqk 4x8x512x64 float32", "ms", lambda t: t * 1e3),
+    ("einsum_dot", "einsum i,i->, 4M float32", "ms", lambda t: t * 1e3),
     ("rms_norm_4k", "fast.rms_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
     ("layer_norm_4k", "fast.layer_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
     ("sdpa_512", "fast.sdpa, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
@@ -92,6 +94,7 @@ CASES = [
     ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
     ("normal_8m", "random normal, 8M float32", "ms", lambda t: t * 1e3),
     ("hadamard", "hadamard_transform 1024x4096 float32", "ms", lambda t: t * 1e3),
+    ("hadamard_12k", "hadamard_transform 256x12288 (12*2^10) float32", "ms", lambda t: t * 1e3),
     ("convolve", "convolve 1M float32 with 31 taps, same", "ms", lambda t: t * 1e3),
     ("gather_mm", "gather_mm 512 tokens (1x256) x 8 experts (256x256)", "ms", lambda t: t * 1e3),
     ("vmap_shape", f"vmap over {VMAP_BATCH} examples of {VMAP_EXAMPLE[0]}x{VMAP_EXAMPLE[1]}: "
@@ -111,6 +114,8 @@ CASES = [
      "ms", lambda t: t * 1e3),
     ("vmap_inv_last", "vmap(linalg.inv, in_axes=-1) over 64x64x64 float32", "ms",
      lambda t: t * 1e3),
+    ("svd_c64", "linalg.svd 128x128 complex64", "ms", lambda t: t * 1e3),
+    ("eigh_c64", "linalg.eigh 128x128 complex64 (Hermitian)", "ms", lambda t: t * 1e3),
 ]
 
 SORT_LONG = 1 << 23
@@ -171,7 +176,8 @@ def _compose_data():
     rng = np.random.default_rng(2)
     f = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
     return {"m1": f(1024, 1024), "m8": f(2048, 4096), "h1": f(1024, 512), "h2": f(1024, 512),
-            "c": [f(2 * 1024 * 1024) for _ in range(4)], "ba": f(64, 128, 128), "bb": f(64, 128, 128)}
+            "c": [f(2 * 1024 * 1024) for _ in range(4)], "ba": f(64, 128, 128), "bb": f(64, 128, 128),
+            "q": f(4, 8, 512, 64), "k": f(4, 8, 512, 64), "v1": f(1 << 22), "v2": f(1 << 22)}
 
 
 def bench_compose_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
@@ -184,6 +190,10 @@ def bench_compose_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "concat_1m", lambda: mx.eval(mx.concatenate([h1, h2], axis=1)))
     timer.measure(res, "concat_8m", lambda: mx.eval(mx.concatenate(c)))
     timer.measure(res, "einsum_bmm", lambda: mx.eval(mx.einsum("bij,bjk->bik", ba, bb)))
+    q, k, v1, v2 = (mx.array(d[n]) for n in ("q", "k", "v1", "v2"))
+    mx.eval(q, k, v1, v2)
+    timer.measure(res, "einsum_attn", lambda: mx.eval(mx.einsum("bhqd,bhkd->bhqk", q, k)))
+    timer.measure(res, "einsum_dot", lambda: mx.eval(mx.einsum("i,i->", v1, v2)))
 
 def _scan_data():
     """The NumPy inputs of the cumsum cases (the same for every framework)."""
@@ -473,6 +483,7 @@ def _special_data():
     rng = np.random.default_rng(3)
     return {
         "rows": rng.standard_normal((1024, 4096)).astype(np.float32),
+        "rows_12k": rng.standard_normal((256, 12 * 1024)).astype(np.float32),
         "signal": rng.standard_normal(1 << 20).astype(np.float32),
         "taps": rng.standard_normal(31).astype(np.float32),
         "tokens": rng.standard_normal((512, 1, 256)).astype(np.float32),
@@ -504,6 +515,7 @@ def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     d = {k: mx.array(v) for k, v in _special_data().items()}
     mx.eval(*d.values())
     timer.measure(res, "hadamard", lambda: mx.eval(mx.hadamard_transform(d["rows"])))
+    timer.measure(res, "hadamard_12k", lambda: mx.eval(mx.hadamard_transform(d["rows_12k"])))
     timer.measure(res, "convolve", lambda: mx.eval(mx.convolve(d["signal"], d["taps"], "same")))
     timer.measure(res, "gather_mm", lambda: mx.eval(mx.gather_mm(
         d["tokens"], d["experts"], None, d["choice"], sorted_indices=True)))
@@ -552,6 +564,15 @@ def _linalg_data():
     return out
 
 
+def _complex_linalg_data():
+    """A complex64 128x128 matrix and a Hermitian one, for the complex svd / eigh cases."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    c = (rng.standard_normal((128, 128)) + 1j * rng.standard_normal((128, 128))).astype(np.complex64)
+    return {"a": c, "herm": c + c.conj().T}
+
+
 def bench_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     L, cpu = mx.linalg, mx.cpu  # MLX runs linalg on the CPU stream only
     for size, d in _linalg_data().items():
@@ -562,6 +583,10 @@ def bench_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
         timer.measure(res, f"cholesky_{size}", lambda: mx.eval(L.cholesky(d["spd"], stream=cpu)))
         timer.measure(res, f"svd_{size}", lambda: mx.eval(*L.svd(d["a"], stream=cpu)))
         timer.measure(res, f"eigh_{size}", lambda: mx.eval(*L.eigh(d["spd"], stream=cpu)))
+    c = {k: mx.array(v) for k, v in _complex_linalg_data().items()}
+    mx.eval(*c.values())
+    timer.measure(res, "svd_c64", lambda: mx.eval(*L.svd(c["a"], stream=cpu)))
+    timer.measure(res, "eigh_c64", lambda: mx.eval(*L.eigh(c["herm"], stream=cpu)))
 
 
 def _vmap_linalg_data():
@@ -786,6 +811,8 @@ def bench_torch(timer: Timer):
         timer.measure(res, "concat_1m", lambda: torch.cat([c["h1"], c["h2"]], 1))
         timer.measure(res, "concat_8m", lambda: torch.cat(c["c"]))
         timer.measure(res, "einsum_bmm", lambda: torch.einsum("bij,bjk->bik", c["ba"], c["bb"]))
+        timer.measure(res, "einsum_attn", lambda: torch.einsum("bhqd,bhkd->bhqk", c["q"], c["k"]))
+        timer.measure(res, "einsum_dot", lambda: torch.einsum("i,i->", c["v1"], c["v2"]))
         d = {k: torch.from_numpy(v) for k, v in _scan_data().items()}
         timer.measure(res, "cumsum_1d", lambda: torch.cumsum(d["row"], 0))
         timer.measure(res, "cumsum_rows", lambda: torch.cumsum(d["square"], 1))
@@ -894,6 +921,9 @@ def bench_torch(timer: Timer):
         timer.measure(res, "vmap_solve_shared", lambda: solve_each(v["a"], v["rhs"]))
         inv_each = torch.func.vmap(torch.linalg.inv, in_dims=-1)
         timer.measure(res, "vmap_inv_last", lambda: inv_each(v["stack"]))
+        c = {k: torch.from_numpy(v) for k, v in _complex_linalg_data().items()}
+        timer.measure(res, "svd_c64", lambda: torch.linalg.svd(c["a"]))
+        timer.measure(res, "eigh_c64", lambda: torch.linalg.eigh(c["herm"]))
     return {"torch": res}
 
 

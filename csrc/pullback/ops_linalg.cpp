@@ -49,6 +49,17 @@ void check_float(const array& a, const char* op) {
   }
 }
 
+// svd, eigh/eigvalsh and eig/eigvals also take complex64, as MLX does (inv, solve, qr,
+// cholesky, lu, det... do not, there either).
+void check_float_or_complex(const array& a, const char* op) {
+  if (a.dtype() != Dtype::complex64) check_float(a, op);
+}
+
+// The real dtype of singular values and Hermitian eigenvalues of `a`.
+Dtype real_part_type(const array& a) {
+  return a.dtype() == Dtype::complex64 ? Dtype::float32 : a.dtype();
+}
+
 // The float type det, slogdet and norm compute in: float32 for integers, bool and half floats.
 Dtype compute_type(Dtype t) { return t == Dtype::float64 ? Dtype::float64 : Dtype::float32; }
 
@@ -175,10 +186,11 @@ std::pair<array, array> qr(const array& a, Stream s) {
 }
 
 std::vector<array> svd(const array& a, bool compute_uv, Stream s) {
-  check_float(a, "svd");
+  check_float_or_complex(a, "svd");
   check_matrix(a, "svd");
-  if (!compute_uv) return node(std::make_shared<SVD>(s, false), {a}, {a.dtype()});
-  return node(std::make_shared<SVD>(s, true), {a}, {a.dtype(), a.dtype(), a.dtype()});
+  const Dtype sv = real_part_type(a);
+  if (!compute_uv) return node(std::make_shared<SVD>(s, false), {a}, {sv});
+  return node(std::make_shared<SVD>(s, true), {a}, {a.dtype(), sv, a.dtype()});
 }
 
 namespace {
@@ -192,28 +204,28 @@ bool upper_of(const std::string& uplo, const char* op) {
 
 std::pair<array, array> eigh(const array& a, const std::string& uplo, Stream s) {
   const bool upper = upper_of(uplo, "eigh");
-  check_float(a, "eigh");
+  check_float_or_complex(a, "eigh");
   check_square(a, "eigh");
-  auto out = node(std::make_shared<Eigh>(s, upper, true), {a}, {a.dtype(), a.dtype()});
+  auto out = node(std::make_shared<Eigh>(s, upper, true), {a}, {real_part_type(a), a.dtype()});
   return {out[0], out[1]};
 }
 
 array eigvalsh(const array& a, const std::string& uplo, Stream s) {
   const bool upper = upper_of(uplo, "eigvalsh");
-  check_float(a, "eigvalsh");
+  check_float_or_complex(a, "eigvalsh");
   check_square(a, "eigvalsh");
-  return node(std::make_shared<Eigh>(s, upper, false), {a}, {a.dtype()})[0];
+  return node(std::make_shared<Eigh>(s, upper, false), {a}, {real_part_type(a)})[0];
 }
 
 std::pair<array, array> eig(const array& a, Stream s) {
-  check_float(a, "eig");
+  check_float_or_complex(a, "eig");
   check_square(a, "eig");
   auto out = node(std::make_shared<Eig>(s, true), {a}, {Dtype::complex64, Dtype::complex64});
   return {out[0], out[1]};
 }
 
 array eigvals(const array& a, Stream s) {
-  check_float(a, "eigvals");
+  check_float_or_complex(a, "eigvals");
   check_square(a, "eigvals");
   return node(std::make_shared<Eig>(s, false), {a}, {Dtype::complex64})[0];
 }
@@ -362,9 +374,8 @@ array singular_values(const array& x, int r, int c, Stream s) {
   perm.push_back(r);
   perm.push_back(c);
   array m = transpose(x, perm, s);
-  if (m.dtype() == Dtype::complex64) {
-    fail_op("norm", "Singular value norms of complex matrices are not supported.");
-  }
+  // A complex matrix's singular values are real: float32, the dtype its other norms return.
+  if (m.dtype() == Dtype::complex64) return svd(m, false, s)[0];
   array mf = cast(m, compute_type(m.dtype()), s);
   return cast(svd(mf, false, s)[0], m.dtype(), s);
 }

@@ -161,9 +161,9 @@ array hadamard_transform(const array& a_in, std::optional<double> scale, Stream 
   }
   if (a.ndim() == 0) a = reshape(a, {1}, s);
   const int64_t n = a.shape(-1);
-  if ((n & (n - 1)) != 0) {
-    fail("hadamard_transform", "The last axis must have a power-of-two size; got " +
-                                   std::to_string(n) + " (shape " + shape_str(a_in.shape()) + ").");
+  if (hadamard_order_of(n) == 0) {
+    fail("hadamard_transform", "The last axis must have size m * 2^k with m in (1, 12, 20, 28); "
+                               "got " + std::to_string(n) + " (shape " + shape_str(a_in.shape()) + ").");
   }
   const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(n));
   array out(a.shape(), a.dtype(), std::make_shared<Hadamard>(s, sc), {a});

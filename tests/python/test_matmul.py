@@ -96,3 +96,47 @@ def test_matmul_chain_and_lazy(rng):
     assert_close((a @ a) @ (a + 1), (x @ x) @ (x + 1))
     i = mx.eye(4, dtype=mx.float64)
     assert_close(a @ i, x)
+
+
+@pytest.mark.parametrize("k", [200003, 1001])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64"])
+@pytest.mark.parametrize("layout", ["plain", "transposed", "strided"])
+def test_matmul_single_row_by_single_column(k, dtype, layout, rng):
+    # (1, k) @ (k, 1) runs as a dot: partial dots over the pool for this k (not a multiple of
+    # their length), as one BLAS dot for a short k.
+    x, y = rng.standard_normal((1, k)), rng.standard_normal((k, 1))
+    if dtype == "complex64":
+        x, y = x + 1j * rng.standard_normal((1, k)), y - 0.5j * rng.standard_normal((k, 1))
+    arr = lambda v: mx.array(v.astype(dtype), dtype=getattr(mx, dtype))  # noqa: E731
+    a, b = arr(x), arr(y)
+    if layout == "transposed":
+        a, b = arr(x.T.copy()).T, arr(y.T.copy()).T
+    elif layout == "strided":
+        a = arr(np.repeat(x, 3, axis=1))[:, ::3]
+        b = arr(np.repeat(y, 2, axis=0))[::-2][::-1]
+    expected = x @ y
+    tol = 1e-12 if dtype == "float64" else 1e-4
+    got = np.array(a @ b)
+    assert got.shape == (1, 1)
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.sqrt(k))
+    # The same product in a batch, and as einsum's full contraction.
+    got_b = np.array(mx.stack([a, a]) @ mx.stack([b, b]))
+    np.testing.assert_allclose(got_b, np.stack([expected, expected]), rtol=tol, atol=tol * np.sqrt(k))
+    got_e = np.array(mx.einsum("i,i->", a[0], b[:, 0]))
+    np.testing.assert_allclose(got_e, expected[0, 0], rtol=tol, atol=tol * np.sqrt(k))
+
+
+@pytest.mark.parametrize("nbatch", [2, 3, 16])
+def test_matmul_batch_of_large_products(nbatch, rng):
+    # Products above the always-split size: an even batch runs one product per thread, an
+    # uneven one as a sequence of threaded products.
+    x = rng.standard_normal((nbatch, 96, 170)).astype(np.float32)
+    y = rng.standard_normal((170, 300)).astype(np.float32)
+    y_b = rng.standard_normal((nbatch, 170, 300)).astype(np.float32)
+    a = mx.array(x)
+    got = a @ mx.swapaxes(mx.array(np.swapaxes(y_b, 1, 2).copy()), 1, 2)
+    assert_close(got, x.astype(np.float64) @ y_b, dtype=mx.float32, rtol=1e-4, atol=2e-3)
+    got2 = mx.einsum("bij,bjk->bik", a, mx.array(y_b))
+    assert_close(got2, x.astype(np.float64) @ y_b, dtype=mx.float32, rtol=1e-4, atol=2e-3)
+    assert_close(a @ mx.array(y), x.astype(np.float64) @ y, dtype=mx.float32, rtol=1e-4, atol=2e-3)
+

@@ -160,14 +160,20 @@ print(np.array(mx.zeros(500).at[idx].add(v)).tobytes().hex())
 """
 
 
-def test_privatised_float_sum_is_the_same_with_one_thread():
+def stdout_per_thread_count(script, counts=("1", "2", "3")):
+    """What `script` prints when run with each PULLBACK_NUM_THREADS in `counts`."""
     env = dict(os.environ)
     results = []
-    for threads in ("1", "2", "3"):
+    for threads in counts:
         env["PULLBACK_NUM_THREADS"] = threads
-        out = subprocess.run([sys.executable, "-c", SUM_SCRIPT], env=env, capture_output=True,
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                              text=True, check=True)
         results.append(out.stdout.strip())
+    return results
+
+
+def test_privatised_float_sum_is_the_same_with_one_thread():
+    results = stdout_per_thread_count(SUM_SCRIPT)
     assert results[0] == results[1] == results[2]
     # And close to the exact sum.
     rng = np.random.default_rng(7)
@@ -177,6 +183,20 @@ def test_privatised_float_sum_is_the_same_with_one_thread():
     np.add.at(want, idx, v.astype(np.float64))
     got = np.frombuffer(bytes.fromhex(results[0]), dtype=np.float32)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+DOT_SCRIPT = """
+import numpy as np, pullback.core as mx
+rng = np.random.default_rng(3)
+a, b = (mx.array(rng.standard_normal(300001).astype(np.float32)) for _ in range(2))
+print(mx.einsum("i,i->", a, b).item().hex())
+"""
+
+
+def test_long_dot_is_the_same_with_any_thread_count():
+    # matmul's (1, k) @ (k, 1) sums fixed-size partial dots, whatever the pool's size.
+    results = stdout_per_thread_count(DOT_SCRIPT)
+    assert results[0] == results[1] == results[2]
 
 
 def test_privatised_scatter_gradient():

@@ -291,8 +291,9 @@ def test_hadamard_scale_layouts_and_dtypes():
     assert got.dtype == mx.float32
     assert_close(got, np.array([1, 2, 3, 4]) @ sylvester(4).T / 2)
     assert mx.hadamard_transform(mx.array(3.0)).item() == 3.0
-    with pytest.raises(ValueError, match=r"\[hadamard_transform\].*power"):
-        mx.hadamard_transform(mx.ones(6))
+    for bad in (3, 6, 36, 10, 60, 84):
+        with pytest.raises(ValueError, match=r"\[hadamard_transform\].*m \* 2\^k.*got " + str(bad)):
+            mx.hadamard_transform(mx.ones(bad))
     with pytest.raises(ValueError, match=r"\[hadamard_transform\].*empty"):
         mx.hadamard_transform(mx.ones((0,)))
 
@@ -308,6 +309,62 @@ def test_hadamard_matches_mlx():
 def test_hadamard_derivatives():
     check_grad(lambda x: mx.hadamard_transform(x), [rng.standard_normal((2, 8))])
     check_grad(lambda x: mx.hadamard_transform(x.T, 0.7), [rng.standard_normal((4, 3))])
+
+
+# Sizes m * 2^k with m = 12, 20, 28: H_n = kron(H_m, S_{2^k}), H_m MLX's matrix of order m.
+ORDERS = [12, 24, 48, 20, 40, 28, 56, 28 * 64]
+
+
+def hadamard_matrix(n):
+    """The unscaled matrix M of y = M x, read back from the transform of the unit vectors."""
+    return to_numpy(mx.hadamard_transform(mx.eye(n, dtype=mx.float64), scale=1.0)).T
+
+
+@pytest.mark.parametrize("n", [12, 20, 28])
+def test_hadamard_orders_are_hadamard_matrices(n):
+    h = hadamard_matrix(n)
+    assert set(np.unique(h)) == {-1.0, 1.0}
+    np.testing.assert_array_equal(h @ h.T, n * np.eye(n))
+    for p in (2, 8):
+        np.testing.assert_array_equal(hadamard_matrix(n * p), np.kron(h, sylvester(p)))
+
+
+@pytest.mark.parametrize("n", ORDERS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_hadamard_orders_values(n, dtype):
+    m = next(m for m in (12, 20, 28) if n % m == 0 and ((n // m) & (n // m - 1)) == 0)
+    ref_matrix = np.kron(hadamard_matrix(m), sylvester(n // m))
+    x = rng.standard_normal((3, n))
+    xr = to_numpy(mx.array(x, dtype=dt(dtype))).astype(np.float64)
+    got = mx.hadamard_transform(mx.array(x, dtype=dt(dtype)), scale=0.25)
+    assert got.dtype == dt(dtype)
+    tol = {"float16": 3e-2, "float32": 1e-5}.get(dtype)
+    assert_close(got, xr @ ref_matrix.T * 0.25, rtol=tol, atol=tol)
+    # Transposed and reversed views.
+    xt = rng.standard_normal((n, 2))
+    assert_close(mx.hadamard_transform(mx.array(xt, dtype=mx.float64).T),
+                 xt.T @ ref_matrix.T / np.sqrt(n))
+    assert_close(mx.hadamard_transform(mx.array(x, dtype=mx.float64)[::-1, ::-1]),
+                 x[::-1, ::-1] @ ref_matrix.T / np.sqrt(n))
+
+
+@needs_mlx
+@pytest.mark.parametrize("n", ORDERS + [12 * 1024])
+def test_hadamard_orders_match_mlx(n):
+    x = rng.standard_normal((4, n)).astype(np.float32)
+    np.testing.assert_allclose(np.array(mx.hadamard_transform(mx.array(x))),
+                               np.array(mlxc.hadamard_transform(mlxc.array(x))), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(np.array(mx.hadamard_transform(mx.array(x), 0.3)),
+                               np.array(mlxc.hadamard_transform(mlxc.array(x), 0.3)), rtol=1e-5,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [12, 20, 28, 40])
+def test_hadamard_orders_derivatives(n):
+    # H_20 and H_28 are not symmetric: the vjp applies the transpose.
+    check_grad(lambda x: mx.hadamard_transform(x), [rng.standard_normal((2, n))])
+    check_grad(lambda x: mx.hadamard_transform(x.T[::-1], 0.7), [rng.standard_normal((n, 3))])
 
 
 # ---- block_masked_mm -------------------------------------------------------------------------

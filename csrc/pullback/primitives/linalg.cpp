@@ -100,6 +100,14 @@ array tangent_of(const Arrays& primals, const Arrays& tangents, const Ints& argn
   return zeros_like(primals[i], s);
 }
 
+// MLX differentiates neither svd nor eigh of a complex matrix; neither do we.
+void refuse_complex(const array& a, const char* prim, const char* transform) {
+  if (a.dtype() == Dtype::complex64) {
+    throw std::invalid_argument(std::string("[") + prim + "] The " + transform +
+                                " of a complex64 input is not supported.");
+  }
+}
+
 Shape batch_shape(const array& a) { return Shape(a.shape().begin(), a.shape().end() - 2); }
 
 Shape with_tail(Shape batch, std::initializer_list<int64_t> tail) {
@@ -358,6 +366,7 @@ bool SVD::is_equivalent(const Primitive& other) const {
 }
 
 Arrays SVD::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays& outputs) {
+  refuse_complex(primals[0], name(), "vjp");
   Stream s = stream();
   const array& a = primals[0];
   const int64_t m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
@@ -389,6 +398,7 @@ Arrays SVD::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arr
 }
 
 Arrays SVD::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
+  refuse_complex(primals[0], name(), "jvp");
   Stream s = stream();
   const array& a = primals[0];
   const array& da = tangents[0];
@@ -442,6 +452,7 @@ bool Eigh::is_equivalent(const Primitive& other) const {
 }
 
 Arrays Eigh::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Arrays& outputs) {
+  refuse_complex(primals[0], name(), "vjp");
   Stream s = stream();
   Arrays wv = vectors_ ? outputs : eigh_vectors(primals[0], upper_, s);
   const array &w = wv[0], &v = wv[1];
@@ -454,6 +465,7 @@ Arrays Eigh::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const Ar
 }
 
 Arrays Eigh::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
+  refuse_complex(primals[0], name(), "jvp");
   Stream s = stream();
   Arrays wv = eigh_vectors(primals[0], upper_, s);
   const array &w = wv[0], &v = wv[1];

@@ -1,6 +1,8 @@
 // Linear algebra on stacks of matrices (the last two axes; every leading axis is a batch axis),
 // computed by LAPACK on the CPU. The ops in ops_linalg.cpp validate, cast and broadcast, so each
-// primitive receives float32 or float64 inputs of matching batch shapes.
+// primitive receives float32 or float64 inputs of matching batch shapes (SVD, Eigh and Eig also
+// complex64, as MLX; their singular values and Hermitian eigenvalues are then float32, and they
+// have no derivatives there).
 #pragma once
 
 #include "pullback/primitives/primitive.h"

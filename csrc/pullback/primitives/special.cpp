@@ -138,21 +138,33 @@ std::pair<Arrays, Ints> Depends::vmap(const Arrays& in, const Ints& axes) {
 
 // ---- Hadamard ----
 
+int hadamard_order_of(int64_t n) {
+  if (n <= 0) return 0;
+  int64_t odd = n;
+  while (odd % 2 == 0) odd /= 2;
+  // m = 4 * odd for m = 12, 20, 28 (odd 3, 5, 7), which needs n to be a multiple of 4.
+  if (odd == 1) return 1;
+  if ((odd == 3 || odd == 5 || odd == 7) && n % (4 * odd) == 0) return int(4 * odd);
+  return 0;
+}
+
 std::vector<Shape> Hadamard::output_shapes(const Arrays& in) { return {in[0].shape()}; }
 
 bool Hadamard::is_equivalent(const Primitive& other) const {
   auto* o = dynamic_cast<const Hadamard*>(&other);
-  return o && o->scale_ == scale_;
+  return o && o->scale_ == scale_ && o->transposed_ == transposed_;
 }
 
 Arrays Hadamard::vjp(const Arrays&, const Arrays& cts, const Ints&, const Arrays&) {
   const array& c = cts[0];
-  return {array(c.shape(), c.dtype(), std::make_shared<Hadamard>(stream(), scale_), {c})};
+  return {array(c.shape(), c.dtype(), std::make_shared<Hadamard>(stream(), scale_, !transposed_),
+                {c})};
 }
 
 Arrays Hadamard::jvp(const Arrays&, const Arrays& tangents, const Ints&) {
   const array& t = tangents[0];
-  return {array(t.shape(), t.dtype(), std::make_shared<Hadamard>(stream(), scale_), {t})};
+  return {array(t.shape(), t.dtype(), std::make_shared<Hadamard>(stream(), scale_, transposed_),
+                {t})};
 }
 
 // The transform runs along the last axis: the batch axis stays unless it is the last one.

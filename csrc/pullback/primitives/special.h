@@ -69,12 +69,18 @@ class Depends : public Primitive {
   int num_outputs_;
 };
 
-// y = scale * (H_n x) along the last axis, n = 2^k, where H_n is the Sylvester Hadamard matrix
-// (entries +-1, H_{2m} = [[H_m, H_m], [H_m, -H_m]]). The input is real floating; float16 and
-// bfloat16 accumulate in float32. H_n is symmetric, so the vjp is the transform itself.
+// y = scale * (H_n x) along the last axis, n = m 2^k with m in {1, 12, 20, 28} (MLX's sizes):
+// H_n = kron(H_m, S_{2^k}) with S the Sylvester Hadamard matrix (entries +-1,
+// S_{2j} = [[S_j, S_j], [S_j, -S_j]]) and H_m MLX's Hadamard matrix of order m (H_1 = [1]).
+// The input is real floating; float16 and bfloat16 accumulate in float32. With `transposed`,
+// H_n^T instead: H_20 and H_28 are not symmetric, so that is the vjp (the others are).
+// m of n = m 2^k for the sizes the transform takes (m in {1, 12, 20, 28}), else 0.
+int hadamard_order_of(int64_t n);
+
 class Hadamard : public UnaryPrimitive {
  public:
-  Hadamard(Stream s, double scale) : UnaryPrimitive(s), scale_(scale) {}
+  Hadamard(Stream s, double scale, bool transposed = false)
+      : UnaryPrimitive(s), scale_(scale), transposed_(transposed) {}
   const char* name() const override { return "Hadamard"; }
   void eval_cpu(const std::vector<array>& inputs, array& out) override;
   std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
@@ -88,6 +94,7 @@ class Hadamard : public UnaryPrimitive {
 
  private:
   double scale_;
+  bool transposed_;
 };
 
 }  // namespace pullback

@@ -52,6 +52,20 @@
 extern "C" {
 PB_LAPACK_DECLARE(float, s)
 PB_LAPACK_DECLARE(double, d)
+// The complex64 routines of svd, eigh and eig (the set MLX takes complex64 input for).
+void scipy_cgesdd_(const char* jobz, const int* m, const int* n, pullback::complex64_t* a,
+                   const int* lda, float* s, pullback::complex64_t* u, const int* ldu,
+                   pullback::complex64_t* vt, const int* ldvt, pullback::complex64_t* work,
+                   const int* lwork, float* rwork, int* iwork, int* info, size_t);
+void scipy_cheevd_(const char* jobz, const char* uplo, const int* n, pullback::complex64_t* a,
+                   const int* lda, float* w, pullback::complex64_t* work, const int* lwork,
+                   float* rwork, const int* lrwork, int* iwork, const int* liwork, int* info,
+                   size_t, size_t);
+void scipy_cgeev_(const char* jobvl, const char* jobvr, const int* n, pullback::complex64_t* a,
+                  const int* lda, pullback::complex64_t* w, pullback::complex64_t* vl,
+                  const int* ldvl, pullback::complex64_t* vr, const int* ldvr,
+                  pullback::complex64_t* work, const int* lwork, float* rwork, int* info, size_t,
+                  size_t);
 }
 #undef PB_LAPACK_DECLARE
 
@@ -92,14 +106,14 @@ namespace {
     return info;                                                                                \
   }                                                                                             \
   int gesdd(char jobz, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, int ldvt,       \
-            T* work, int lwork, int* iwork) {                                                   \
+            T* work, int lwork, int* iwork, std::vector<T>& /*rwork: complex only*/) {          \
     int info = 0;                                                                               \
     scipy_##p##gesdd_(&jobz, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt, work, &lwork, iwork,      \
                       &info, 1);                                                                \
     return info;                                                                                \
   }                                                                                             \
   int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, int* iwork,   \
-            int liwork) {                                                                       \
+            int liwork, std::vector<T>& /*rwork: complex only*/) {                              \
     int info = 0;                                                                               \
     scipy_##p##syevd_(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork, &info, 1, 1); \
     return info;                                                                                \
@@ -117,6 +131,72 @@ namespace {
 PB_LAPACK_WRAP(float, s)
 PB_LAPACK_WRAP(double, d)
 #undef PB_LAPACK_WRAP
+
+// The complex64 overloads take a real workspace besides `work`, sized here: gesdd's from
+// LAPACK's documented bound, heevd's (its name kept as syevd's overload) from the query.
+int gesdd(char jobz, int m, int n, complex64_t* a, int lda, float* s, complex64_t* u, int ldu,
+          complex64_t* vt, int ldvt, complex64_t* work, int lwork, int* iwork,
+          std::vector<float>& rwork) {
+  const int64_t lo = std::min(m, n), hi = std::max(m, n);
+  const int64_t need = jobz == 'N' ? 7 * lo
+                                   : std::max(5 * lo * lo + 5 * lo, 2 * hi * lo + 2 * lo * lo + lo);
+  if (lwork != -1 && int64_t(rwork.size()) < std::max<int64_t>(need, 1)) {
+    rwork.resize(std::max<int64_t>(need, 1));
+  }
+  int info = 0;
+  float rquery = 0;
+  scipy_cgesdd_(&jobz, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt, work, &lwork,
+                lwork == -1 ? &rquery : rwork.data(), iwork, &info, 1);
+  return info;
+}
+
+int syevd(char jobz, char uplo, int n, complex64_t* a, int lda, float* w, complex64_t* work,
+          int lwork, int* iwork, int liwork, std::vector<float>& rwork) {
+  int info = 0;
+  if (lwork == -1) {
+    float rquery = 0;
+    int lrwork = -1;
+    scipy_cheevd_(&jobz, &uplo, &n, a, &lda, w, work, &lwork, &rquery, &lrwork, iwork, &liwork,
+                  &info, 1, 1);
+    rwork.resize(std::max(1, static_cast<int>(rquery)));
+    return info;
+  }
+  const int lrwork = static_cast<int>(rwork.size());
+  scipy_cheevd_(&jobz, &uplo, &n, a, &lda, w, work, &lwork, rwork.data(), &lrwork, iwork, &liwork,
+                &info, 1, 1);
+  return info;
+}
+
+int geev(char jobvr, int n, complex64_t* a, int lda, complex64_t* w, complex64_t* vr, int ldvr,
+         complex64_t* work, int lwork, float* rwork) {
+  int info = 0;
+  const char jobvl = 'N';
+  const int one = 1;
+  scipy_cgeev_(&jobvl, &jobvr, &n, a, &lda, w, nullptr, &one, vr, &ldvr, work, &lwork, rwork,
+               &info, 1, 1);
+  return info;
+}
+
+// The real type of an element type: singular values and Hermitian eigenvalues have it.
+template <typename T>
+struct RealOf {
+  using type = T;
+};
+template <>
+struct RealOf<complex64_t> {
+  using type = float;
+};
+template <typename T>
+using real_of = typename RealOf<T>::type;
+
+template <typename T>
+T conj_of(T x) {
+  if constexpr (std::is_same_v<T, complex64_t>) {
+    return std::conj(x);
+  } else {
+    return x;
+  }
+}
 
 // A problem per chunk of this many multiply-adds at least, so that small matrices are handed
 // to the pool threads in groups.
@@ -190,10 +270,14 @@ void zero_triangle(T* a, int64_t n, bool upper) {
   }
 }
 
+bool is_finite(float x) { return std::isfinite(x); }
+bool is_finite(double x) { return std::isfinite(x); }
+bool is_finite(complex64_t x) { return std::isfinite(x.real()) && std::isfinite(x.imag()); }
+
 template <typename T>
 bool all_finite(const T* a, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(a[i])) return false;
+    if (!is_finite(a[i])) return false;
   }
   return true;
 }
@@ -203,6 +287,7 @@ template <typename T>
 int work_size(T w) {
   return std::max(1, static_cast<int>(w));
 }
+int work_size(complex64_t w) { return work_size(w.real()); }
 
 template <typename F>
 void dispatch_real(Dtype t, const char* op, F&& f) {
@@ -210,6 +295,13 @@ void dispatch_real(Dtype t, const char* op, F&& f) {
   if (t == Dtype::float64) return f(double{});
   throw std::invalid_argument(std::string("[linalg::") + op +
                               "] Arrays must have type float32 or float64.");
+}
+
+// svd, eigh and eig also take complex64 (as MLX does).
+template <typename F>
+void dispatch_real_or_complex(Dtype t, const char* op, F&& f) {
+  if (t == Dtype::complex64) return f(complex64_t{});
+  dispatch_real(t, op, std::forward<F>(f));
 }
 
 // ---- kernels ----
@@ -404,7 +496,7 @@ void svd(const array& a_in, std::vector<array>& outputs, bool compute_uv) {
       for (int o : {0, 2}) {
         T* p = outputs[o].data<T>();
         const int64_t d = outputs[o].shape(-1);
-        std::memset(p, 0, outputs[o].nbytes());
+        std::fill(p, p + outputs[o].size(), T(0));
         for (int64_t i = 0; i < count; ++i) {
           for (int64_t j = 0; j < d; ++j) p[i * d * d + j * d + j] = T(1);
         }
@@ -414,12 +506,14 @@ void svd(const array& a_in, std::vector<array>& outputs, bool compute_uv) {
   }
   const array a = row_contiguous(a_in);
   const T* pa = a.data<T>();
-  T* ps = outputs[compute_uv ? 1 : 0].data<T>();
+  using R = real_of<T>;
+  R* ps = outputs[compute_uv ? 1 : 0].data<R>();
   T* pu = compute_uv ? outputs[0].data<T>() : nullptr;
   T* pvt = compute_uv ? outputs[2].data<T>() : nullptr;
   const char jobz = compute_uv ? 'A' : 'N';
   for_each_matrix(count, 4.0 * m * n * k, [&](size_t b, size_t e) {
     std::vector<T> scratch(int64_t(m) * n), work;
+    std::vector<R> rwork;
     std::vector<int> iwork(8 * k);
     T dummy = 0;
     for (size_t i = b; i < e; ++i) {
@@ -428,17 +522,17 @@ void svd(const array& a_in, std::vector<array>& outputs, bool compute_uv) {
         fail_at("svd", count, i, "The matrix contains NaN or infinity");
       }
       std::copy(src, src + int64_t(m) * n, scratch.data());
-      // The row-major A is the column-major A^T (n x m) = V S U^T: LAPACK's U is our Vt and its
-      // Vt our U, both already in row-major order.
+      // The row-major A is the column-major A^T (n x m) = V S U^T (conj(V) S U^T for a complex
+      // A = U S V^H): LAPACK's U is our Vt and its Vt our U, both already in row-major order.
       T* vt = compute_uv ? pvt + int64_t(i) * n * n : &dummy;
       T* u = compute_uv ? pu + int64_t(i) * m * m : &dummy;
       if (work.empty()) {
         T query;
-        gesdd(jobz, n, m, scratch.data(), n, ps, vt, n, u, m, &query, -1, iwork.data());
+        gesdd(jobz, n, m, scratch.data(), n, ps, vt, n, u, m, &query, -1, iwork.data(), rwork);
         work.resize(work_size(query));
       }
       int info = gesdd(jobz, n, m, scratch.data(), n, ps + int64_t(i) * k, vt, n, u, m,
-                       work.data(), static_cast<int>(work.size()), iwork.data());
+                       work.data(), static_cast<int>(work.size()), iwork.data(), rwork);
       if (info > 0) fail_at("svd", count, i, "The SVD did not converge");
     }
   });
@@ -452,14 +546,18 @@ void eigh(const array& a_in, std::vector<array>& outputs, bool upper, bool vecto
   if (count == 0 || n == 0) return;
   const array a = row_contiguous(a_in);
   const T* pa = a.data<T>();
-  T* pw = outputs[0].data<T>();
+  using R = real_of<T>;
+  R* pw = outputs[0].data<R>();
   T* pv = vectors ? outputs[1].data<T>() : nullptr;
   const char jobz = vectors ? 'V' : 'N';
   // The triangle of the row-major A named by `upper` is the other one of the column-major A^T.
+  // For a complex Hermitian A, LAPACK so sees A^T = conj(A): the same eigenvalues, conjugated
+  // eigenvectors.
   const char uplo = upper ? 'L' : 'U';
   const char* op = vectors ? "eigh" : "eigvalsh";
   for_each_matrix(count, 4.0 * n * n * n, [&](size_t b, size_t e) {
     std::vector<T> scratch(vectors ? 0 : nn), work;
+    std::vector<R> rwork;
     std::vector<int> iwork;
     for (size_t i = b; i < e; ++i) {
       const T* src = pa + int64_t(i) * nn;
@@ -469,18 +567,27 @@ void eigh(const array& a_in, std::vector<array>& outputs, bool upper, bool vecto
       if (work.empty()) {
         T query;
         int iquery = 0;
-        syevd(jobz, uplo, n, v, n, pw, &query, -1, &iquery, -1);
+        syevd(jobz, uplo, n, v, n, pw, &query, -1, &iquery, -1, rwork);
         work.resize(work_size(query));
         iwork.resize(std::max(1, iquery));
       }
       int info = syevd(jobz, uplo, n, v, n, pw + int64_t(i) * n, work.data(),
                        static_cast<int>(work.size()), iwork.data(),
-                       static_cast<int>(iwork.size()));
+                       static_cast<int>(iwork.size()), rwork);
       if (info > 0) fail_at(op, count, i, "The eigenvalue algorithm did not converge");
-      // LAPACK's eigenvectors are its (column-major) columns, our rows: transpose in place.
+      // LAPACK's eigenvectors are its (column-major) columns, our rows: transpose in place
+      // (and conjugate, for a complex A).
       if (vectors) {
         for (int r = 0; r < n; ++r) {
-          for (int c = r + 1; c < n; ++c) std::swap(v[int64_t(r) * n + c], v[int64_t(c) * n + r]);
+          T* diag = v + int64_t(r) * n + r;
+          *diag = conj_of(*diag);
+          for (int c = r + 1; c < n; ++c) {
+            T& x = v[int64_t(r) * n + c];
+            T& y = v[int64_t(c) * n + r];
+            const T t = conj_of(x);
+            x = conj_of(y);
+            y = t;
+          }
         }
       }
     }
@@ -533,6 +640,39 @@ void eig(const array& a_in, std::vector<array>& outputs, bool vectors) {
           for (int r = 0; r < n; ++r) v[int64_t(r) * n + j] = complex64_t(float(cj[r]), 0.0f);
         }
       }
+    }
+  });
+}
+
+// A complex64 A: geev gives complex eigenvalues and eigenvectors directly.
+void eig_complex(const array& a_in, std::vector<array>& outputs, bool vectors) {
+  for (auto& o : outputs) allocate(o);
+  const int n = static_cast<int>(a_in.shape(-1));
+  const int64_t count = batch_count(a_in), nn = int64_t(n) * n;
+  if (count == 0 || n == 0) return;
+  const array a = row_contiguous(a_in);
+  const complex64_t* pa = a.data<complex64_t>();
+  auto* pw = outputs[0].data<complex64_t>();
+  auto* pv = vectors ? outputs[1].data<complex64_t>() : nullptr;
+  const char* op = vectors ? "eig" : "eigvals";
+  for_each_matrix(count, 40.0 * n * n * n, [&](size_t b, size_t e) {
+    std::vector<complex64_t> col(nn), vr(vectors ? nn : 1), work;
+    std::vector<float> rwork(2 * int64_t(n));
+    const char jobvr = vectors ? 'V' : 'N';
+    const int ldvr = vectors ? n : 1;
+    for (size_t i = b; i < e; ++i) {
+      const complex64_t* src = pa + int64_t(i) * nn;
+      if (!all_finite(src, nn)) fail_at(op, count, i, "The matrix contains NaN or infinity");
+      transpose_into(src, n, n, n, col.data(), n);
+      if (work.empty()) {
+        complex64_t query;
+        geev(jobvr, n, col.data(), n, pw, vr.data(), ldvr, &query, -1, rwork.data());
+        work.resize(work_size(query));
+      }
+      int info = geev(jobvr, n, col.data(), n, pw + int64_t(i) * n, vr.data(), ldvr, work.data(),
+                      static_cast<int>(work.size()), rwork.data());
+      if (info > 0) fail_at(op, count, i, "The eigenvalue algorithm did not converge");
+      if (vectors) transpose_into(vr.data(), n, n, n, pv + int64_t(i) * nn, n);
     }
   });
 }
@@ -638,18 +778,19 @@ void QR::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs)
 }
 
 void SVD::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
-  dispatch_real(inputs[0].dtype(), "svd", [&](auto tag) {
+  dispatch_real_or_complex(inputs[0].dtype(), "svd", [&](auto tag) {
     svd<decltype(tag)>(inputs[0], outputs, compute_uv_);
   });
 }
 
 void Eigh::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
-  dispatch_real(inputs[0].dtype(), "eigh", [&](auto tag) {
+  dispatch_real_or_complex(inputs[0].dtype(), "eigh", [&](auto tag) {
     eigh<decltype(tag)>(inputs[0], outputs, upper_, vectors_);
   });
 }
 
 void Eig::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  if (inputs[0].dtype() == Dtype::complex64) return eig_complex(inputs[0], outputs, vectors_);
   dispatch_real(inputs[0].dtype(), "eig", [&](auto tag) {
     eig<decltype(tag)>(inputs[0], outputs, vectors_);
   });

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "pullback/backend/cpu/blas_threads.h"
 #include "pullback/backend/cpu/parallel.h"
@@ -30,6 +31,18 @@ constexpr double kSingleThreadedGemv = 1 << 13;
 // OpenBLAS held to one thread: a threaded gemm of 128^3 spends much of its time handing work
 // to its own pool and waiting for it (a (64,128,128) batch ran 4x slower than PyTorch).
 constexpr double kBatchSplitGemm = double(1 << 22);
+// Whether a batch runs as one product per pool thread (OpenBLAS held to one thread) rather
+// than as a sequence of products each threaded by OpenBLAS. Small products always split; larger
+// ones split when the batch divides evenly over the threads (or is long enough that the
+// remainder matters little): OpenBLAS synchronises its threads once per product, and batches
+// of 512x512x64 products ran several times slower that way (over 10x with the cores
+// oversubscribed by other processes).
+bool split_batch(int64_t nbatch, double flops) {
+  const int64_t threads = cpu::num_threads();
+  if (threads < 2 || nbatch < threads) return false;
+  return flops <= kBatchSplitGemm || nbatch % threads == 0 || nbatch >= 8 * threads;
+}
+
 // Multiply-adds per pool chunk below which splitting a batch costs more than it saves.
 constexpr double kBatchGrainFlops = 1 << 17;
 // A gemm beyond this many multiply-adds (about 0.2 s) runs as panels of rows of about
@@ -112,12 +125,55 @@ void gemv(bool transpose, int64_t rows, int64_t cols, const T* a, int64_t ld, co
   }
 }
 
-// One (m x k) @ (k x n) product into the row-contiguous c. A single row or column goes to
-// gemv, which skips the packing that gemm does.
+template <typename T>
+T blas_dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb) {
+  if constexpr (std::is_same_v<T, float>) {
+    return scipy_cblas_sdot(k, a, inca, b, incb);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    T r;
+    scipy_cblas_cdotu_sub(k, a, inca, b, incb, &r);
+    return r;
+  } else {
+    return scipy_cblas_ddot(k, a, inca, b, incb);
+  }
+}
+
+// Elements per partial dot product. A fixed size (not one per thread) keeps the result the
+// same whatever the thread count.
+constexpr int64_t kDotChunk = int64_t(1) << 16;
+
+// c[0] = a . b. OpenBLAS runs a dot on one thread (and gemv with a single row or column too),
+// which a long one leaves memory-bound on one core: partial dots of kDotChunk elements run on
+// the pool instead and are summed in order, in double for float.
+template <typename T>
+void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
+  if (k < 2 * kDotChunk) {
+    *c = blas_dot(k, a, inca, b, incb);
+    return;
+  }
+  const size_t chunks = static_cast<size_t>((k + kDotChunk - 1) / kDotChunk);
+  std::vector<T> partial(chunks);
+  SingleThreadedBlas hold;
+  cpu::parallel_for(chunks, 1, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const int64_t lo = static_cast<int64_t>(i) * kDotChunk;
+      partial[i] = blas_dot(std::min(kDotChunk, k - lo), a + lo * inca, inca, b + lo * incb, incb);
+    }
+  });
+  using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+  Acc sum = Acc(0);
+  for (const T& p : partial) sum += Acc(p);
+  *c = T(sum);
+}
+
+// One (m x k) @ (k x n) product into the row-contiguous c. A single row by a single column is
+// a dot; a single row or column otherwise goes to gemv, which skips the packing that gemm does.
 template <typename T>
 void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
              const T* a, const T* b, T* c) {
-  if (n == 1) {
+  if (m == 1 && n == 1) {
+    dot(k, a, la.transposed ? la.ld : 1, b, lb.transposed ? 1 : lb.ld, c);
+  } else if (n == 1) {
     const int64_t incx = lb.transposed ? 1 : lb.ld;  // b's only column
     if (la.transposed) {
       gemv(true, k, m, a, la.ld, b, incx, c);
@@ -161,7 +217,7 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
   if (out.size() == 0) return;
   T* c = out.data<T>();
   if (k == 0) {
-    std::memset(c, 0, out.nbytes());
+    std::fill(c, c + out.size(), T(0));
     return;
   }
   check_blas_size(m, a_in, b_in);
@@ -206,7 +262,7 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
     cpu::parallel_for(nbatch, grain, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) run(i);
     });
-  } else if (nbatch >= cpu::num_threads() && flops <= kBatchSplitGemm && cpu::num_threads() > 1) {
+  } else if (split_batch(nbatch, flops)) {
     SingleThreadedBlas hold;
     cpu::parallel_for(nbatch, 1, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) run(i);

@@ -51,9 +51,16 @@ constexpr float kAboveMinusOne = -0.99999994f;            // nextafter(-1, 0)
 
 // The uniform sample of MLX's normal: min(w / 2^32, nextafter(1, 0)) mapped to
 // [nextafter(-1, 0), 1) as range * u + low, where range = 1 - low rounds to 2.
+// Without AVX-512's unsigned conversion, float(w) is built from the two 16-bit halves (each
+// converts exactly, the sum rounds once, so it is the correctly rounded float(w) too): GCC
+// leaves a loop with float(uint32_t) scalar on AVX2.
+template <bool kUnsignedConvert>
 PB_RANDOM_INLINE float normal_uniform(uint32_t w) {
-  float u = float(w) * kTwoPow32Inv;
-  u = u < kBelowOne ? u : kBelowOne;
+  const float whole = kUnsignedConvert
+                          ? float(w)
+                          : float(int32_t(w >> 16)) * 65536.0f + float(int32_t(w & 0xffffu));
+  float u = whole * kTwoPow32Inv;
+  u = simd::select(u < kBelowOne, u, kBelowOne);
   return 2.0f * u + kAboveMinusOne;
 }
 
@@ -103,7 +110,8 @@ constexpr size_t kNormalBlock = 256;
     for (size_t j = 0; j < n; ++j) {                                                        \
       uint32_t w0, w1;                                                                      \
       threefry(k0, k1, c0 + uint32_t(j), c1 + uint32_t(j), w0, w1);                         \
-      const float a0 = normal_uniform(w0), a1 = normal_uniform(w1);                         \
+      const float a0 = normal_uniform<kUnsignedConvert>(w0);                                \
+      const float a1 = normal_uniform<kUnsignedConvert>(w1);                                \
       lo[j] = a0;                                                                           \
       hi[j] = a1;                                                                           \
       t[j] = __builtin_fmaf(a0, 0.0f - a0, 1.0f);                                           \
@@ -126,16 +134,19 @@ struct Kernels {
 };
 
 namespace baseline {
+constexpr bool kUnsignedConvert = false;
 #define ATTR
 PB_RANDOM_KERNELS
 #undef ATTR
 }  // namespace baseline
 namespace avx2 {
+constexpr bool kUnsignedConvert = false;
 #define ATTR __attribute__((target("avx2,fma")))
 PB_RANDOM_KERNELS
 #undef ATTR
 }  // namespace avx2
 namespace avx512 {
+constexpr bool kUnsignedConvert = true;
 #define ATTR __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")))
 PB_RANDOM_KERNELS
 #undef ATTR
