@@ -19,4 +19,5 @@ void init_special(nanobind::module_& m);  // after init_array: adds array.view, 
 void init_fft(nanobind::module_& m);  // the submodule _fft
 void init_linalg(nanobind::module_& m);  // the linalg submodule
 void init_fast(nanobind::module_& m);  // the submodule _fast
+void init_custom(nanobind::module_& m);
 }  // namespace pullback::python

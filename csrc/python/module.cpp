@@ -57,4 +57,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_fft(m);
   pullback::python::init_linalg(m);
   pullback::python::init_fast(m);
+  pullback::python::init_custom(m);
 }
