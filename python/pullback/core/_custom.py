@@ -108,8 +108,12 @@ class _Call:
         self.structure = None
         self.like: List[Any] = []
 
-    def arguments(self, values: List[Any], is_leaf=None) -> Any:
-        filled = _fill(self.template, values, is_leaf)
+    def arguments(self, values: List[Any], is_leaf=None) -> tuple:
+        return _fill(self.template, values, is_leaf)
+
+    def primals(self, values: List[Any]) -> Any:
+        """The arguments as a rule receives them: the bare argument where there is one."""
+        filled = _fill(self.template, values)
         return filled[0] if self.single else filled
 
     def record_outputs(self, out: Any) -> List[array]:
@@ -183,7 +187,7 @@ class custom_function:
             user_vjp = self._vjp
 
             def vjp(primals, cotangents, outputs):
-                answer = user_vjp(call.arguments(primals), call.outputs(cotangents),
+                answer = user_vjp(call.primals(primals), call.outputs(cotangents),
                                   call.outputs(outputs), **kwargs)
                 return _flat_answer(answer, call.argument_template(), call.single, primals,
                                     what, "vjp", "cotangent")
@@ -192,7 +196,7 @@ class custom_function:
             user_jvp = self._jvp
 
             def jvp(primals, tangents):
-                answer = user_jvp(call.arguments(primals), call.arguments(tangents), **kwargs)
+                answer = user_jvp(call.primals(primals), call.primals(tangents), **kwargs)
                 return _flat_answer(answer, call.output_template(), False, call.like, what,
                                     "jvp", "tangent")
 
@@ -200,7 +204,7 @@ class custom_function:
             user_vmap = self._vmap
 
             def vmap(inputs, axes):
-                answer = user_vmap(call.arguments(inputs),
+                answer = user_vmap(call.primals(inputs),
                                    _axes_tree(call.argument_template(), axes), **kwargs)
                 if not isinstance(answer, (list, tuple)) or len(answer) != 2:
                     raise ValueError(f"[{what}] The vmap rule must return a pair (outputs, "
@@ -209,7 +213,7 @@ class custom_function:
                 leaves, _ = _flatten_leaves(outs, array, what)
                 flat_axes: List[Optional[int]] = []
                 _axes_of_leaves(out_axes, outs, "out_axes", lambda _, ax: flat_axes.append(ax))
-                flat_axes = [None if ax is None else (ax % leaf.ndim if leaf.ndim else ax)
+                flat_axes = [ax + leaf.ndim if ax is not None and ax < 0 else ax
                              for leaf, ax in zip(leaves, flat_axes)]
                 return leaves, flat_axes
 
