@@ -5,7 +5,7 @@
 #include <string>
 
 #include "pullback/ops.h"
-#include "pullback/primitives/misc.h"
+#include "pullback/transforms/graph.h"
 #include "pullback/transforms/vmap.h"
 
 namespace pullback {
@@ -17,6 +17,12 @@ using Ints = std::vector<int>;
 
 Arrays slice(const Arrays& v, size_t begin, size_t end) {
   return Arrays(v.begin() + begin, v.begin() + end);
+}
+
+Arrays pick(const Arrays& v, const Ints& which) {
+  Arrays out;
+  for (int i : which) out.push_back(v[i]);
+  return out;
 }
 
 // A user rule's results: as many as expected, each of the expected shape, in the expected dtype.
@@ -72,8 +78,16 @@ Arrays CustomTransforms::replay_forward(const Arrays& primals) const {
                 t.with_captures(slice(primals, num_inputs_, num_primals_)));
 }
 
-// The derivative of the replayed forward with respect to the primals in `argnums`, the other
-// primals held fixed: the re-run that checkpointing trades memory for.
+Fn CustomTransforms::replay_of(const Arrays& primals, const Ints& which) const {
+  return [this, primals, which](const Arrays& xs) {
+    Arrays all = primals;
+    for (size_t k = 0; k < which.size(); ++k) all[which[k]] = xs[k];
+    return replay_forward(all);
+  };
+}
+
+// The derivatives of the primals a rule does not cover come from the replayed forward: the
+// re-run that checkpointing trades memory for.
 Arrays CustomTransforms::primal_cotangents(const Arrays& primals, const Arrays& cotangents,
                                            const Arrays& outputs, const Ints& argnums) {
   Ints from_rule, from_replay;
@@ -88,14 +102,8 @@ Arrays CustomTransforms::primal_cotangents(const Arrays& primals, const Arrays& 
     for (int i : from_rule) result[i] = got[i];
   }
   if (!from_replay.empty()) {
-    Arrays chosen;
-    for (int i : from_replay) chosen.push_back(primals[i]);
-    auto fn = [&](const Arrays& xs) {
-      Arrays all = primals;
-      for (size_t k = 0; k < from_replay.size(); ++k) all[from_replay[k]] = xs[k];
-      return replay_forward(all);
-    };
-    Arrays got = pullback::vjp(fn, chosen, cotangents).second;
+    Arrays got = pullback::vjp(replay_of(primals, from_replay), pick(primals, from_replay),
+                               cotangents).second;
     for (size_t k = 0; k < from_replay.size(); ++k) result[from_replay[k]] = got[k];
   }
   Arrays out;
@@ -129,14 +137,8 @@ Arrays CustomTransforms::output_tangents(const Arrays& primals, const Arrays& ta
     accumulate(std::move(got));
   }
   if (!replay_args.empty()) {
-    Arrays chosen;
-    for (int i : replay_args) chosen.push_back(primals[i]);
-    auto fn = [&](const Arrays& xs) {
-      Arrays all = primals;
-      for (size_t k = 0; k < replay_args.size(); ++k) all[replay_args[k]] = xs[k];
-      return replay_forward(all);
-    };
-    accumulate(pullback::jvp(fn, chosen, replay_tangents).second);
+    accumulate(pullback::jvp(replay_of(primals, replay_args), pick(primals, replay_args),
+                             replay_tangents).second);
   }
   return out;
 }
@@ -235,13 +237,7 @@ std::pair<Arrays, Ints> CustomTransforms::vmap(const Arrays& inputs, const Ints&
 std::vector<array> custom_function(const Fn& fn, const Arrays& inputs, CustomRules rules,
                                    const std::string& what) {
   uint64_t start = next_array_stamp();
-  Arrays tracers;
-  tracers.reserve(inputs.size());
-  for (auto& x : inputs) {
-    array t(x.shape(), x.dtype(), std::make_shared<Identity>(current_stream()), {x});
-    t.set_tracer(true);
-    tracers.push_back(std::move(t));
-  }
+  Arrays tracers = make_tracers(inputs);
   Arrays outputs;
   {
     TraceScope scope;

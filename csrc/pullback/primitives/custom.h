@@ -66,6 +66,8 @@ class CustomTransforms : public Primitive, public std::enable_shared_from_this<C
  private:
   // The forward re-run on `primals` (inputs, then captures).
   std::vector<array> replay_forward(const std::vector<array>& primals) const;
+  // The replayed forward as a function of the primals in `which`, the others fixed.
+  Fn replay_of(const std::vector<array>& primals, const std::vector<int>& which) const;
   const std::shared_ptr<const Trace>& forward(const char* transform) const;
 
   std::string what_;  // "custom_function" or "checkpoint", for messages
