@@ -38,6 +38,7 @@ PER_EXAMPLE_BATCH = 256  # examples whose gradients vmap(grad) computes at once
 
 LINALG_SHAPES = {"512": "512x512", "b64": "64x64x64"}
 VMAP_BATCH, VMAP_EXAMPLE = 256, (64, 256)  # vmap_shape: 4M float32 in all
+CKPT_DEPTH, CKPT_WIDTH, CKPT_BATCH = 8, 512, 256  # the checkpointed MLP step
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -89,6 +90,9 @@ CASES = [
      "ms", lambda t: t * 1e3),
     ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
+    ("checkpoint_mlp", f"MLP step, nn.utils.checkpoint per layer, {CKPT_DEPTH}x tanh(Linear({CKPT_WIDTH})), "
+     f"batch {CKPT_BATCH}", "ms", lambda t: t * 1e3),
+    ("checkpoint_mlp_plain", "the same MLP step without checkpoints", "ms", lambda t: t * 1e3),
     ("train_cnn_small", "CNN train step (Adam), 32x8x8x1: conv3x3 16, pool, conv3x3 32, pool, "
      "fc 64, fc 10", "ms", lambda t: t * 1e3),
     ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
@@ -430,6 +434,37 @@ def bench_per_example_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> Di
     looped: Dict[str, object] = {}
     timer.measure(looped, "vmap_per_example_grad", loop)
     return looped
+def bench_checkpoint_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    """nn.value_and_grad of an MLP whose layers each run under nn.utils.checkpoint (their
+    activations are recomputed in the backward pass), and the same step without checkpoints."""
+    import importlib
+
+    import numpy as np
+
+    nn = importlib.import_module(mx.__name__.rsplit(".", 1)[0] + ".nn")
+    rng = np.random.default_rng(4)
+
+    class MLP(nn.Module):
+        def __init__(self, checkpointed):
+            super().__init__()
+            self.layers = [nn.Linear(CKPT_WIDTH, CKPT_WIDTH) for _ in range(CKPT_DEPTH)]
+            self.checkpointed = checkpointed
+
+        def __call__(self, h):
+            for layer in self.layers:
+                h = mx.tanh(nn.utils.checkpoint(layer)(h) if self.checkpointed else layer(h))
+            return h
+
+    x = mx.array(rng.standard_normal((CKPT_BATCH, CKPT_WIDTH)).astype(np.float32))
+    for case, checkpointed in (("checkpoint_mlp", True), ("checkpoint_mlp_plain", False)):
+        model = MLP(checkpointed)
+        mx.eval(model.parameters())
+        step_fn = nn.value_and_grad(model, lambda h: model(h).sum())
+
+        def step():
+            mx.eval(step_fn(x))
+
+        timer.measure(res, case, step)
 
 
 def bench_cnn_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
@@ -703,6 +738,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_conv_mlx_like(mx, res, timer)
     bench_vmap_mlx_like(mx, res, timer)
     bench_train_mlx_like(mx, res, timer)
+    bench_checkpoint_mlx_like(mx, res, timer)
     bench_cnn_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
     bench_special_mlx_like(mx, res, timer)

@@ -1,5 +1,6 @@
 #include "pullback/array.h"
 
+#include <atomic>
 #include <stdexcept>
 
 #include "pullback/allocator.h"
@@ -50,8 +51,16 @@ void check_ndim(const Shape& shape, const char* op) {
   }
 }
 
+namespace {
+// Relaxed: a stamp only orders arrays against a stamp taken on the same thread.
+std::atomic<uint64_t> g_array_stamp{0};
+}  // namespace
+
+uint64_t next_array_stamp() { return g_array_stamp.fetch_add(1, std::memory_order_relaxed) + 1; }
+
 // Strides are set with the data; an unevaluated node has none.
-ArrayDesc::ArrayDesc(Shape s, Dtype t) : shape(std::move(s)), dtype(t) {
+ArrayDesc::ArrayDesc(Shape s, Dtype t)
+    : shape(std::move(s)), dtype(t), created(next_array_stamp()) {
   // Every array is made here, so this is the backstop; ops check first to name themselves.
   check_ndim(shape, "array");
   // A size whose byte count does not fit in 63 bits would wrap and corrupt every kernel.

@@ -63,12 +63,18 @@ struct ArrayDesc {
   bool evaluated = false;
   bool is_tracer = false;  // a transform's stand-in for a primal input
   uint32_t visit_mark = 0;  // graph walks mark visited nodes here instead of in a hash set
+  // When the node was built, from one process-wide counter: a trace of a function call tells
+  // the nodes the call built (stamped after the call began) from the ones it reads.
+  uint64_t created = 0;
 
   ArrayDesc(Shape shape, Dtype dtype);
   ~ArrayDesc();  // releases long input chains without recursion
 };
 
 Strides row_major_strides(const Shape& shape);
+// A stamp from the counter that stamps new arrays: every array built after this call has a
+// larger `created`, every array built before it a smaller one.
+uint64_t next_array_stamp();
 size_t shape_size(const Shape& shape);
 
 class array {
@@ -119,6 +125,7 @@ class array {
   std::vector<array> outputs() const;
   int position() const { return desc_->position; }
   bool is_tracer() const { return desc_->is_tracer; }
+  uint64_t created() const { return desc_->created; }
   void set_tracer(bool t) { desc_->is_tracer = t; }
 
   // Identity of the node (two handles to one node compare equal).

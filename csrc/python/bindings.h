@@ -20,4 +20,5 @@ void init_fft(nanobind::module_& m);  // the submodule _fft
 void init_linalg(nanobind::module_& m);  // the linalg submodule
 void init_fast(nanobind::module_& m);  // the submodule _fast
 void init_fast_attention(nanobind::module_& m);  // after init_fast: adds to _fast
+void init_custom(nanobind::module_& m);
 }  // namespace pullback::python

@@ -58,4 +58,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_linalg(m);
   pullback::python::init_fast(m);
   pullback::python::init_fast_attention(m);
+  pullback::python::init_custom(m);
 }

@@ -4,9 +4,10 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "python/transforms.h"
+
 #include "pullback/transforms/transforms.h"
 #include "python/bindings.h"
-#include "python/convert.h"
 
 namespace pullback::python {
 
@@ -26,20 +27,25 @@ const array& array_output(const char* name, nb::handle h) {
   return *a;
 }
 
+}  // namespace
+
+std::vector<array> arrays_result(nb::handle r, const char* name) {
+  std::vector<array> outs;
+  if (nb::isinstance<array>(r)) {
+    outs.push_back(array_output(name, r));
+    return outs;
+  }
+  if (!PyList_Check(r.ptr()) && !PyTuple_Check(r.ptr())) not_arrays(name, r);
+  nb::tuple items = nb::steal<nb::tuple>(PySequence_Tuple(r.ptr()));
+  for (nb::handle h : items) outs.push_back(array_output(name, h));
+  return outs;
+}
+
 Fn wrap(nb::callable fun, const char* name) {
   return [fun, name](const std::vector<array>& xs) {
     nb::list args;
     for (auto& x : xs) args.append(nb::cast(x));
-    nb::object r = fun(args);
-    std::vector<array> outs;
-    if (nb::isinstance<array>(r)) {
-      outs.push_back(array_output(name, r));
-      return outs;
-    }
-    if (!PyList_Check(r.ptr()) && !PyTuple_Check(r.ptr())) not_arrays(name, r);
-    nb::tuple items = nb::steal<nb::tuple>(PySequence_Tuple(r.ptr()));
-    for (nb::handle h : items) outs.push_back(array_output(name, h));
-    return outs;
+    return arrays_result(fun(args), name);
   };
 }
 
@@ -61,8 +67,6 @@ std::vector<array> arrays_arg(nb::handle seq, const char* name, const char* arg)
   }
   return out;
 }
-
-}  // namespace
 
 void init_transforms(nb::module_& m) {
   m.def("eval", [](nb::args args) {

@@ -515,6 +515,8 @@ EXCLUDED = {
     **{n: "stream/iteration/memory utility (test_special.py)" for n in (
         "ThreadLocalStream", "StreamContext", "ArrayIterator", "new_thread_local_stream",
         "new_thread_unsafe_stream", "clear_streams", "get_array_buffer_size")},
+    **{n: "transform (test_checkpoint.py, test_custom_function.py, test_vmap_custom.py)"
+       for n in ("checkpoint", "custom_function")},
     "fft": "the mx.fft submodule (test_fft.py: values, derivatives, hostile arguments)",
     "fast": "the mx.fast submodule (test_fast.py: values, derivatives, hostile arguments)",
     "linalg": "the mx.linalg submodule (test_linalg.py; fuzzed by test_fuzz.py's linalg family)",

@@ -10,9 +10,6 @@
 
 namespace pullback {
 
-namespace {
-
-// Stand-ins for the primals: fresh nodes, so the walk knows where to stop.
 std::vector<array> make_tracers(const std::vector<array>& primals) {
   std::vector<array> tracers;
   tracers.reserve(primals.size());
@@ -23,6 +20,8 @@ std::vector<array> make_tracers(const std::vector<array>& primals) {
   }
   return tracers;
 }
+
+namespace {
 
 void check_same_shape(const char* op, const array& a, const array& b, const char* what) {
   if (a.shape() != b.shape()) {

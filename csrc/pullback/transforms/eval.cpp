@@ -71,9 +71,14 @@ void eval(const std::vector<array>& outputs) {
   for (auto& o : outputs) {
     if (!o.valid()) throw std::invalid_argument("[eval] Cannot evaluate an uninitialized array.");
   }
+  // The walk starts from the last output. Gradients come in parameter order, first layer
+  // first, but a backward pass finishes the last layer's first: walking from the first
+  // layer's gradient would reach every layer's cotangent through the chain and keep each one
+  // alive until that layer's own gradient is reached, as much memory again as the activations.
+  std::vector<array> last_first(outputs.rbegin(), outputs.rend());
   std::vector<array> tape;
   walk_graph(
-      outputs,
+      last_first,
       [mark](const array& a) {
         if (a.is_evaluated() || !a.visit(mark)) return false;
         if (!a.has_primitive()) {

@@ -33,6 +33,10 @@ void walk_graph(const std::vector<array>& outputs, Enter&& enter, Leave&& leave)
   }
 }
 
+// Stand-ins for the primals of a traced call: fresh Identity nodes flagged as tracers, so the
+// walks know where to stop, that evaluate to the primals' values.
+std::vector<array> make_tracers(const std::vector<array>& primals);
+
 // The primitive calls between `tracers` and `outputs` that depend on a tracer, in topological
 // order (inputs first), one entry per call even with several outputs. `depends` receives the
 // ids of the tracers and of every array that depends on one. With `cut_at_stop_gradient`,

@@ -64,29 +64,37 @@ class _Slot:
         self.index = index
 
 
-def _fill(tree: Any, values: Sequence[Any]) -> Any:
+def _fill(tree: Any, values: Sequence[Any], is_leaf: Optional[Callable[[Any], bool]] = None) -> Any:
+    """``tree`` with each _Slot replaced by its entry of ``values`` (``is_leaf(node)``: keep
+    ``node`` whole, as :func:`_slot_arrays` did)."""
     if isinstance(tree, _Slot):
         return values[tree.index]
+    if is_leaf is not None and is_leaf(tree):
+        return tree
     if isinstance(tree, (list, tuple)):
         kind = type(tree)
-        children = [_fill(c, values) for c in tree]
+        children = [_fill(c, values, is_leaf) for c in tree]
         return kind(*children) if hasattr(tree, "_fields") else kind(children)
     if isinstance(tree, dict):
-        return {k: _fill(v, values) for k, v in tree.items()}
+        return {k: _fill(v, values, is_leaf) for k, v in tree.items()}
     return tree
 
 
-def _slot_arrays(tree: Any, arrays: List[array]) -> Any:
-    """``tree`` with each array replaced by a _Slot numbering it in ``arrays``."""
+def _slot_arrays(tree: Any, arrays: List[array],
+                 is_leaf: Optional[Callable[[Any], bool]] = None) -> Any:
+    """``tree`` with each array replaced by a _Slot numbering it in ``arrays``; a node for which
+    ``is_leaf(node)`` is true is kept whole."""
     if isinstance(tree, array):
         arrays.append(tree)
         return _Slot(len(arrays) - 1)
+    if is_leaf is not None and is_leaf(tree):
+        return tree
     if isinstance(tree, (list, tuple)):
         kind = type(tree)
-        children = [_slot_arrays(c, arrays) for c in tree]
+        children = [_slot_arrays(c, arrays, is_leaf) for c in tree]
         return kind(*children) if hasattr(tree, "_fields") else kind(children)
     if isinstance(tree, dict):
-        return {k: _slot_arrays(v, arrays) for k, v in tree.items()}
+        return {k: _slot_arrays(v, arrays, is_leaf) for k, v in tree.items()}
     return tree
 
 

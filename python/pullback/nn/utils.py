@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import wraps
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import pullback.core as mx
 from pullback.nn.layers.base import Module
@@ -24,5 +24,20 @@ def value_and_grad(model: Module, fn: Callable) -> Callable:
     @wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Tuple[Any, Any]:
         return value_and_grad_fn(model.trainable_parameters(), *args, **kwargs)
+
+    return wrapped
+
+
+def checkpoint(module: Module, fn: Optional[Callable] = None) -> Callable:
+    """Returns a function computing ``fn(*args, **kwargs)`` (by default ``module(...)``) whose
+    intermediates are recomputed during the gradient computation instead of kept. The module's
+    parameters are inputs of the checkpoint, so gradients reach them (through
+    :func:`value_and_grad`)."""
+    call = module.__call__ if fn is None else fn
+    checkpointed = mx.checkpoint(lambda _module, *args, **kwargs: call(*args, **kwargs))
+
+    @wraps(call)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return checkpointed(module, *args, **kwargs)
 
     return wrapped
