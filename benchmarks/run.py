@@ -88,6 +88,8 @@ CASES = [
     ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
     ("vmap_per_example_grad", f"per-example grads, vmap(grad) MLP {PER_EXAMPLE_BATCH}x784->256->10",
      "ms", lambda t: t * 1e3),
+    ("jacrev_64", "jacrev of tanh(W @ x) * x, 64 -> 64 float32", "ms", lambda t: t * 1e3),
+    ("jacfwd_64", "jacfwd of tanh(W @ x) * x, 64 -> 64 float32", "ms", lambda t: t * 1e3),
     ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
     ("checkpoint_mlp", f"MLP step, nn.utils.checkpoint per layer, {CKPT_DEPTH}x tanh(Linear({CKPT_WIDTH})), "
@@ -433,7 +435,24 @@ def bench_per_example_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> Di
 
     looped: Dict[str, object] = {}
     timer.measure(looped, "vmap_per_example_grad", loop)
+    if hasattr(mx, "jacrev"):
+        w_np, v_np = _jacobian_data()
+        w, v = mx.array(w_np), mx.array(v_np)
+        f = lambda u: mx.tanh(w @ u) * u  # noqa: E731
+        timer.measure(res, "jacrev_64", lambda: mx.eval(mx.jacrev(f)(v)))
+        timer.measure(res, "jacfwd_64", lambda: mx.eval(mx.jacfwd(f)(v)))
     return looped
+
+
+def _jacobian_data():
+    """W (64x64) and x (64) of the jacrev/jacfwd cases."""
+    import numpy as np
+
+    rng = np.random.default_rng(6)
+    return (rng.standard_normal((64, 64)).astype(np.float32) / 8,
+            rng.standard_normal(64).astype(np.float32))
+
+
 def bench_checkpoint_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     """nn.value_and_grad of an MLP whose layers each run under nn.utils.checkpoint (their
     activations are recomputed in the backward pass), and the same step without checkpoints."""
@@ -527,20 +546,20 @@ def _special_data():
     }
 
 
-def _vmap_data():
+def _vmap_shape_data():
     """The batch of the vmap_shape case, its batch axis first."""
     import numpy as np
 
     return np.random.default_rng(7).standard_normal((VMAP_BATCH, *VMAP_EXAMPLE)).astype(np.float32)
 
 
-def bench_vmap_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+def bench_vmap_shape_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     def example(a):  # one (64, 256) example -> (34, 512)
         h = mx.concatenate([a[::2], a[1::2]], axis=-1)
         h = mx.where(h > 0, h, 0.1 * h)
         return mx.pad(h[:, ::-1], [(1, 1), (0, 0)])
 
-    x = mx.array(_vmap_data())
+    x = mx.array(_vmap_shape_data())
     mx.eval(x)
     f = mx.vmap(example)
     timer.measure(res, "vmap_shape", lambda: mx.eval(f(x)))
@@ -742,7 +761,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_cnn_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
     bench_special_mlx_like(mx, res, timer)
-    bench_vmap_mlx_like(mx, res, timer)
+    bench_vmap_shape_mlx_like(mx, res, timer)
 
     def evaluated(v):
         a = mx.array(v)
@@ -829,6 +848,10 @@ def bench_torch(timer: Timer):
 
     per_example = torch.func.vmap(torch.func.grad(pe_loss), in_dims=(None, 0, 0))
     timer.measure(res, "vmap_per_example_grad", lambda: per_example(pe_params, pe_x, pe_y))
+    jw, jv = (torch.from_numpy(a) for a in _jacobian_data())
+    jf = lambda u: torch.tanh(jw @ u) * u  # noqa: E731
+    timer.measure(res, "jacrev_64", lambda: torch.func.jacrev(jf)(jv))
+    timer.measure(res, "jacfwd_64", lambda: torch.func.jacfwd(jf)(jv))
 
     d = {k: torch.from_numpy(v) for k, v in _index_data().items()}
     rows, bins, along = d["rows"].long(), d["bins"].long(), d["along"].long()
@@ -943,7 +966,7 @@ def bench_torch(timer: Timer):
             h = torch.where(h > 0, h, 0.1 * h)
             return F.pad(torch.flip(h, [1]), (0, 0, 1, 1))
 
-        vx, vf = torch.from_numpy(_vmap_data()), torch.func.vmap(vmap_example)
+        vx, vf = torch.from_numpy(_vmap_shape_data()), torch.func.vmap(vmap_example)
         timer.measure(res, "vmap_shape", lambda: vf(vx))
         for size, d in _linalg_data().items():
             d = {k: torch.from_numpy(v) for k, v in d.items()}

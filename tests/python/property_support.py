@@ -483,6 +483,8 @@ EXCLUDED = {
     # transforms and evaluation: exercised through every gradient check here
     **{n: "transform/evaluation" for n in ("eval", "async_eval", "grad", "value_and_grad", "vjp",
                                            "jvp")},
+    **{n: "transform (test_vmap_transform.py, test_vmap_compose.py, the test_vmap_* families)"
+       for n in ("vmap", "jacrev", "jacfwd", "hessian")},
     # dtype queries
     **{n: "dtype query (test_dtypes.py)" for n in ("issubdtype", "promote_types", "result_type",
                                                      "broadcast_shapes")},

@@ -431,3 +431,22 @@ def test_second_derivative_inv():
         return mx.sum(mx.grad(lambda y: mx.sum(L.inv(y) ** 2))(x) * x)
 
     check_grad(f, [a], dtypes=("float64",))
+
+
+def test_grad_through_one_output_of_a_multi_output_op():
+    # Only qr's Q (or eigh's vectors) is used: the dropped sibling output must not break the
+    # backward pass, which reads every output of the call.
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((4, 4))
+    a = a @ a.T + 4 * np.eye(4)
+    for f in (lambda m: mx.linalg.qr(m)[0].sum(),
+              lambda m: (mx.linalg.eigh(m)[1] ** 2 * mx.arange(4, dtype=mx.float64)).sum()):
+        g = mx.grad(f)(mx.array(a, dtype=mx.float64))
+        fd = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            p, m = a.copy(), a.copy()
+            p[idx] += 1e-6
+            m[idx] -= 1e-6
+            fd[idx] = (f(mx.array(p, dtype=mx.float64)).item() -
+                       f(mx.array(m, dtype=mx.float64)).item()) / 2e-6
+        np.testing.assert_allclose(np.array(g), fd, rtol=1e-5, atol=1e-7)

@@ -23,13 +23,14 @@ def np64(a):
 def fd_jacobian(f, x, h=1e-6):
     """Central-difference Jacobian of f: R^shape -> R^out_shape, shaped out + in (float64)."""
     x0 = np64(x)
-    out0 = np64(f(mx.array(x0)))
+    out0 = np64(f(mx.array(x0, dtype=mx.float64)))
     jac = np.zeros(out0.shape + x0.shape)
     for idx in np.ndindex(x0.shape):
         p, m = x0.copy(), x0.copy()
         p[idx] += h
         m[idx] -= h
-        jac[(Ellipsis,) + idx] = (np64(f(mx.array(p))) - np64(f(mx.array(m)))) / (2 * h)
+        jac[(Ellipsis,) + idx] = (np64(f(mx.array(p, dtype=mx.float64))) -
+                                  np64(f(mx.array(m, dtype=mx.float64)))) / (2 * h)
     return jac
 
 

@@ -82,6 +82,20 @@ std::pair<std::vector<array>, std::vector<array>> vjp(const Fn& fn,
     for (size_t j = 0; j < ins.size(); ++j) {
       if (depends.count(ins[j].id())) argnums.push_back(static_cast<int>(j));
     }
+    // An output of a multi-output call that nobody held (qr(a)[0] alone) is gone: outputs()
+    // gave a stand-in with neither data nor primitive. The rule may read every output, so
+    // give it a fresh call of the same primitive (evaluated only if the rule uses it).
+    for (auto& o : outs) {
+      if (o.has_primitive() || o.is_evaluated()) continue;
+      std::vector<Shape> shapes;
+      std::vector<Dtype> dtypes;
+      for (auto& x : outs) {
+        shapes.push_back(x.shape());
+        dtypes.push_back(x.dtype());
+      }
+      outs = array::make_arrays(std::move(shapes), dtypes, it->primitive_ptr(), ins);
+      break;
+    }
     std::vector<array> grads = it->primitive().vjp(ins, cts, argnums, outs);
     for (size_t k = 0; k < argnums.size(); ++k) accumulate(ins[argnums[k]], std::move(grads[k]));
   }

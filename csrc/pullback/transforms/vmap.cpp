@@ -25,8 +25,8 @@ class VmapPlaceholder : public UnaryPrimitive {
   void eval_cpu(const std::vector<array>&, array&) override {
     throw std::invalid_argument(
         "[vmap] Cannot evaluate an array that depends on a vmapped input inside the vmapped "
-        "function (Python control flow such as `if x.sum() > 0:`, `.item()`, converting to "
-        "NumPy or printing): its value differs per example and is not known while the function "
+        "function (Python control flow such as `if x.sum() > 0:`, `.item()`, boolean-mask "
+        "indexing `x[mask]`, converting to NumPy or printing): its value differs per example and is not known while the function "
         "is traced. Compute both branches and select with mx.where instead.");
   }
 };
@@ -137,7 +137,24 @@ std::vector<array> vmap(const Fn& fn, const std::vector<array>& inputs,
         in_ax.push_back(-1);
       }
     }
-    auto [outs, out_ax] = node.primitive().vmap(ins, in_ax);
+    bool any_batched = false;
+    for (int a : in_ax) any_batched = any_batched || a >= 0;
+    std::pair<std::vector<array>, std::vector<int>> rule;
+    if (any_batched) {
+      rule = node.primitive().vmap(ins, in_ax);
+    } else {
+      // A rule upstream returned an unbatched output: this call is the same for every
+      // example, so it is rebuilt once on its (unbatched) inputs.
+      std::vector<Shape> shapes;
+      std::vector<Dtype> dtypes;
+      for (auto& o : node.outputs()) {
+        shapes.push_back(o.shape());
+        dtypes.push_back(o.dtype());
+      }
+      rule.first = array::make_arrays(std::move(shapes), dtypes, node.primitive_ptr(), ins);
+      rule.second.assign(rule.first.size(), -1);
+    }
+    auto& [outs, out_ax] = rule;
     std::vector<array> originals = node.outputs();
     if (outs.size() != originals.size() || out_ax.size() != originals.size()) {
       throw std::logic_error(std::string("[vmap] The vmap rule of ") + node.primitive().name() +
