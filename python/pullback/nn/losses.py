@@ -70,6 +70,15 @@ def cross_entropy(logits: mx.array, targets: mx.array, weights: Optional[mx.arra
     if targets_shape != expected:
         raise ValueError(f"[{what}] Targets shape {targets_shape} does not match logits shape "
                          f"{logits_shape}.")
+    if (not as_probabilities and label_smoothing == 0 and axis in (-1, logits.ndim - 1)
+            and logits.dtype in (mx.float32, mx.float64, mx.float16, mx.bfloat16)):
+        # The common case runs as the fused primitive: one pass per row forward and backward
+        # (it computes in float32 at least; the loss keeps the logits' dtype, as the
+        # composition below does).
+        loss = mx.fast.cross_entropy(logits, targets)
+        if loss.dtype != logits.dtype:
+            loss = loss.astype(logits.dtype)
+        return _reduce(_weighted(loss, weights, what), reduction, what)
     # Shifting by the (constant) max keeps exp in range; the loss does not depend on it.
     shifted = logits - mx.stop_gradient(mx.max(logits, axis=axis, keepdims=True))
     if as_probabilities:
