@@ -226,3 +226,22 @@ def test_checkpointing_lowers_the_peak_memory_of_a_training_step():
           f"4-layer segments {segments / 1e6:.1f}")
     assert per_layer <= 1.05 * plain, (per_layer, plain)
     assert segments < 0.8 * plain, (segments, plain)
+
+
+def test_transformer_checkpoint_flag_keeps_gradients():
+    results = []
+    for flag in (False, True):
+        mx.random.seed(3)
+        model = nn.Transformer(dims=16, num_heads=2, num_encoder_layers=2, num_decoder_layers=2,
+                               checkpoint=flag)
+        src, tgt = mx.random.normal((2, 5, 16)), mx.random.normal((2, 4, 16))
+        mask = nn.MultiHeadAttention.create_additive_causal_mask(4)
+        loss, grads = nn.value_and_grad(
+            model, lambda m: mx.sum(mx.sin(m(src, tgt, None, mask, None))))(model)
+        results.append((loss, dict(tree_flatten(grads))))
+    (l0, g0), (l1, g1) = results
+    np.testing.assert_allclose(l0.item(), l1.item(), rtol=1e-6)
+    assert set(g0) == set(g1) and len(g0) > 20
+    for name in g0:
+        np.testing.assert_allclose(np.array(g1[name]), np.array(g0[name]), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)

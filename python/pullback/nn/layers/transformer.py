@@ -1,7 +1,7 @@
 """Transformer encoder/decoder stacks from MultiHeadAttention, LayerNorm, Linear and Dropout,
 with MLX's member names (attention / self_attention / cross_attention, ln1.., linear1/2,
-dropout1..) so weights load across. ``checkpoint`` is accepted and recorded; pullback has no
-rematerialization transform yet, so it does not change memory use."""
+dropout1..) so weights load across. With ``checkpoint=True`` each layer runs under
+nn.utils.checkpoint: its activations are recomputed in the backward pass instead of kept."""
 
 from __future__ import annotations
 
@@ -94,8 +94,15 @@ class TransformerEncoder(Module):
 
     def __call__(self, x: mx.array, mask: Optional[mx.array]) -> mx.array:
         for layer in self.layers:
-            x = layer(x, mask)
+            x = _maybe_checkpointed(layer, self.checkpoint)(x, mask)
         return self.ln(x)
+
+
+def _maybe_checkpointed(layer: Module, checkpoint: bool) -> Callable:
+    if not checkpoint:
+        return layer
+    from pullback.nn.utils import checkpoint as checkpointed  # nn.utils imports the layers
+    return checkpointed(layer)
 
 
 class TransformerDecoder(Module):
@@ -113,7 +120,7 @@ class TransformerDecoder(Module):
     def __call__(self, x: mx.array, memory: mx.array, x_mask: Optional[mx.array],
                  memory_mask: Optional[mx.array]) -> mx.array:
         for layer in self.layers:
-            x = layer(x, memory, x_mask, memory_mask)
+            x = _maybe_checkpointed(layer, self.checkpoint)(x, memory, x_mask, memory_mask)
         return self.ln(x)
 
 
