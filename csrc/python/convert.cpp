@@ -411,6 +411,14 @@ array to_array(nb::handle obj, std::optional<Dtype> dtype, const char* op) {
   if (const array* a = as_array(obj, op)) return dtype ? astype(*a, *dtype) : *a;
   if (is_python_scalar(obj)) return scalar_as(obj, dtype.value_or(scalar_default_dtype(obj)), op);
   if (is_nested_seq(obj.ptr())) return from_nested(obj, dtype, op);
+  // ArrayLike: an object that converts itself through __mlx_array__ (MLX's protocol).
+  if (nb::hasattr(obj, "__mlx_array__")) {
+    nb::object converted = obj.attr("__mlx_array__")();
+    if (const array* a = as_array(converted, op)) return dtype ? astype(*a, *dtype) : *a;
+    throw nb::type_error((std::string("[") + op + "] " + type_name_of(obj) +
+                          ".__mlx_array__() returned " + type_name_of(converted) +
+                          ", not an array.").c_str());
+  }
   // ml_dtypes' bfloat16 NumPy arrays: their bits, read as uint16, are the bfloat16 values.
   nb::object bf16 = numpy_bfloat16();
   if (!bf16.is_none() && nb::hasattr(obj, "dtype") && obj.attr("dtype").equal(bf16)) {

@@ -514,6 +514,7 @@ EXCLUDED = {
     **{n: "tested in test_special.py" for n in (
         "as_strided", "view", "depends", "convolve", "bartlett", "blackman", "hamming", "hanning",
         "hadamard_transform", "block_masked_mm", "gather_mm", "segmented_mm")},
+    "ArrayLike": "protocol class: objects with __mlx_array__ (test_array.py)",
     **{n: "stream/iteration/memory utility (test_special.py)" for n in (
         "ThreadLocalStream", "StreamContext", "ArrayIterator", "new_thread_local_stream",
         "new_thread_unsafe_stream", "clear_streams", "get_array_buffer_size")},

@@ -472,3 +472,27 @@ def test_arrays_are_reusable_after_eval():
     c = b + a
     assert c.tolist() == [4.0, 8.0]
     assert b.tolist() == [3.0, 6.0]
+
+
+def test_array_like_objects_convert_through_mlx_array():
+    class Wrapped(mx.ArrayLike):
+        def __init__(self, values):
+            self.values = values
+
+        def __mlx_array__(self):
+            return mx.array(self.values)
+
+    w = Wrapped([1.0, 2.0])
+    np.testing.assert_array_equal(np.array(mx.array(w)), [1.0, 2.0])
+    np.testing.assert_allclose(np.array(mx.exp(w)), np.exp([1.0, 2.0]), rtol=1e-6)
+    np.testing.assert_array_equal(np.array(mx.add(w, 1)), [2.0, 3.0])
+    np.testing.assert_array_equal(np.array(mx.array(3.0) * w), [3.0, 6.0])
+    np.testing.assert_array_equal(np.array(mx.concatenate([w, w])), [1.0, 2.0, 1.0, 2.0])
+    assert mx.array(w, dtype=mx.int32).dtype == mx.int32
+
+    class Broken:
+        def __mlx_array__(self):
+            return 3
+
+    with pytest.raises(TypeError, match=r"__mlx_array__\(\) returned int, not an array"):
+        mx.array(Broken())

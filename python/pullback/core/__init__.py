@@ -200,6 +200,11 @@ def result_type(*arrays_and_dtypes: Union[array, Dtype]) -> Dtype:  # noqa: F405
     return out
 
 
+class ArrayLike:
+    """Any Python object with an ``__mlx_array__`` method that returns an :obj:`array`: ops
+    and ``mx.array`` accept such objects wherever they accept an array (MLX's protocol)."""
+
+
 class StreamContext:
     """A context manager that runs the ops in its ``with`` block on a stream (or a device's
     default stream), restoring the previous default stream on exit. See :func:`stream`."""
