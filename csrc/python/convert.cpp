@@ -431,9 +431,19 @@ array to_array(nb::handle obj, std::optional<Dtype> dtype, const char* op) {
   nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu> nd;
   if (nb::try_cast(obj, nd)) {
     auto src = from_dlpack_dtype(nd.dtype());
-    if (!src) throw std::invalid_argument(std::string("[") + op + "] Unsupported element type in the buffer.");
     Shape shape(nd.ndim());
     for (size_t i = 0; i < nd.ndim(); ++i) shape[i] = static_cast<int64_t>(nd.shape(i));
+    if (!src && nd.dtype() == nb::dtype<std::complex<double>>()) {
+      // complex128 (NumPy's default complex) narrows to complex64, as MLX does: there is no
+      // complex128 dtype.
+      check_ndim(shape, op);
+      const double* in = static_cast<const double*>(nd.data());
+      std::vector<float> narrowed(2 * nd.size());
+      for (size_t i = 0; i < narrowed.size(); ++i) narrowed[i] = static_cast<float>(in[i]);
+      array a(narrowed.data(), std::move(shape), Dtype::complex64);
+      return dtype ? astype(a, *dtype) : a;
+    }
+    if (!src) throw std::invalid_argument(std::string("[") + op + "] Unsupported element type in the buffer.");
     check_ndim(shape, op);
     array a(nd.data(), std::move(shape), *src);
     Dtype target = dtype.value_or(*src == Dtype::float64 ? Dtype::float32 : *src);

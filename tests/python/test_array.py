@@ -496,3 +496,12 @@ def test_array_like_objects_convert_through_mlx_array():
 
     with pytest.raises(TypeError, match=r"__mlx_array__\(\) returned int, not an array"):
         mx.array(Broken())
+
+
+def test_numpy_complex128_narrows_to_complex64():
+    z = np.array([[1 + 2j, 3j], [1.5, -2 - 0.25j]])
+    for src in (z, z.T, z[::-1]):
+        a = mx.array(src)
+        assert a.dtype == mx.complex64 and a.shape == src.shape
+        np.testing.assert_array_equal(np.array(a), src.astype(np.complex64))
+    np.testing.assert_array_equal(np.array(mx.array(z, dtype=mx.float32)), z.real.astype(np.float32))
