@@ -733,3 +733,60 @@ def test_transformer_dropout_only_in_training():
     np.testing.assert_array_equal(npa(model(x, None)), npa(model(x, None)))
     model.train()
     assert not np.allclose(npa(model(x, None)), npa(model(x, None)))
+
+
+# ---- Upsample with antialias ----
+
+def test_upsample_antialias_halving_is_the_1331_filter():
+    # Linear, factor 1/2: the triangle stretched to width 4 puts weights (1, 3, 3, 1) / 8 on the
+    # four inputs around each output; at the borders the missing tap's weight is dropped and
+    # the rest renormalised.
+    x = np.random.default_rng(0).standard_normal((2, 12, 3)).astype(np.float32)
+    got = np.array(nn.Upsample(0.5, "linear", antialias=True)(mx.array(x)))
+    padded = np.concatenate([np.zeros_like(x[:, :1]), x, np.zeros_like(x[:, :1])], axis=1)
+    want = np.empty((2, 6, 3), np.float64)
+    for i in range(6):
+        taps = padded[:, 2 * i:2 * i + 4]
+        w = np.array([1.0, 3.0, 3.0, 1.0])
+        if i == 0:
+            w[0] = 0
+        if i == 5:
+            w[3] = 0
+        want[:, i] = np.tensordot(w / w.sum(), taps, axes=([0], [1]))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+@pytest.mark.parametrize("shape,scale", [((2, 12, 12, 3), 0.5), ((1, 16, 8, 2), (0.25, 0.5))])
+def test_upsample_antialias_matches_torch_for_integer_downscales(mode, shape, scale):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    got = np.array(nn.Upsample(scale, mode, antialias=True)(mx.array(x)))
+    sizes = tuple(int(n * s) for n, s in zip(shape[1:-1], scale if isinstance(scale, tuple)
+                                             else (scale,) * (len(shape) - 2)))
+    ref = torch.nn.functional.interpolate(
+        torch.from_numpy(x).permute(0, 3, 1, 2), size=sizes,
+        mode="bilinear" if mode == "linear" else "bicubic", antialias=True, align_corners=False)
+    np.testing.assert_allclose(got, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+@pytest.mark.parametrize("shape,scale", [((2, 10, 3), 0.3), ((1, 9, 8, 2), (0.5, 0.25)),
+                                         ((2, 7, 3), 1.5), ((1, 6, 5, 4, 1), (0.5, 0.7, 1.3))])
+def test_upsample_antialias_matches_mlx(mode, shape, scale):
+    mlx = pytest.importorskip("mlx.core")
+    mnn = pytest.importorskip("mlx.nn")
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    got = np.array(nn.Upsample(scale, mode, antialias=True)(mx.array(x)))
+    want = np.array(mnn.Upsample(scale, mode, antialias=True)(mlx.array(x)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_upsample_antialias_gradient_and_errors():
+    x = np.random.default_rng(3).standard_normal((1, 6, 2))
+    check_grad(lambda a: nn.Upsample(0.5, "cubic", antialias=True)(a), [x])
+    with pytest.raises(ValueError, match=r"\[Upsample\] Antialiasing is not supported for nearest"):
+        nn.Upsample(0.5, "nearest", antialias=True)
+    with pytest.raises(ValueError, match=r"\[Upsample\] antialias=True is not supported with "
+                                         r"align_corners=True"):
+        nn.Upsample(0.5, "linear", align_corners=True, antialias=True)

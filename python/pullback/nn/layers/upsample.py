@@ -57,6 +57,26 @@ def _cubic_taps(n: int, m: int, scale: float, align_corners: bool):
     return taps
 
 
+def _antialias_taps(n: int, m: int, scale: float, cubic: bool):
+    """Taps of a low-pass resampling filter: each output samples the inputs around its source
+    position with a triangle (linear) or Keys' cubic with a = -0.5 (cubic) kernel, stretched by
+    1 / scale when downsampling so that it averages every input it covers; taps outside the
+    input get no weight and each output's weights are normalised to sum to 1 (MLX's rule, the
+    same as PyTorch's interpolate(antialias=True) for integer downscales)."""
+    pos = _source_positions(n, m, scale, False)
+    stretch = 1.0 / scale if scale < 1 else 1.0
+    radius = 2.0 if cubic else 1.0
+    reach = int(np.ceil(radius * stretch)) + 1
+    src = np.floor(pos)[:, None] + np.arange(-reach + 1, reach)[None, :]
+    d = np.abs(pos[:, None] - src) / stretch
+    w = _keys_cubic(d, -0.5) if cubic else np.maximum(1.0 - d, 0.0)
+    w = np.where((src >= 0) & (src < n), w, 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    w = w / np.where(total > 0, total, 1.0)
+    src = np.clip(src, 0, n - 1).astype(np.int32)
+    return [(src[:, k], w[:, k]) for k in range(src.shape[1])]
+
+
 class Upsample(Module):
     """Resizes the spatial axes of (N, *spatial, C) by ``scale_factor`` (one number for all
     axes or one per axis) with ``mode`` 'nearest', 'linear' or 'cubic'. ``align_corners``
@@ -68,8 +88,12 @@ class Upsample(Module):
         super().__init__()
         if mode not in ("nearest", "linear", "cubic"):
             raise ValueError(f"[Upsample] Got unsupported upsampling algorithm: {mode!r}.")
-        if antialias:
-            raise ValueError("[Upsample] antialias=True is not supported yet.")
+        if antialias and mode == "nearest":
+            raise ValueError("[Upsample] Antialiasing is not supported for nearest neighbor "
+                             "upsampling.")
+        if antialias and align_corners:
+            raise ValueError("[Upsample] antialias=True is not supported with "
+                             "align_corners=True.")
         factors = scale_factor if isinstance(scale_factor, (list, tuple)) else (scale_factor,)
         if not all(isinstance(f, (int, float)) and f > 0 for f in factors):
             raise ValueError(f"[Upsample] scale_factor must be positive but got {scale_factor}.")
@@ -77,6 +101,7 @@ class Upsample(Module):
             scale_factor, (list, tuple)) else float(scale_factor)
         self.mode = mode
         self.align_corners = align_corners
+        self.antialias = antialias
 
     @property
     def scale_factor(self):
@@ -84,7 +109,8 @@ class Upsample(Module):
 
     def _extra_repr(self) -> str:
         return (f"scale_factor={self._scale}, mode={self.mode!r}, "
-                f"align_corners={self.align_corners}")
+                f"align_corners={self.align_corners}" +
+                (", antialias=True" if self.antialias else ""))
 
     def __call__(self, x: mx.array) -> mx.array:
         dims = x.ndim - 2
@@ -103,6 +129,8 @@ class Upsample(Module):
                                  f"of shape {tuple(x.shape)}.")
             if self.mode == "nearest":
                 taps = _nearest_taps(n, m)
+            elif self.antialias:
+                taps = _antialias_taps(n, m, scale, self.mode == "cubic")
             elif self.mode == "linear":
                 taps = _linear_taps(n, m, scale, self.align_corners)
             else:
