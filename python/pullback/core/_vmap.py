@@ -51,7 +51,8 @@ def _axes_of_leaves(spec: Any, tree: Any, what: str, on_leaf: Callable[[Any, Axi
         for key, child in tree.items():
             _axes_of_leaves(spec[key], child, what, on_leaf)
         return
-    _check_axis_spec(spec, what) if not isinstance(spec, (list, tuple, dict)) else None
+    if not isinstance(spec, (list, tuple, dict)):
+        _check_axis_spec(spec, what)  # a wrong type of axis (a string, a float) says so
     raise ValueError(f"[vmap] {what} is not a prefix of the tree it describes: got "
                      f"{type(spec).__name__} for a {type(tree).__name__}.")
 
