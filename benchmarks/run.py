@@ -92,6 +92,8 @@ CASES = [
     ("jacfwd_64", "jacfwd of tanh(W @ x) * x, 64 -> 64 float32", "ms", lambda t: t * 1e3),
     ("train_mlp_small", "MLP train step (Adam), 32x64->64->64->10", "ms", lambda t: t * 1e3),
     ("train_mlp", "MLP train step (Adam), 256x784->512->512->10", "ms", lambda t: t * 1e3),
+    ("train_transformer", "transformer encoder train step (AdamW), 4 layers, width 256, 4 heads, "
+     "16x128 tokens", "ms", lambda t: t * 1e3),
     ("checkpoint_mlp", f"MLP step, nn.utils.checkpoint per layer, {CKPT_DEPTH}x tanh(Linear({CKPT_WIDTH})), "
      f"batch {CKPT_BATCH}", "ms", lambda t: t * 1e3),
     ("checkpoint_mlp_plain", "the same MLP step without checkpoints", "ms", lambda t: t * 1e3),
@@ -399,6 +401,40 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
             mx.eval(loss, model.parameters(), optimizer.state)
 
         timer.measure(res, case, step)
+
+TF_LAYERS, TF_DIMS, TF_HEADS, TF_BATCH, TF_SEQ = 4, 256, 4, 16, 128
+
+
+def bench_transformer_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
+    """One training step of a pre-norm transformer encoder (causal mask) with a squared loss:
+    nn.value_and_grad, then AdamW."""
+    import importlib
+
+    import numpy as np
+
+    root = mx.__name__.rsplit(".", 1)[0]
+    nn = importlib.import_module(root + ".nn")
+    optim = importlib.import_module(root + ".optimizers")
+    rng = np.random.default_rng(8)
+    model = nn.TransformerEncoder(TF_LAYERS, TF_DIMS, TF_HEADS, mlp_dims=4 * TF_DIMS)
+    x = mx.array(rng.standard_normal((TF_BATCH, TF_SEQ, TF_DIMS)).astype(np.float32))
+    target = mx.array(rng.standard_normal((TF_BATCH, TF_SEQ, TF_DIMS)).astype(np.float32))
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(TF_SEQ)
+    optimizer = optim.AdamW(learning_rate=1e-4)
+    mx.eval(model.parameters(), x, target, mask)
+
+    def loss_fn(inputs):
+        return mx.mean(mx.square(model(inputs, mask) - target))
+
+    step_fn = nn.value_and_grad(model, loss_fn)
+
+    def step():
+        loss, grads = step_fn(x)
+        optimizer.update(model, grads)
+        mx.eval(loss, model.parameters(), optimizer.state)
+
+    timer.measure(res, "train_transformer", step)
+
 
 def _per_example_data():
     """A 784-256-10 tanh MLP and a batch of inputs with one-hot labels (cross-entropy)."""
@@ -757,6 +793,7 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     bench_conv_mlx_like(mx, res, timer)
     bench_vmap_mlx_like(mx, res, timer)
     bench_train_mlx_like(mx, res, timer)
+    bench_transformer_mlx_like(mx, res, timer)
     bench_checkpoint_mlx_like(mx, res, timer)
     bench_cnn_mlx_like(mx, res, timer)
     bench_random_mlx_like(mx, res, timer)
@@ -803,6 +840,31 @@ def bench_mlx(timer: Timer):
 
     mx.set_default_device(mx.cpu)
     return bench_mlx_like(mx, "mlx", timer)
+
+
+def _torch_transformer_step(torch):
+    """The train_transformer step in PyTorch: nn.TransformerEncoder (pre-norm, batch first, no
+    dropout, the same causal mask), a squared loss, AdamW."""
+    import numpy as np
+
+    rng = np.random.default_rng(8)
+    layer = torch.nn.TransformerEncoderLayer(TF_DIMS, TF_HEADS, 4 * TF_DIMS, dropout=0.0,
+                                             activation="relu", batch_first=True,
+                                             norm_first=True)
+    model = torch.nn.TransformerEncoder(layer, TF_LAYERS, norm=torch.nn.LayerNorm(TF_DIMS),
+                                        enable_nested_tensor=False)
+    x = torch.from_numpy(rng.standard_normal((TF_BATCH, TF_SEQ, TF_DIMS)).astype(np.float32))
+    target = torch.from_numpy(rng.standard_normal((TF_BATCH, TF_SEQ, TF_DIMS)).astype(np.float32))
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(TF_SEQ)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        loss = ((model(x, mask=mask, is_causal=True) - target) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 def bench_torch(timer: Timer):
@@ -951,38 +1013,40 @@ def bench_torch(timer: Timer):
             optimizer.step()
 
         timer.measure(res, case, train_step)
-        timer.measure(res, "uniform_8m", lambda: torch.rand(ELEMENTWISE_N))
-        timer.measure(res, "normal_8m", lambda: torch.randn(ELEMENTWISE_N))
-        sp = {k: torch.from_numpy(v) for k, v in _special_data().items()}
-        kernel = sp["taps"].flip(0).reshape(1, 1, -1)
-        timer.measure(res, "convolve", lambda: F.conv1d(sp["signal"].reshape(1, 1, -1), kernel,
-                                                        padding=15))
-        choice = sp["choice"].long()
-        timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
-        bench_fft_cases(torch.fft, torch.from_numpy, res, timer)
+    tf_step = _torch_transformer_step(torch)
+    timer.measure(res, "train_transformer", tf_step)
+    timer.measure(res, "uniform_8m", lambda: torch.rand(ELEMENTWISE_N))
+    timer.measure(res, "normal_8m", lambda: torch.randn(ELEMENTWISE_N))
+    sp = {k: torch.from_numpy(v) for k, v in _special_data().items()}
+    kernel = sp["taps"].flip(0).reshape(1, 1, -1)
+    timer.measure(res, "convolve", lambda: F.conv1d(sp["signal"].reshape(1, 1, -1), kernel,
+                                                    padding=15))
+    choice = sp["choice"].long()
+    timer.measure(res, "gather_mm", lambda: torch.bmm(sp["tokens"], sp["experts"][choice]))
+    bench_fft_cases(torch.fft, torch.from_numpy, res, timer)
 
-        def vmap_example(a):
-            h = torch.cat([a[::2], a[1::2]], dim=-1)
-            h = torch.where(h > 0, h, 0.1 * h)
-            return F.pad(torch.flip(h, [1]), (0, 0, 1, 1))
+    def vmap_example(a):
+        h = torch.cat([a[::2], a[1::2]], dim=-1)
+        h = torch.where(h > 0, h, 0.1 * h)
+        return F.pad(torch.flip(h, [1]), (0, 0, 1, 1))
 
-        vx, vf = torch.from_numpy(_vmap_shape_data()), torch.func.vmap(vmap_example)
-        timer.measure(res, "vmap_shape", lambda: vf(vx))
-        for size, d in _linalg_data().items():
-            d = {k: torch.from_numpy(v) for k, v in d.items()}
-            timer.measure(res, f"inv_{size}", lambda: torch.linalg.inv(d["a"]))
-            timer.measure(res, f"solve_{size}", lambda: torch.linalg.solve(d["a"], d["b"]))
-            timer.measure(res, f"cholesky_{size}", lambda: torch.linalg.cholesky(d["spd"]))
-            timer.measure(res, f"svd_{size}", lambda: torch.linalg.svd(d["a"]))
-            timer.measure(res, f"eigh_{size}", lambda: torch.linalg.eigh(d["spd"]))
-        v = {k: torch.from_numpy(x) for k, x in _vmap_linalg_data().items()}
-        solve_each = torch.func.vmap(torch.linalg.solve, in_dims=(None, 0))
-        timer.measure(res, "vmap_solve_shared", lambda: solve_each(v["a"], v["rhs"]))
-        inv_each = torch.func.vmap(torch.linalg.inv, in_dims=-1)
-        timer.measure(res, "vmap_inv_last", lambda: inv_each(v["stack"]))
-        c = {k: torch.from_numpy(v) for k, v in _complex_linalg_data().items()}
-        timer.measure(res, "svd_c64", lambda: torch.linalg.svd(c["a"]))
-        timer.measure(res, "eigh_c64", lambda: torch.linalg.eigh(c["herm"]))
+    vx, vf = torch.from_numpy(_vmap_shape_data()), torch.func.vmap(vmap_example)
+    timer.measure(res, "vmap_shape", lambda: vf(vx))
+    for size, d in _linalg_data().items():
+        d = {k: torch.from_numpy(v) for k, v in d.items()}
+        timer.measure(res, f"inv_{size}", lambda: torch.linalg.inv(d["a"]))
+        timer.measure(res, f"solve_{size}", lambda: torch.linalg.solve(d["a"], d["b"]))
+        timer.measure(res, f"cholesky_{size}", lambda: torch.linalg.cholesky(d["spd"]))
+        timer.measure(res, f"svd_{size}", lambda: torch.linalg.svd(d["a"]))
+        timer.measure(res, f"eigh_{size}", lambda: torch.linalg.eigh(d["spd"]))
+    v = {k: torch.from_numpy(x) for k, x in _vmap_linalg_data().items()}
+    solve_each = torch.func.vmap(torch.linalg.solve, in_dims=(None, 0))
+    timer.measure(res, "vmap_solve_shared", lambda: solve_each(v["a"], v["rhs"]))
+    inv_each = torch.func.vmap(torch.linalg.inv, in_dims=-1)
+    timer.measure(res, "vmap_inv_last", lambda: inv_each(v["stack"]))
+    c = {k: torch.from_numpy(v) for k, v in _complex_linalg_data().items()}
+    timer.measure(res, "svd_c64", lambda: torch.linalg.svd(c["a"]))
+    timer.measure(res, "eigh_c64", lambda: torch.linalg.eigh(c["herm"]))
     return {"torch": res}
 
 
