@@ -21,4 +21,5 @@ void init_linalg(nanobind::module_& m);  // the linalg submodule
 void init_fast(nanobind::module_& m);  // the submodule _fast
 void init_fast_attention(nanobind::module_& m);  // after init_fast: adds to _fast
 void init_custom(nanobind::module_& m);
+void init_compile(nanobind::module_& m);
 }  // namespace pullback::python

@@ -59,4 +59,5 @@ NB_MODULE(_core, m) {
   pullback::python::init_fast(m);
   pullback::python::init_fast_attention(m);
   pullback::python::init_custom(m);
+  pullback::python::init_compile(m);
 }

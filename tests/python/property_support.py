@@ -520,6 +520,7 @@ EXCLUDED = {
         "new_thread_unsafe_stream", "clear_streams", "get_array_buffer_size")},
     **{n: "transform (test_checkpoint.py, test_custom_function.py, test_vmap_custom.py)"
        for n in ("checkpoint", "custom_function")},
+    **{n: "transform (test_compile.py)" for n in ("compile", "disable_compile", "enable_compile")},
     "fft": "the mx.fft submodule (test_fft.py: values, derivatives, hostile arguments)",
     "fast": "the mx.fast submodule (test_fast.py: values, derivatives, hostile arguments)",
     "linalg": "the mx.linalg submodule (test_linalg.py; fuzzed by test_fuzz.py's linalg family)",

@@ -234,6 +234,7 @@ from pullback.core._info import (PrintOptions, __version__, cuda, device_info,  
 
 from pullback.core._vmap import hessian, jacfwd, jacrev, vmap  # noqa: E402
 from pullback.core._custom import checkpoint, custom_function  # noqa: E402
+from pullback.core._compile import compile, disable_compile, enable_compile  # noqa: E402,A004
 from pullback.core._interop import from_dlpack  # noqa: E402
 from pullback.core._io import (load, save, save_gguf, save_safetensors, savez,  # noqa: E402
                                savez_compressed)
@@ -255,5 +256,6 @@ __all__ = sorted(
        "metal", "cuda", "device_info", "set_printoptions", "get_printoptions", "printoptions",
        "PrintOptions", "set_wired_limit", "from_dlpack", "load", "save", "save_gguf",
        "save_safetensors", "savez", "savez_compressed", "fft", "fast", "random", "vmap",
-       "jacrev", "jacfwd", "hessian", "checkpoint", "custom_function"}
+       "jacrev", "jacfwd", "hessian", "checkpoint", "custom_function", "compile",
+       "disable_compile", "enable_compile"}
 )

@@ -70,6 +70,36 @@ PB_SIMD_INLINE float divide_op(float x, float y) { return x / y; }
 PB_SIMD_INLINE float maximum_op(float x, float y) { return (x > y || x != x) ? x : y; }
 PB_SIMD_INLINE float minimum_op(float x, float y) { return (x < y || x != x) ? x : y; }
 
+// Four 16-float vectors in flight hide the latency of each step's multiply and add.
+PB_SIMD_INLINE void affine_chain(const float* x, float* y, size_t n, const float* mul,
+                                 const float* add, size_t steps) {
+  typedef float v16 __attribute__((vector_size(64)));
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    v16 a, b, c, d;
+    std::memcpy(&a, x + i, 64);
+    std::memcpy(&b, x + i + 16, 64);
+    std::memcpy(&c, x + i + 32, 64);
+    std::memcpy(&d, x + i + 48, 64);
+    for (size_t s = 0; s < steps; ++s) {
+      const float m = mul[s], p = add[s];
+      a = a * m + p;
+      b = b * m + p;
+      c = c * m + p;
+      d = d * m + p;
+    }
+    std::memcpy(y + i, &a, 64);
+    std::memcpy(y + i + 16, &b, 64);
+    std::memcpy(y + i + 32, &c, 64);
+    std::memcpy(y + i + 48, &d, 64);
+  }
+  for (; i < n; ++i) {
+    float v = x[i];
+    for (size_t s = 0; s < steps; ++s) v = v * mul[s] + add[s];
+    y[i] = v;
+  }
+}
+
 }  // namespace
 
 // One namespace of kernels per instruction set. ATTR is the target attribute, FMA whether the
@@ -110,6 +140,10 @@ PB_SIMD_INLINE float minimum_op(float x, float y) { return (x < y || x != x) ? x
   PB_BINARY(divide, divide_op)                                                          \
   PB_BINARY(maximum, maximum_op)                                                        \
   PB_BINARY(minimum, minimum_op)                                                        \
+  ATTR void affine_k(const float* x, float* y, size_t n, const float* mul,              \
+                     const float* add, size_t steps) {                                  \
+    affine_chain(x, y, n, mul, add, steps);                                             \
+  }                                                                                     \
   const KernelTable table{                                                              \
       ISA,                                                                              \
       {exp_k, expm1_k, log_k, log1p_k, sin_k, cos_k, tanh_k, sigmoid_k, erf_k, sqrt_k,  \
@@ -119,7 +153,8 @@ PB_SIMD_INLINE float minimum_op(float x, float y) { return (x < y || x != x) ? x
        {multiply_vv, multiply_sv, multiply_vs},                                         \
        {divide_vv, divide_sv, divide_vs},                                               \
        {maximum_vv, maximum_sv, maximum_vs},                                            \
-       {minimum_vv, minimum_sv, minimum_vs}}};
+       {minimum_vv, minimum_sv, minimum_vs}},                                           \
+      affine_k};
 
 namespace baseline {
 #define ATTR

@@ -267,6 +267,12 @@ using UnaryKernel = void (*)(const float* in, float* out, size_t n);
 // out[i] = a[i] op b[i], a[0] op b[i], or a[i] op b[0] depending on the table slot.
 using BinaryKernel = void (*)(const float* a, const float* b, float* out, size_t n);
 
+// y[i] = x[i] * mul[0] + add[0], then * mul[1] + add[1], ... for `steps` steps, each product
+// and sum rounded on its own (as the unfused ops round them): compile's fused chains of
+// scalar additions, subtractions and multiplications, kept in registers.
+using AffineKernel = void (*)(const float* x, float* y, size_t n, const float* mul,
+                              const float* add, size_t steps);
+
 enum class UnaryKind { Exp, Expm1, Log, Log1p, Sin, Cos, Tanh, Sigmoid, Erf, Sqrt, Negative, Abs, Square, Count };
 enum class BinaryKind { Add, Subtract, Multiply, Divide, Maximum, Minimum, Count };
 // Which operand is a broadcast scalar.
@@ -277,6 +283,7 @@ struct KernelTable {
   Isa isa;
   UnaryKernel unary[size_t(UnaryKind::Count)];
   BinaryKernel binary[size_t(BinaryKind::Count)][size_t(Operands::Count)];
+  AffineKernel affine;
 };
 
 // The widest table this CPU runs (chosen once).

@@ -1,0 +1,66 @@
+// Fused: derivative and batching rules of a fused elementwise chain.
+#include "pullback/primitives/fused.h"
+
+#include "pullback/ops.h"
+#include "pullback/transforms/transforms.h"
+#include "pullback/transforms/vmap.h"
+
+namespace pullback {
+
+array Fused::unfused(const std::vector<array>& leaves) const {
+  return replay(*body_, leaves, body_->externals)[0];
+}
+
+// The derivatives are those of the unfused chain: it is rebuilt lazily on the primals and
+// differentiated. Only what the cotangent graph reads of it is ever computed.
+std::vector<array> Fused::vjp(const std::vector<array>& primals,
+                              const std::vector<array>& cotangents,
+                              const std::vector<int>& argnums, const std::vector<array>&) {
+  std::vector<array> wrt;
+  for (int i : argnums) wrt.push_back(primals[i]);
+  Fn f = [this, &primals, &argnums](const std::vector<array>& xs) {
+    std::vector<array> all = primals;
+    for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = xs[k];
+    return std::vector<array>{unfused(all)};
+  };
+  return pullback::vjp(f, wrt, cotangents).second;
+}
+
+std::vector<array> Fused::jvp(const std::vector<array>& primals,
+                              const std::vector<array>& tangents,
+                              const std::vector<int>& argnums) {
+  std::vector<array> wrt;
+  for (int i : argnums) wrt.push_back(primals[i]);
+  Fn f = [this, &primals, &argnums](const std::vector<array>& xs) {
+    std::vector<array> all = primals;
+    for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = xs[k];
+    return std::vector<array>{unfused(all)};
+  };
+  return pullback::jvp(f, wrt, tangents).second;
+}
+
+// Elementwise over leaves of one shape: with every batch axis moved to the front and the
+// unbatched leaves broadcast along it (views, not copies), the same fused chain runs batched.
+std::pair<std::vector<array>, std::vector<int>> Fused::vmap(const std::vector<array>& inputs,
+                                                            const std::vector<int>& axes) {
+  int64_t batch = vmap_batch_size(inputs, axes);
+  Shape shape;
+  std::vector<array> leaves(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] >= 0) {
+      leaves[i] = vmap_to_front(inputs[i], axes[i], batch);
+      shape = leaves[i].shape();
+    }
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] < 0) leaves[i] = broadcast_to(inputs[i], shape, stream());
+  }
+  array out(shape, Dtype::float32, shared_from_this(), leaves);
+  return {{out}, {0}};
+}
+
+std::vector<Shape> Fused::output_shapes(const std::vector<array>& inputs) {
+  return {inputs.at(0).shape()};
+}
+
+}  // namespace pullback

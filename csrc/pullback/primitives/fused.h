@@ -1,0 +1,62 @@
+// A chain of float32 elementwise ops that compile fused into one pass over memory.
+//
+// The node's inputs are the chain's leaves (arrays the chain reads but does not compute), all
+// of the output's shape (broadcasts stay outside as zero-copy views, which the kernel reads
+// with their strides); its output is the chain's last value. The kernel runs the chain block by
+// block (a few thousand elements that stay in the L1 cache) with the vectorized kernels of the
+// elementwise math table (backend/cpu/simd_math.h), the same ones the unfused ops call, so a
+// fused chain gives the unfused chain's bits. The derivative and batching rules transform a
+// replay of the unfused chain (`body`).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "pullback/primitives/primitive.h"
+#include "pullback/transforms/trace.h"
+
+namespace pullback {
+
+struct FusedStep {
+  enum class Kind : uint8_t { unary, binary };
+  Kind kind;
+  uint8_t op;        // simd::UnaryKind or simd::BinaryKind
+  uint16_t a, b;     // source registers (b: binary only)
+  uint16_t dst;      // destination register
+};
+
+// Registers 0 .. num_leaves-1 hold the leaves; each step writes a new register; the last step
+// writes the output. `buffer[r]` is the scratch block register r lives in (reused once its
+// value is dead), -1 for leaves and for the output.
+struct FusedProgram {
+  uint16_t num_leaves = 0;
+  uint16_t num_buffers = 0;
+  std::vector<FusedStep> steps;
+  std::vector<int16_t> buffer;
+};
+
+class Fused : public UnaryPrimitive, public std::enable_shared_from_this<Fused> {
+ public:
+  Fused(Stream s, FusedProgram program, std::shared_ptr<const Trace> body)
+      : UnaryPrimitive(s), program_(std::move(program)), body_(std::move(body)) {}
+  const char* name() const override { return "Fused"; }
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>&, const std::vector<array>&,
+                         const std::vector<int>&, const std::vector<array>&) override;
+  std::vector<array> jvp(const std::vector<array>&, const std::vector<array>&,
+                         const std::vector<int>&) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  bool is_equivalent(const Primitive& other) const override { return this == &other; }
+  const FusedProgram& program() const { return program_; }
+
+ private:
+  // The unfused chain rebuilt on `leaves`.
+  array unfused(const std::vector<array>& leaves) const;
+  FusedProgram program_;
+  std::shared_ptr<const Trace> body_;
+};
+
+}  // namespace pullback
