@@ -39,6 +39,7 @@ PER_EXAMPLE_BATCH = 256  # examples whose gradients vmap(grad) computes at once
 LINALG_SHAPES = {"512": "512x512", "b64": "64x64x64"}
 VMAP_BATCH, VMAP_EXAMPLE = 256, (64, 256)  # vmap_shape: 4M float32 in all
 CKPT_DEPTH, CKPT_WIDTH, CKPT_BATCH = 8, 512, 256  # the checkpointed MLP step
+CHAIN_N = 1 << 22  # the elementwise chains that compile fuses
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -122,6 +123,12 @@ CASES = [
      "ms", lambda t: t * 1e3),
     ("vmap_inv_last", "vmap(linalg.inv, in_axes=-1) over 64x64x64 float32", "ms",
      lambda t: t * 1e3),
+    ("chain_arith", f"x = x * 1.01 + 0.1, 12 times (24 ops), {CHAIN_N >> 20}M float32", "ms",
+     lambda t: t * 1e3),
+    ("chain_sin", f"x = sin(x) * 1.01 + 0.1, 12 times, {CHAIN_N >> 20}M float32", "ms",
+     lambda t: t * 1e3),
+    ("copy_4m", f"x * 1.0, {CHAIN_N >> 20}M float32: one read and one write, the bound of one "
+     "pass", "ms", lambda t: t * 1e3),
     ("svd_c64", "linalg.svd 128x128 complex64", "ms", lambda t: t * 1e3),
     ("eigh_c64", "linalg.eigh 128x128 complex64 (Hermitian)", "ms", lambda t: t * 1e3),
 ]
@@ -367,8 +374,9 @@ def _mlp_data(case: str):
     return layers, x, y
 
 
-def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
-    """One training step: nn.value_and_grad of a cross-entropy loss, then Adam's update."""
+def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer", compiled: bool = False) -> None:
+    """One training step: nn.value_and_grad of a cross-entropy loss, then Adam's update (with
+    `compiled`, the whole step compiled with the model and optimizer state as its state)."""
     import importlib
 
     root = mx.__name__.rsplit(".", 1)[0]
@@ -395,9 +403,18 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
 
         step_fn = nn.value_and_grad(model, loss_fn)
 
-        def step():
-            loss, grads = step_fn(x, y)
+        def update(inputs, labels):
+            loss, grads = step_fn(inputs, labels)
             optimizer.update(model, grads)
+            return loss
+
+        if compiled:
+            optimizer.init(model.trainable_parameters())
+            state = [model.state, optimizer.state]
+            update = mx.compile(update, inputs=state, outputs=state)
+
+        def step():
+            loss = update(x, y)
             mx.eval(loss, model.parameters(), optimizer.state)
 
         timer.measure(res, case, step)
@@ -785,6 +802,22 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
     v = mx.array(rng.standard_normal(GRAD_N, dtype=np.float32))
     mx.eval(v)
     timer.measure(res, "grad", lambda: mx.eval(g(v)))
+
+    def arith_chain(t):
+        for _ in range(12):
+            t = t * 1.01 + 0.1
+        return t
+
+    def sin_chain(t):
+        for _ in range(12):
+            t = mx.sin(t) * 1.01 + 0.1
+        return t
+
+    xc = mx.array(rng.standard_normal(CHAIN_N, dtype=np.float32))
+    mx.eval(xc)
+    timer.measure(res, "chain_arith", lambda: mx.eval(arith_chain(xc)))
+    timer.measure(res, "chain_sin", lambda: mx.eval(sin_chain(xc)))
+    timer.measure(res, "copy_4m", lambda: mx.eval(xc * 1.0))
     bench_indexing_mlx_like(mx, res, timer)
     bench_compose_mlx_like(mx, res, timer)
     bench_scan_mlx_like(mx, res, timer)
@@ -822,9 +855,14 @@ def bench_mlx_like(mx, name: str, timer: Timer) -> Dict[str, Dict[str, float]]:
             timer.measure(compiled, "elementwise", lambda: mx.eval(f(x)))
             cg = mx.compile(g)
             timer.measure(compiled, "grad", lambda: mx.eval(cg(v)))
+            ca, cs = mx.compile(arith_chain), mx.compile(sin_chain)
+            timer.measure(compiled, "chain_arith", lambda: mx.eval(ca(xc)))
+            timer.measure(compiled, "chain_sin", lambda: mx.eval(cs(xc)))
+            timer.measure(compiled, "copy_4m", lambda: mx.eval(xc * 1.0))  # the same bound
+            bench_train_mlx_like(mx, compiled, timer, compiled=True)
         except Exception as e:  # noqa: BLE001 - a missing feature is reported, not fatal
-            compiled.setdefault("elementwise", _error(e))
-            compiled.setdefault("grad", _error(e))
+            for case in ("elementwise", "grad", "chain_arith", "chain_sin", "train_mlp"):
+                compiled.setdefault(case, _error(e))
         out[name + ".compile"] = compiled
     return out
 

@@ -376,6 +376,38 @@ void expect_same_bits(const std::vector<float>& got, const std::vector<float>& w
   }
 }
 
+// compile's merged runs of scalar steps round every product and sum on its own: the bits of the
+// step-by-step loop (signed zeros, infinities and NaN included), at every length and in place.
+TEST(SimdMath, AffineChainRoundsEachStep) {
+  std::vector<float> x = special_inputs();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.f, 30.f);
+  while (x.size() < 300) x.push_back(normal(rng));
+  const std::vector<float> mul = {1.01f, -1.f, 0.f, 3.f, 1.f, -0.f, 1e30f};
+  const std::vector<float> add = {0.1f, -0.f, -0.f, 2.5f, -7.f, -0.f, 1.f};
+  for (const KernelTable* t : tables()) {
+    for (size_t steps : {size_t(0), size_t(1), size_t(2), mul.size()}) {
+      for (size_t n : {size_t(0), size_t(1), size_t(63), size_t(64), size_t(65), x.size()}) {
+        std::vector<float> want(n), got(n), in_place(x.begin(), x.begin() + n);
+        for (size_t i = 0; i < n; ++i) {
+          volatile float v = x[i];  // no contraction into a fused multiply-add
+          for (size_t s = 0; s < steps; ++s) {
+            volatile float p = v * mul[s];
+            v = p + add[s];
+          }
+          want[i] = v;
+        }
+        t->affine(x.data(), got.data(), n, mul.data(), add.data(), steps);
+        t->affine(in_place.data(), in_place.data(), n, mul.data(), add.data(), steps);
+        const std::string what = std::string(simd::isa_name(t->isa)) + " affine steps=" +
+                                 std::to_string(steps) + " n=" + std::to_string(n);
+        expect_same_bits(got, want, what);
+        expect_same_bits(in_place, want, what + " in place");
+      }
+    }
+  }
+}
+
 TEST(SimdMathOps, ContiguousStridedAndBroadcastFloat32) {
   // (300, 700) values in [-6, 6) plus specials; large enough to split across threads.
   const int64_t rows = 300, cols = 700;
