@@ -10,7 +10,6 @@ import pullback.nn as nn
 import pullback.optimizers as optim
 from helpers import check_grad, to_numpy
 from pullback.utils import tree_flatten
-from vmap_support import loop_vmap
 
 
 def graphs(fn):
@@ -244,19 +243,6 @@ def test_grad_of_compile_and_compile_of_grad():
     cg = mx.compile(mx.grad(loss))
     cg(x, y)
     assert any("Fused" in g.node_names for g in graphs(cg))  # the backward graph fuses too
-
-
-def test_vmap_of_compile_and_compile_of_vmap():
-    x, y = mx.array(rand(6, 10, 5)), mx.array(rand(6, 10, 5, seed=3) + 3)
-    b = mx.array(rand(5, seed=9))
-    f = lambda x, y: mixed(x, y, b)  # noqa: E731
-    (want,) = loop_vmap(f, (x, y), (0, 0), 0)
-    for got in (mx.vmap(mx.compile(f))(x, y), mx.compile(mx.vmap(f))(x, y)):
-        np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6)
-    # A batched axis that is not the first, and an unbatched operand.
-    (want,) = loop_vmap(f, (x, y[:, 0]), (1, None), 0)
-    got = mx.vmap(mx.compile(f), in_axes=(1, None))(x, y[:, 0])
-    np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6)
 
 
 def test_jvp_and_vjp_of_compile():
