@@ -329,3 +329,15 @@ def test_closure_arrays_are_constants_of_the_trace():
     np.testing.assert_array_equal(to_numpy(f(x)), to_numpy(x * 2.0))
     w = mx.array(7.0)  # rebinding the name does not reach the traced graph (as in MLX)
     np.testing.assert_array_equal(to_numpy(f(x)), to_numpy(x * 2.0))
+
+
+def test_module_arguments_pass_their_parameters_as_inputs():
+    model = make_model(1)
+    f = mx.compile(lambda m, x: m(x))
+    x = mx.array(rand(5, 6))
+    np.testing.assert_allclose(to_numpy(f(model, x)), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
+    # New parameter values reach the same trace; the module keeps its own arrays.
+    model.update({"layers": [{"weight": mx.zeros((16, 6)), "bias": mx.ones((16,))}, {}, {}]})
+    np.testing.assert_allclose(to_numpy(f(model, x)), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
+    assert len(graphs(f)) == 1
+    assert isinstance(model.layers[0].weight, mx.array) and model.layers[0].weight.shape == (16, 6)

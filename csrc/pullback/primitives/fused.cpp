@@ -12,18 +12,21 @@ array Fused::unfused(const std::vector<array>& leaves) const {
 }
 
 // The derivatives are those of the unfused chain: it is rebuilt lazily on the primals and
-// differentiated. Only what the cotangent graph reads of it is ever computed.
+// differentiated. Only what the (co)tangent graph reads of it is ever computed.
+Fn Fused::unfused_of(const std::vector<array>& primals, const std::vector<int>& argnums) const {
+  return [this, primals, argnums](const std::vector<array>& xs) {
+    std::vector<array> all = primals;
+    for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = xs[k];
+    return std::vector<array>{unfused(all)};
+  };
+}
+
 std::vector<array> Fused::vjp(const std::vector<array>& primals,
                               const std::vector<array>& cotangents,
                               const std::vector<int>& argnums, const std::vector<array>&) {
   std::vector<array> wrt;
   for (int i : argnums) wrt.push_back(primals[i]);
-  Fn f = [this, &primals, &argnums](const std::vector<array>& xs) {
-    std::vector<array> all = primals;
-    for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = xs[k];
-    return std::vector<array>{unfused(all)};
-  };
-  return pullback::vjp(f, wrt, cotangents).second;
+  return pullback::vjp(unfused_of(primals, argnums), wrt, cotangents).second;
 }
 
 std::vector<array> Fused::jvp(const std::vector<array>& primals,
@@ -31,12 +34,7 @@ std::vector<array> Fused::jvp(const std::vector<array>& primals,
                               const std::vector<int>& argnums) {
   std::vector<array> wrt;
   for (int i : argnums) wrt.push_back(primals[i]);
-  Fn f = [this, &primals, &argnums](const std::vector<array>& xs) {
-    std::vector<array> all = primals;
-    for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = xs[k];
-    return std::vector<array>{unfused(all)};
-  };
-  return pullback::jvp(f, wrt, tangents).second;
+  return pullback::jvp(unfused_of(primals, argnums), wrt, tangents).second;
 }
 
 // Elementwise over leaves of one shape: with every batch axis moved to the front and the

@@ -15,6 +15,7 @@
 
 #include "pullback/primitives/primitive.h"
 #include "pullback/transforms/trace.h"
+#include "pullback/transforms/transforms.h"
 
 namespace pullback {
 
@@ -55,6 +56,8 @@ class Fused : public UnaryPrimitive, public std::enable_shared_from_this<Fused> 
  private:
   // The unfused chain rebuilt on `leaves`.
   array unfused(const std::vector<array>& leaves) const;
+  // The unfused chain as a function of the leaves in `argnums`, the others fixed.
+  Fn unfused_of(const std::vector<array>& primals, const std::vector<int>& argnums) const;
   FusedProgram program_;
   std::shared_ptr<const Trace> body_;
 };

@@ -20,7 +20,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pullback._core import _compile_flat, _compiled_call, array
-from pullback.core._custom import _Call, _is_module
+from pullback.core._custom import _ModuleCall, _is_module
 from pullback.core._vmap import _Slot
 from pullback.utils import _flatten_leaves, _unflatten_leaves
 
@@ -105,31 +105,17 @@ class _Compiled:
         if not _enabled:
             return self._fun(*args, **kwargs)
         what = "compile"
-        modules: Dict[int, Any] = {}
-
-        def keep_module(x):
-            if _is_module(x):
-                modules.setdefault(id(x), x)
-                return True
-            return False
-
-        call = _Call((args, kwargs), what, keep_module)
-        swaps = []  # (module, its parameters, their structure, first index, count)
-        for module in modules.values():
-            params = module.parameters()
-            leaves, structure = _flatten_leaves(params, array, what)
-            swaps.append((module, params, structure, len(call.arrays), len(leaves)))
-            call.arrays.extend(leaves)
+        call = _ModuleCall(args, kwargs, what)
         in_slots = _slots_of(self._inputs, what, False)
         state_in = [c[k] for c, k in in_slots]
         flat_in = call.arrays + state_in
         per_array = tuple((x.ndim if self._shapeless else tuple(x.shape), x.dtype)
                           for x in flat_in)
         key = (_structure_key(call.template), per_array, tuple(k for _, k in in_slots),
-               tuple(s[4] for s in swaps))
+               tuple(s[4] for s in call.swaps))
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._trace(call, swaps, in_slots, state_in, flat_in)
+            entry = self._trace(call, in_slots, state_in, flat_in)
             self._cache[key] = entry
         graph, info = entry
         results = _compiled_call(graph, flat_in)
@@ -142,7 +128,7 @@ class _Compiled:
             container[k] = value
         return _unflatten_leaves(info["structure"], list(results[:count]))
 
-    def _trace(self, call: _Call, swaps, in_slots, state_in, flat_in):
+    def _trace(self, call: _ModuleCall, in_slots, state_in, flat_in):
         what = "compile"
         info: Dict[str, Any] = {}
         n = len(call.arrays)
@@ -151,14 +137,7 @@ class _Compiled:
         def flat(xs):
             for (container, k), x in zip(in_slots, xs[n:]):
                 container[k] = x
-            for module, _, structure, start, count in swaps:
-                module.update(_unflatten_leaves(structure, xs[start:start + count]))
-            try:
-                a, kw = call.arguments(xs[:n], _is_module)
-                out = fun(*a, **kw)
-            finally:
-                for module, params, _, _, _ in swaps:
-                    module.update(params)
+            out = call.run(fun, xs[:n])
             leaves, info["structure"] = _flatten_leaves(out, array, what)
             out_slots = _slots_of(outputs, what, True)
             info["num_outputs"] = len(leaves)

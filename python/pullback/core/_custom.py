@@ -131,6 +131,40 @@ class _Call:
         return self.template[0] if self.single else self.template
 
 
+class _ModuleCall(_Call):
+    """A call whose positional and keyword arguments may hold ``nn.Module`` instances: a
+    module's parameters become arrays of the call (after the other arrays), put into the module
+    while the function runs and taken out again afterwards."""
+
+    def __init__(self, args: tuple, kwargs: dict, what: str):
+        modules: Dict[int, Any] = {}
+
+        def keep_module(x):
+            if _is_module(x):
+                modules.setdefault(id(x), x)
+                return True
+            return False
+
+        super().__init__((args, kwargs), what, keep_module)
+        self.swaps = []  # (module, its parameters, their structure, first index, count)
+        for module in modules.values():
+            params = module.parameters()
+            leaves, structure = _flatten_leaves(params, array, what)
+            self.swaps.append((module, params, structure, len(self.arrays), len(leaves)))
+            self.arrays.extend(leaves)
+
+    def run(self, fun: Callable, xs: List[Any]) -> Any:
+        """``fun`` called on the arguments with the call's arrays replaced by ``xs``."""
+        for module, _, structure, start, count in self.swaps:
+            module.update(_unflatten_leaves(structure, xs[start:start + count]))
+        try:
+            a, kw = self.arguments(xs, _is_module)
+            return fun(*a, **kw)
+        finally:
+            for module, params, _, _, _ in self.swaps:
+                module.update(params)
+
+
 class custom_function:
     """Set up a function for custom gradient and vmap definitions.
 
