@@ -33,18 +33,24 @@ struct Dominators {
   std::vector<bool> is_output;
 };
 
-Dominators dominators(const Trace& trace) {
+// Reads of free nodes (see cut_trace) are reads of leaves: they are left out.
+bool reads_bound(const TraceRef& r, const std::vector<bool>& free) {
+  return r.kind == TraceRef::Kind::node && !free[r.index];
+}
+
+Dominators dominators(const Trace& trace, const std::vector<bool>& free) {
   const uint32_t n = static_cast<uint32_t>(trace.nodes.size());
   std::vector<std::vector<uint32_t>> consumers(n);
   Dominators d;
   d.is_output.assign(n, false);
   for (uint32_t k = 0; k < n; ++k) {
+    if (free[k]) continue;
     for (auto& r : trace.nodes[k].inputs) {
-      if (r.kind == TraceRef::Kind::node) consumers[r.index].push_back(k);
+      if (reads_bound(r, free)) consumers[r.index].push_back(k);
     }
   }
   for (auto& r : trace.outputs) {
-    if (r.kind == TraceRef::Kind::node) d.is_output[r.index] = true;
+    if (reads_bound(r, free)) d.is_output[r.index] = true;
   }
   d.idom.assign(n + 1, n);
   d.depth.assign(n + 1, 0);
@@ -72,7 +78,8 @@ Dominators dominators(const Trace& trace) {
 // dominator-tree path from u up to, not including, idom(p) (idom(p) dominates every consumer of
 // p, so it is on u's path). Each edge marks that path; skip pointers over marked nodes keep the
 // total work near linear.
-std::vector<bool> frontiers(const Trace& trace, const Dominators& d) {
+std::vector<bool> frontiers(const Trace& trace, const Dominators& d,
+                            const std::vector<bool>& free) {
   const uint32_t n = static_cast<uint32_t>(trace.nodes.size());
   std::vector<uint32_t> up(n + 1);
   std::iota(up.begin(), up.end(), 0u);
@@ -85,8 +92,9 @@ std::vector<bool> frontiers(const Trace& trace, const Dominators& d) {
     return x;
   };
   for (uint32_t u = 0; u < n; ++u) {
+    if (free[u]) continue;
     for (auto& r : trace.nodes[u].inputs) {
-      if (r.kind != TraceRef::Kind::node) continue;
+      if (!reads_bound(r, free)) continue;
       const uint32_t stop_depth = d.depth[d.idom[r.index]];
       for (uint32_t x = unmarked(u); d.depth[x] > stop_depth; x = unmarked(d.idom[x])) {
         ruled_out[x] = true;
@@ -97,7 +105,7 @@ std::vector<bool> frontiers(const Trace& trace, const Dominators& d) {
   std::vector<bool> out(n, false);
   for (uint32_t v = 0; v < n; ++v) {
     const TraceNode& node = trace.nodes[v];
-    out[v] = !ruled_out[v] && !d.is_output[v] && node.shapes.size() == 1 &&
+    out[v] = !free[v] && !ruled_out[v] && !d.is_output[v] && node.shapes.size() == 1 &&
              is_inexact(node.dtypes[0]);
   }
   return out;
@@ -134,8 +142,18 @@ std::vector<TracePart> cut_trace(const Trace& trace, int interval) {
   whole[0].results = trace.outputs;
   if (interval < 1 || n == 0) return whole;
 
-  Dominators d = dominators(trace);
-  std::vector<uint32_t> chain = frontier_chain(d, frontiers(trace, d));
+  // Free nodes: computed from the inputs and externals without a contraction (a transposed
+  // weight, a mask, a slice of an argument). Every segment that reads one recomputes it, so
+  // one computed once and read by every layer does not tie the layers together.
+  std::vector<bool> free(n), contracts(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    contracts[k] = is_contraction(*trace.nodes[k].primitive);
+    bool f = !contracts[k];
+    for (auto& r : trace.nodes[k].inputs) f = f && !reads_bound(r, free);
+    free[k] = f;
+  }
+  Dominators d = dominators(trace, free);
+  std::vector<uint32_t> chain = frontier_chain(d, frontiers(trace, d, free));
   const uint32_t links = static_cast<uint32_t>(chain.size());
   // Gap i: the nodes that chain[i] dominates and chain[i - 1] does not; gap `links`: the rest.
   // A node's gap is that of the nearest chain frontier dominating it.
@@ -143,8 +161,9 @@ std::vector<TracePart> cut_trace(const Trace& trace, int interval) {
   for (uint32_t i = 0; i < links; ++i) link[chain[i]] = i;
   std::vector<bool> gap_contracts(links + 1, false);
   for (uint32_t k = n; k-- > 0;) {
+    if (free[k]) continue;
     gap[k] = link[k] != kUnset ? link[k] : gap[d.idom[k]];
-    if (is_contraction(*trace.nodes[k].primitive)) gap_contracts[gap[k]] = true;
+    if (contracts[k]) gap_contracts[gap[k]] = true;
   }
   // Stage ends: the last frontier before a contraction, once the stage has one.
   std::vector<uint32_t> stage_ends;
@@ -168,16 +187,34 @@ std::vector<TracePart> cut_trace(const Trace& trace, int interval) {
     if (s < kept.size() && kept[s] == i) ++s;
   }
   std::vector<TracePart> parts(kept.size() + 1);
-  for (uint32_t k = 0; k < n; ++k) parts[segment_of_gap[gap[k]]].nodes.push_back(k);
+  std::vector<std::vector<bool>> member(parts.size(), std::vector<bool>(n, false));
+  for (uint32_t k = 0; k < n; ++k) {
+    if (!free[k]) member[segment_of_gap[gap[k]]][k] = true;
+  }
   for (size_t s = 0; s < parts.size(); ++s) {
+    TracePart& part = parts[s];
     if (s > 0) {
-      parts[s].has_carried = true;
-      parts[s].carried = TraceRef{TraceRef::Kind::node, chain[kept[s - 1]], 0};
+      part.has_carried = true;
+      part.carried = TraceRef{TraceRef::Kind::node, chain[kept[s - 1]], 0};
     }
     if (s < kept.size()) {
-      parts[s].results = {TraceRef{TraceRef::Kind::node, chain[kept[s]], 0}};
+      part.results = {TraceRef{TraceRef::Kind::node, chain[kept[s]], 0}};
     } else {
-      parts[s].results = trace.outputs;
+      part.results = trace.outputs;
+    }
+    // The free nodes the part reads, and theirs: later nodes first, so one pass finds them.
+    std::vector<bool>& in = member[s];
+    for (auto& r : part.results) {
+      if (r.kind == TraceRef::Kind::node && free[r.index]) in[r.index] = true;
+    }
+    for (uint32_t k = n; k-- > 0;) {
+      if (!in[k]) continue;
+      for (auto& r : trace.nodes[k].inputs) {
+        if (r.kind == TraceRef::Kind::node && free[r.index]) in[r.index] = true;
+      }
+    }
+    for (uint32_t k = 0; k < n; ++k) {
+      if (in[k]) part.nodes.push_back(k);
     }
   }
   return parts;
