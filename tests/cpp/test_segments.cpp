@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "pullback/ops.h"
-#include "pullback/primitives/misc.h"
+#include "pullback/transforms/graph.h"
 #include "pullback/transforms/segments.h"
 #include "test_utils.h"
 
@@ -14,12 +14,6 @@ using namespace pbtest;
 
 namespace {
 
-array tracer_of(const array& x) {
-  array t(x.shape(), x.dtype(), std::make_shared<Identity>(current_stream()), {x});
-  t.set_tracer(true);
-  return t;
-}
-
 using Body = std::function<array(const array& x, const std::vector<array>& ws)>;
 
 // The trace of `body` with the input and the weights as traced inputs.
@@ -27,8 +21,7 @@ Trace trace_of(const Body& body, int layers) {
   std::vector<array> xs = {iota({2, 3}, Dtype::float64, 0.1)};
   for (int i = 0; i < layers; ++i) xs.push_back(iota({3, 3}, Dtype::float64, 0.01 * i));
   uint64_t stamp = next_array_stamp();
-  std::vector<array> ts;
-  for (auto& x : xs) ts.push_back(tracer_of(x));
+  std::vector<array> ts = make_tracers(xs);
   array out = body(ts[0], std::vector<array>(ts.begin() + 1, ts.end()));
   return trace_function({out}, ts, stamp);
 }

@@ -242,8 +242,9 @@ def checkpoint(fun: Callable, *, interval: Optional[int] = None) -> Callable:
     the gradients. ``interval=1`` keeps every layer's output; an interval at least the number of
     stages, or a graph with no place to cut (no matrix product, or no single array between
     layers), is the same as ``interval=None``: ``fun`` recomputed whole. Forward-mode
-    derivatives and ``vmap`` recompute ``fun`` whole (a ``vmap``'d gradient recomputes the
-    kept outputs too)."""
+    derivatives recompute ``fun`` whole. Under ``vmap``, and where the gradient is itself
+    transformed (a gradient inside ``grad``, ``jvp`` or ``vmap``), the kept outputs are
+    recomputed from the arguments instead of taken from the forward pass."""
     if not callable(fun):
         raise TypeError(f"[checkpoint] fun must be callable; got {type(fun).__name__}.")
     if interval is not None:
