@@ -98,6 +98,8 @@ CASES = [
     ("checkpoint_mlp", f"MLP step, nn.utils.checkpoint per layer, {CKPT_DEPTH}x tanh(Linear({CKPT_WIDTH})), "
      f"batch {CKPT_BATCH}", "ms", lambda t: t * 1e3),
     ("checkpoint_mlp_plain", "the same MLP step without checkpoints", "ms", lambda t: t * 1e3),
+    ("checkpoint_mlp_interval", "the same MLP step under one mx.checkpoint(interval=2) (pullback "
+     "only)", "ms", lambda t: t * 1e3),
     ("train_cnn_small", "CNN train step (Adam), 32x8x8x1: conv3x3 16, pool, conv3x3 32, pool, "
      "fc 64, fc 10", "ms", lambda t: t * 1e3),
     ("uniform_8m", "random uniform, 8M float32", "ms", lambda t: t * 1e3),
@@ -523,12 +525,25 @@ def bench_checkpoint_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> Non
             self.checkpointed = checkpointed
 
         def __call__(self, h):
+            if self.checkpointed == "interval":
+                return mx.checkpoint(layers_forward, interval=2)(self, h)
             for layer in self.layers:
                 h = mx.tanh(nn.utils.checkpoint(layer)(h) if self.checkpointed else layer(h))
             return h
 
+    def layers_forward(model, h):
+        for layer in model.layers:
+            h = mx.tanh(layer(h))
+        return h
+
+    cases = [("checkpoint_mlp", True), ("checkpoint_mlp_plain", False)]
+    try:  # checkpoint's interval is pullback's (MLX has none)
+        mx.checkpoint(lambda x: x, interval=2)
+        cases.append(("checkpoint_mlp_interval", "interval"))
+    except TypeError:
+        pass
     x = mx.array(rng.standard_normal((CKPT_BATCH, CKPT_WIDTH)).astype(np.float32))
-    for case, checkpointed in (("checkpoint_mlp", True), ("checkpoint_mlp_plain", False)):
+    for case, checkpointed in cases:
         model = MLP(checkpointed)
         mx.eval(model.parameters())
         step_fn = nn.value_and_grad(model, lambda h: model(h).sum())

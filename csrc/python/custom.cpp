@@ -114,15 +114,16 @@ void init_custom(nb::module_& m) {
   // fun(list of arrays) -> list of arrays; vjp(primals, cotangents, outputs) -> cotangents;
   // jvp(primals, tangents with None where not differentiated) -> output tangents;
   // vmap(inputs, axes with None where unbatched) -> (outputs, axes). Each rule may be None.
+  // interval > 0: checkpoint's segments of that many stages (validated by the caller).
   m.def("_custom_function_flat",
         [](nb::callable fun, nb::handle inputs, nb::handle vjp, nb::handle jvp, nb::handle vmap,
-           const std::string& what) {
+           const std::string& what, int interval) {
           CustomRules rules = python_rules(vjp, jvp, vmap, what);
           return custom_function(wrap(fun, what.c_str()), arrays_arg(inputs, what.c_str(), "inputs"),
-                                 std::move(rules), what);
+                                 std::move(rules), what, interval);
         },
         "fun"_a, "inputs"_a, "vjp"_a = nb::none(), "jvp"_a = nb::none(), "vmap"_a = nb::none(),
-        "what"_a = "custom_function");
+        "what"_a = "custom_function", "interval"_a = 0);
 }
 
 }  // namespace pullback::python

@@ -2,6 +2,8 @@
 differences, closure captures and modules under nn.value_and_grad, compositions with vmap and
 jvp, and the memory a checkpointed training step peaks at."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -110,9 +112,11 @@ def test_nested_checkpoints():
     check_grad(lambda x: outer(x), [RNG.standard_normal((3,))])
 
 
-def test_interval_is_not_accepted_yet():
-    with pytest.raises(TypeError):
-        mx.checkpoint(lambda x: x, interval=2)
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2.0, TypeError),
+                                        ("4", TypeError), (True, TypeError)])
+def test_interval_must_be_a_positive_int(bad, error):
+    with pytest.raises(error, match=r"\[checkpoint\] interval"):
+        mx.checkpoint(lambda x: x, interval=bad)
 
 
 def test_type_error_for_a_non_callable():
@@ -195,6 +199,143 @@ def test_nn_utils_checkpoint_with_fn():
     assert_trees_close(g, want)
 
 
+# ---- interval: segments recomputed one at a time
+
+def interval_forward(interval):
+    @partial(mx.checkpoint, interval=interval)
+    def forward(model, x):
+        for layer in model.layers:
+            x = mx.tanh(layer(x))
+        return x
+    return forward
+
+
+@pytest.mark.parametrize("interval", [None, 1, 2, 4, 5, 24, 100])
+def test_interval_module_gradients_equal_the_plain_step(interval):
+    mx.random.seed(1)
+    model = MLP(24, 8)
+    x = mx.random.normal((5, 8))
+    forward = interval_forward(interval)
+    want = nn.value_and_grad(model, lambda x: plain_forward(model, x).sum())(x)
+    got = nn.value_and_grad(model, lambda x: forward(model, x).sum())(x)
+    close(got[0], want[0])
+    assert_trees_close(got[1], want[1])
+
+
+def mlp_of_arrays(ws, bs, x):
+    for w, b in zip(ws, bs):
+        x = mx.tanh(x @ w + b)
+    return x
+
+
+@pytest.mark.parametrize("interval", [1, 2, 4, 24, 100])
+def test_interval_array_gradients_equal_the_plain_step(interval):
+    mx.random.seed(2)
+    ws = [mx.random.normal((6, 6)) * 0.5 for _ in range(24)]
+    bs = [mx.random.normal((6,)) for _ in range(24)]
+    x = mx.random.normal((3, 6))
+    f = mx.checkpoint(mlp_of_arrays, interval=interval)
+    want = mx.grad(lambda ws, bs, x: (mlp_of_arrays(ws, bs, x) ** 2).sum(), argnums=(0, 1, 2))
+    got = mx.grad(lambda ws, bs, x: (f(ws, bs, x) ** 2).sum(), argnums=(0, 1, 2))
+    assert_trees_close(got(ws, bs, x), want(ws, bs, x))
+
+
+@pytest.mark.parametrize("inner", [per_layer_checkpoints, segment_checkpoints])
+def test_interval_over_nested_checkpoints(inner):
+    mx.random.seed(4)
+    model = MLP(8, 8)
+    x = mx.random.normal((4, 8))
+    forward = mx.checkpoint(inner, interval=2)
+    want = nn.value_and_grad(model, lambda x: plain_forward(model, x).sum())(x)
+    got = nn.value_and_grad(model, lambda x: forward(model, x).sum())(x)
+    close(got[0], want[0])
+    assert_trees_close(got[1], want[1])
+
+
+def test_interval_with_closure_captured_layers():
+    # The layers' parameters are captures (lifted inputs of the node), not arguments.
+    mx.random.seed(3)
+    model = MLP(8, 8)
+    x = mx.random.normal((4, 8))
+    forward = mx.checkpoint(lambda x: plain_forward(model, x), interval=2)
+    want = nn.value_and_grad(model, lambda x: plain_forward(model, x).sum())(x)
+    got = nn.value_and_grad(model, lambda x: forward(x).sum())(x)
+    close(got[0], want[0])
+    assert_trees_close(got[1], want[1])
+
+
+def residual_net(x, w1, w2, w3, v):
+    # Residual blocks over a shared weight, a layer reading the argument again, a transposed
+    # weight computed once and read by every block, and a product in every stage.
+    wt = w3.T
+    for w in (w1, w2, w1):
+        x = x + mx.sin(x @ w) * 0.5
+        x = mx.tanh(x @ wt) + v[1:] * x
+    return mx.exp(x[::-1] * 0.3)
+
+
+@pytest.mark.parametrize("interval", [1, 2, 3])
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_interval_derivatives_match_finite_differences(interval, view):
+    f = mx.checkpoint(residual_net, interval=interval)
+    v = VIEWS[view]
+    x = RNG.standard_normal((4, 6) if view == "sliced" else (3, 3))
+    args = [x] + [RNG.standard_normal((3, 3)) * 0.5 for _ in range(3)] + \
+        [RNG.standard_normal((4, 3))]
+    check_grad(lambda x, w1, w2, w3, vv: f(v(x), w1, w2, w3, vv), args)
+
+
+def test_interval_second_order():
+    f = mx.checkpoint(lambda x, w: mx.tanh(mx.tanh(x @ w) @ w), interval=1)
+    check_grad(mx.grad(lambda x, w: f(x, w).sum(), argnums=(0, 1)),
+               [RNG.standard_normal((2, 3)), RNG.standard_normal((3, 3))])
+
+
+def test_interval_without_a_place_to_cut():
+    # Elementwise only (no stage) and one product: the whole function is recomputed.
+    for fun in (lambda x: mx.sin(mx.exp(x) * x), lambda x: mx.tanh(x @ x.T)):
+        check_grad(mx.checkpoint(fun, interval=1), [RNG.standard_normal((3, 3))])
+
+
+def test_interval_with_several_outputs_and_an_intermediate_output():
+    def fun(x, w):
+        h = mx.tanh(x @ w)
+        g = mx.tanh(h @ w)
+        y = mx.tanh(g @ w)
+        return {"h": h, "y": mx.tanh(y @ w), "x": x}
+
+    f = mx.checkpoint(fun, interval=1)
+    check_grad(lambda x, w: list(f(x, w).values()),
+               [RNG.standard_normal((2, 3)), RNG.standard_normal((3, 3))])
+
+
+def test_interval_jvp_and_vmap():
+    w = mx.array(RNG.standard_normal((4, 3, 3)) * 0.5, dtype=mx.float64)
+
+    def fun(x, w):
+        for i in range(4):
+            x = mx.sin(x @ w[i])
+        return x
+
+    f = mx.checkpoint(fun, interval=2)
+    x = mx.array(RNG.standard_normal((5, 2, 3)), dtype=mx.float64)
+    t = mx.array(RNG.standard_normal((5, 2, 3)), dtype=mx.float64)
+    _, (want,) = mx.jvp(lambda x: fun(x, w), [x], [t])
+    _, (got,) = mx.jvp(lambda x: f(x, w), [x], [t])
+    close(got, want)
+    (want,) = loop_vmap(lambda x: fun(x, w), (x,))
+    close(mx.vmap(lambda x: f(x, w))(x), want)
+    gw = mx.grad(lambda w: fun(x, w).sum())(w)
+    # vmap of the gradient (per-example), and the gradient of the vmapped function
+    per_example = mx.vmap(mx.grad(lambda x, w: f(x, w).sum(), argnums=1), in_axes=(0, None))(x, w)
+    close(per_example.sum(0), gw)
+    close(mx.grad(lambda w: mx.vmap(lambda x: f(x, w))(x).sum())(w), gw)
+    # forward over reverse
+    _, (h,) = mx.jvp(mx.grad(lambda x: f(x, w).sum()), [x], [t])
+    _, (h_want,) = mx.jvp(mx.grad(lambda x: fun(x, w).sum()), [x], [t])
+    close(h, h_want)
+
+
 # ---- memory
 
 def peak_step_memory(model, forward, x):
@@ -220,12 +361,46 @@ def test_checkpointing_lowers_the_peak_memory_of_a_training_step():
     del got
     segments, got = peak_step_memory(model, segment_checkpoints, x)
     assert_trees_close(got, want, rtol=1e-4, atol=1e-5)
+    del got
+    by_interval = {}
+    for interval in (1, 2, 4):
+        by_interval[interval], got = peak_step_memory(model, interval_forward(interval), x)
+        assert_trees_close(got, want, rtol=1e-4, atol=1e-5)
+        del got
     # A layer whose kept activation is its output (tanh's derivative reads it) keeps exactly
     # what a per-layer checkpoint keeps: its input. Checkpoints of four layers keep a quarter.
     print(f"peak MB: plain {plain / 1e6:.1f}, per-layer {per_layer / 1e6:.1f}, "
-          f"4-layer segments {segments / 1e6:.1f}")
+          f"4-layer segments {segments / 1e6:.1f}, " +
+          ", ".join(f"interval={k} {v / 1e6:.1f} ({v / plain:.2f} of plain)"
+                    for k, v in by_interval.items()))
     assert per_layer <= 1.05 * plain, (per_layer, plain)
     assert segments < 0.8 * plain, (segments, plain)
+    # interval=k keeps the output of every k-th layer (2 MB each) and recomputes k layers at a
+    # time. The floor of any step is the 25 MB of parameter gradients it returns (0.45 of the
+    # plain step's peak), which exist at its end together with the first segment's values.
+    assert by_interval[1] <= 1.05 * plain, (by_interval, plain)
+    assert by_interval[2] < 0.65 * plain, (by_interval, plain)
+    assert by_interval[4] < 0.65 * plain, (by_interval, plain)
+
+
+def test_interval_over_a_transformer_encoder():
+    # Attention, layer norms and residual connections: each layer is cut into stages, so the
+    # step keeps a few arrays per layer instead of all its intermediates.
+    mx.random.seed(6)
+    encoder = nn.TransformerEncoder(num_layers=4, dims=64, num_heads=4)
+    x = mx.random.normal((8, 32, 64))
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(32)
+    mx.eval(x, mask, encoder.parameters())
+
+    def forward(model, x):
+        return model(x, mask)
+
+    plain, want = peak_step_memory(encoder, forward, x)
+    segmented, got = peak_step_memory(encoder, mx.checkpoint(forward, interval=1), x)
+    assert_trees_close(got, want, rtol=2e-4, atol=2e-5)
+    print(f"transformer encoder peak MB: plain {plain / 1e6:.1f}, interval=1 "
+          f"{segmented / 1e6:.1f}")
+    assert segmented < 0.6 * plain, (segmented, plain)
 
 
 def test_transformer_checkpoint_flag_keeps_gradients():

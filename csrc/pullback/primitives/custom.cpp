@@ -6,6 +6,7 @@
 
 #include "pullback/ops.h"
 #include "pullback/transforms/graph.h"
+#include "pullback/transforms/segments.h"
 #include "pullback/transforms/vmap.h"
 
 namespace pullback {
@@ -49,14 +50,16 @@ Arrays checked(const std::string& what, const char* rule, const char* kind, Arra
 
 CustomTransforms::CustomTransforms(Stream s, std::string what, size_t num_inputs,
                                    size_t num_primals, size_t num_outputs, CustomRules rules,
-                                   std::shared_ptr<const Trace> forward)
+                                   std::shared_ptr<const Trace> forward,
+                                   std::vector<TracePart> segments)
     : Primitive(s),
       what_(std::move(what)),
       num_inputs_(num_inputs),
       num_primals_(num_primals),
       num_outputs_(num_outputs),
       rules_(std::move(rules)),
-      forward_(std::move(forward)) {}
+      forward_(std::move(forward)),
+      segments_(std::move(segments)) {}
 
 std::vector<Shape> CustomTransforms::output_shapes(const Arrays& inputs) {
   std::vector<Shape> shapes;
@@ -89,7 +92,8 @@ Fn CustomTransforms::replay_of(const Arrays& primals, const Ints& which) const {
 // The derivatives of the primals a rule does not cover come from the replayed forward: the
 // re-run that checkpointing trades memory for.
 Arrays CustomTransforms::primal_cotangents(const Arrays& primals, const Arrays& cotangents,
-                                           const Arrays& outputs, const Ints& argnums) {
+                                           const Arrays& outputs, const Ints& argnums,
+                                           const Arrays& kept) {
   Ints from_rule, from_replay;
   for (int i : argnums) {
     (rules_.vjp && static_cast<size_t>(i) < num_inputs_ ? from_rule : from_replay).push_back(i);
@@ -101,7 +105,27 @@ Arrays CustomTransforms::primal_cotangents(const Arrays& primals, const Arrays& 
                          inputs, "primal");
     for (int i : from_rule) result[i] = got[i];
   }
-  if (!from_replay.empty()) {
+  if (!from_replay.empty() && segments_.size() > 1) {
+    // checkpoint(..., interval): one segment at a time. Primal i is input i of the trace or,
+    // past the inputs, its i-th lifted external.
+    const Trace& t = *forward("a segmented vjp");
+    std::vector<uint32_t> lifted;
+    for (size_t j = 0; j < t.externals.size(); ++j) {
+      if (t.lifted[j]) lifted.push_back(static_cast<uint32_t>(j));
+    }
+    std::vector<TraceRef> wrt;
+    for (int i : from_replay) {
+      wrt.push_back(static_cast<size_t>(i) < num_inputs_
+                        ? TraceRef{TraceRef::Kind::input, static_cast<uint32_t>(i), 0}
+                        : TraceRef{TraceRef::Kind::external, lifted[i - num_inputs_], 0});
+    }
+    // The node holds the kept boundaries until it runs; eval may run it late (a loss read
+    // only by the caller is evaluated last), so the backward pass starts after it.
+    Arrays got = segmented_vjp(t, segments_, slice(primals, 0, num_inputs_),
+                               t.with_captures(slice(primals, num_inputs_, num_primals_)), wrt,
+                               cotangents, kept, kept.empty() ? Arrays{} : outputs);
+    for (size_t k = 0; k < from_replay.size(); ++k) result[from_replay[k]] = got[k];
+  } else if (!from_replay.empty()) {
     Arrays got = pullback::vjp(replay_of(primals, from_replay), pick(primals, from_replay),
                                cotangents).second;
     for (size_t k = 0; k < from_replay.size(); ++k) result[from_replay[k]] = got[k];
@@ -150,7 +174,14 @@ Arrays CustomTransforms::vjp(const Arrays& primals, const Arrays& cotangents, co
   for (int i : argnums) {
     if (static_cast<size_t>(i) < num_primals_) wanted.push_back(i);
   }
-  Arrays got = primal_cotangents(slice(primals, 0, num_primals_), cotangents, outputs, wanted);
+  // The kept boundaries enter through stop_gradient: the cotangents built on them are right,
+  // but their own derivatives miss the boundaries' dependence on the primals. Inside an
+  // enclosing transform (a gradient of a gradient, vmap of a gradient), which may differentiate
+  // the cotangents further, the boundaries are recomputed from the primals instead.
+  Arrays kept;
+  if (!in_tracing()) kept = slice(primals, num_primals_ + num_outputs_, primals.size());
+  Arrays got =
+      primal_cotangents(slice(primals, 0, num_primals_), cotangents, outputs, wanted, kept);
   Arrays out;
   size_t k = 0;
   for (int i : argnums) {
@@ -196,7 +227,9 @@ std::pair<Arrays, Ints> CustomTransforms::vmap(const Arrays& inputs, const Ints&
   // see), the batched call is again one custom node: over the batched primals and the batched
   // forward outputs (the replay of the forward graph already batched them), whose rules are
   // this node's rules mapped over the batch. So custom derivatives survive vmap.
-  Arrays front = vmap_all_to_front(inputs, axes);
+  // The segments' kept boundaries stay behind: the batched vjp recomputes them.
+  const size_t used = num_primals_ + num_outputs_;
+  Arrays front = vmap_all_to_front(slice(inputs, 0, used), Ints(axes.begin(), axes.begin() + used));
   for (size_t k = num_primals_; k < front.size(); ++k) front[k] = stop_gradient(front[k]);
   auto self = shared_from_this();
   size_t n = num_primals_, m = num_outputs_;
@@ -235,7 +268,7 @@ std::pair<Arrays, Ints> CustomTransforms::vmap(const Arrays& inputs, const Ints&
 }
 
 std::vector<array> custom_function(const Fn& fn, const Arrays& inputs, CustomRules rules,
-                                   const std::string& what) {
+                                   const std::string& what, int interval) {
   uint64_t start = next_array_stamp();
   Arrays tracers = make_tracers(inputs);
   Arrays outputs;
@@ -244,7 +277,11 @@ std::vector<array> custom_function(const Fn& fn, const Arrays& inputs, CustomRul
     outputs = fn(tracers);
   }
   if (outputs.empty()) return outputs;
-  auto trace = std::make_shared<Trace>(trace_function(outputs, tracers, start));
+  Arrays node_values;
+  auto trace = std::make_shared<Trace>(
+      trace_function(outputs, tracers, start, interval > 0 ? &node_values : nullptr));
+  std::vector<TracePart> segments;
+  if (interval > 0) segments = cut_trace(*trace, interval);
   Arrays node_inputs = inputs;
   for (auto& c : trace->lifted_externals()) node_inputs.push_back(c);
   size_t num_primals = node_inputs.size();
@@ -259,9 +296,14 @@ std::vector<array> custom_function(const Fn& fn, const Arrays& inputs, CustomRul
     shapes.push_back(o.shape());
     dtypes.push_back(o.dtype());
   }
+  // The boundaries of the segments, kept from this forward pass for the backward one.
+  for (size_t s = 0; s + 1 < segments.size(); ++s) {
+    node_inputs.push_back(stop_gradient(node_values.at(segments[s].results.at(0).index)));
+  }
+  node_values.clear();
   auto prim = std::make_shared<CustomTransforms>(current_stream(), what, inputs.size(),
                                                  num_primals, outputs.size(), std::move(rules),
-                                                 std::move(trace));
+                                                 std::move(trace), std::move(segments));
   return array::make_arrays(std::move(shapes), dtypes, prim, node_inputs);
 }
 

@@ -7,6 +7,10 @@
 // differentiating (or batching) a replay of the traced forward, which re-runs it: that is
 // checkpointing. Captured arrays always get their derivatives from the replayed forward, also
 // where the user gives a vjp or jvp for the inputs (those rules see only the inputs).
+//
+// checkpoint(fun, interval=k) cuts the traced forward into segments (transforms/segments.h):
+// the node then also reads stop_gradient of the segments' boundaries, kept from the forward
+// pass, after the outputs, and its vjp replays and differentiates one segment at a time.
 #pragma once
 
 #include <functional>
@@ -40,9 +44,11 @@ class CustomTransforms : public Primitive, public std::enable_shared_from_this<C
  public:
   // `num_inputs` of the `num_primals` primals are the function's inputs, the rest captures;
   // `forward` (the traced call, lifted externals cleared) may be null when both vjp and jvp
-  // rules are given and there are no captures.
+  // rules are given and there are no captures. With more than one of `segments` (parts of
+  // `forward`), the node's inputs end with the values of their boundaries.
   CustomTransforms(Stream s, std::string what, size_t num_inputs, size_t num_primals,
-                   size_t num_outputs, CustomRules rules, std::shared_ptr<const Trace> forward);
+                   size_t num_outputs, CustomRules rules, std::shared_ptr<const Trace> forward,
+                   std::vector<TracePart> segments = {});
   const char* name() const override { return "CustomTransforms"; }
   void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
   std::vector<array> vjp(const std::vector<array>&, const std::vector<array>&,
@@ -55,11 +61,13 @@ class CustomTransforms : public Primitive, public std::enable_shared_from_this<C
   // Two custom nodes compute the same only if they are calls of one traced function.
   bool is_equivalent(const Primitive& other) const override { return this == &other; }
 
-  // Cotangents of the primals in `argnums` (each < num_primals), given all the primals.
+  // Cotangents of the primals in `argnums` (each < num_primals), given all the primals (and the
+  // segments' kept boundaries, where there are; without them, they are recomputed).
   std::vector<array> primal_cotangents(const std::vector<array>& primals,
                                        const std::vector<array>& cotangents,
                                        const std::vector<array>& outputs,
-                                       const std::vector<int>& argnums);
+                                       const std::vector<int>& argnums,
+                                       const std::vector<array>& kept = {});
   // Tangents of the outputs given the tangents of the primals in `argnums`.
   std::vector<array> output_tangents(const std::vector<array>& primals,
                                      const std::vector<array>& tangents,
@@ -76,11 +84,13 @@ class CustomTransforms : public Primitive, public std::enable_shared_from_this<C
   size_t num_inputs_, num_primals_, num_outputs_;
   CustomRules rules_;
   std::shared_ptr<const Trace> forward_;
+  std::vector<TracePart> segments_;  // empty or one: not cut
 };
 
 // Calls `fn` on stand-ins for `inputs`, traces the call and returns its outputs as the outputs
 // of one CustomTransforms node with `rules`. `what` names the caller in error messages.
+// `interval` > 0 cuts the forward into segments of that many stages (checkpoint's interval).
 std::vector<array> custom_function(const Fn& fn, const std::vector<array>& inputs,
-                                   CustomRules rules, const std::string& what);
+                                   CustomRules rules, const std::string& what, int interval = 0);
 
 }  // namespace pullback

@@ -68,7 +68,7 @@ std::vector<array> Trace::with_captures(const std::vector<array>& captures) cons
 }
 
 Trace trace_function(const std::vector<array>& outputs, const std::vector<array>& inputs,
-                     uint64_t start_stamp) {
+                     uint64_t start_stamp, std::vector<array>* node_values) {
   Trace trace;
   // What each array met so far is to the trace, by node identity.
   struct Seen {
@@ -121,13 +121,18 @@ Trace trace_function(const std::vector<array>& outputs, const std::vector<array>
         }
         rec.primitive = node.primitive_ptr();
         trace.nodes.push_back(std::move(rec));
+        if (node_values) node_values->push_back(outs[0]);
       });
   for (auto& o : outputs) trace.outputs.push_back(resolve(o).ref);
   return trace;
 }
 
-std::vector<array> replay(const Trace& trace, const std::vector<array>& inputs,
-                          const std::vector<array>& externals) {
+namespace {
+
+// Checks the arguments of a replay; returns whether every shape is the traced one (the output
+// shapes are a function of the input shapes: then the traced ones hold).
+bool replay_shapes_unchanged(const Trace& trace, const std::vector<array>& inputs,
+                             const std::vector<array>& externals) {
   if (inputs.size() != trace.input_shapes.size() || externals.size() != trace.externals.size()) {
     throw std::invalid_argument("[replay] The trace takes " +
                                 std::to_string(trace.input_shapes.size()) + " inputs and " +
@@ -135,7 +140,6 @@ std::vector<array> replay(const Trace& trace, const std::vector<array>& inputs,
                                 std::to_string(inputs.size()) + " and " +
                                 std::to_string(externals.size()) + ".");
   }
-  // Output shapes are a function of the input shapes: when none changed, the traced ones hold.
   bool same_shapes = true;
   for (size_t i = 0; i < inputs.size(); ++i) {
     same_shapes = same_shapes && inputs[i].shape() == trace.input_shapes[i];
@@ -143,6 +147,24 @@ std::vector<array> replay(const Trace& trace, const std::vector<array>& inputs,
   for (size_t j = 0; j < externals.size(); ++j) {
     same_shapes = same_shapes && externals[j].shape() == trace.external_shapes[j];
   }
+  return same_shapes;
+}
+
+// Rebuilds node `node` on the values its inputs resolve to.
+template <typename Value>
+std::vector<array> replay_node(const TraceNode& node, bool same_shapes, const Value& value,
+                               std::vector<array>& ins) {
+  ins.clear();
+  for (auto& r : node.inputs) ins.push_back(value(r));
+  std::vector<Shape> shapes = same_shapes ? node.shapes : node.primitive->output_shapes(ins);
+  return array::make_arrays(std::move(shapes), node.dtypes, node.primitive, ins);
+}
+
+}  // namespace
+
+std::vector<array> replay(const Trace& trace, const std::vector<array>& inputs,
+                          const std::vector<array>& externals) {
+  bool same_shapes = replay_shapes_unchanged(trace, inputs, externals);
   std::vector<std::vector<array>> values(trace.nodes.size());
   auto value = [&](const TraceRef& r) -> const array& {
     switch (r.kind) {
@@ -153,16 +175,48 @@ std::vector<array> replay(const Trace& trace, const std::vector<array>& inputs,
   };
   std::vector<array> ins;
   for (size_t k = 0; k < trace.nodes.size(); ++k) {
-    const TraceNode& node = trace.nodes[k];
-    ins.clear();
-    for (auto& r : node.inputs) ins.push_back(value(r));
-    std::vector<Shape> shapes =
-        same_shapes ? node.shapes : node.primitive->output_shapes(ins);
-    values[k] = array::make_arrays(std::move(shapes), node.dtypes, node.primitive, ins);
+    values[k] = replay_node(trace.nodes[k], same_shapes, value, ins);
   }
   std::vector<array> out;
   out.reserve(trace.outputs.size());
   for (auto& r : trace.outputs) out.push_back(value(r));
+  return out;
+}
+
+std::vector<array> replay(const Trace& trace, const TracePart& part,
+                          const std::vector<array>& inputs, const std::vector<array>& externals,
+                          const array& carried) {
+  bool same_shapes = replay_shapes_unchanged(trace, inputs, externals);
+  if (part.has_carried) {
+    const TraceNode& from = trace.nodes.at(part.carried.index);
+    same_shapes = same_shapes && carried.shape() == from.shapes.at(part.carried.output);
+  }
+  // A part is a small piece of a possibly large trace: its values go in a map, not a vector
+  // as long as the trace.
+  std::unordered_map<uint32_t, std::vector<array>> values;
+  auto value = [&](const TraceRef& r) -> const array& {
+    switch (r.kind) {
+      case TraceRef::Kind::input: return inputs[r.index];
+      case TraceRef::Kind::external: return externals[r.index];
+      default: break;
+    }
+    if (part.has_carried && r.index == part.carried.index && r.output == part.carried.output) {
+      return carried;
+    }
+    auto it = values.find(r.index);
+    if (it == values.end()) {
+      throw std::logic_error("[replay] A part of a trace reads node " + std::to_string(r.index) +
+                             ", computed outside it.");
+    }
+    return it->second[r.output];
+  };
+  std::vector<array> ins;
+  for (uint32_t k : part.nodes) {
+    values[k] = replay_node(trace.nodes.at(k), same_shapes, value, ins);
+  }
+  std::vector<array> out;
+  out.reserve(part.results.size());
+  for (auto& r : part.results) out.push_back(value(r));
   return out;
 }
 

@@ -53,12 +53,29 @@ struct Trace {
 // `start_stamp` (next_array_stamp()) built: nodes created after the stamp that depend on an
 // input or on a lifted capture. Arrays created before the stamp are externals and are not
 // walked into; nodes created during the call that depend on neither are constants (externals).
+// With `node_values`, it receives the first output of each recorded node (the call's own
+// arrays, e.g. for keeping some of them).
 Trace trace_function(const std::vector<array>& outputs, const std::vector<array>& inputs,
-                     uint64_t start_stamp);
+                     uint64_t start_stamp, std::vector<array>* node_values = nullptr);
 
 // The traced outputs rebuilt lazily with the same primitives on `inputs` and `externals` (as
 // many as the trace has; shapes come from each primitive's output_shapes where they changed).
 std::vector<array> replay(const Trace& trace, const std::vector<array>& inputs,
                           const std::vector<array>& externals);
+
+// A piece of a trace, replayed on its own: `nodes` (indices into Trace::nodes, in topological
+// order) read the trace's inputs and externals, each other and, where `has_carried`, one value
+// computed before the piece: output `carried.output` of node `carried.index`.
+struct TracePart {
+  std::vector<uint32_t> nodes;
+  bool has_carried = false;
+  TraceRef carried{TraceRef::Kind::node, 0, 0};
+  std::vector<TraceRef> results;  // what its replay returns
+};
+
+// The values of `part.results` rebuilt lazily from `inputs`, `externals` and `carried`.
+std::vector<array> replay(const Trace& trace, const TracePart& part,
+                          const std::vector<array>& inputs, const std::vector<array>& externals,
+                          const array& carried);
 
 }  // namespace pullback

@@ -256,16 +256,38 @@ class custom_function:
         return call.outputs(outs)
 
 
-def checkpoint(fun: Callable) -> Callable:
+def checkpoint(fun: Callable, *, interval: Optional[int] = None) -> Callable:
     """Transform ``fun`` into a function that recomputes its intermediates during the gradient
     computation instead of keeping them: less memory for more compute.
 
     Arguments may be arrays, pytrees of arrays and ``nn.Module`` instances (whose parameters
     become inputs: inside ``fun`` the module holds the traced parameters, and afterwards its
     own again). Arrays that ``fun`` captures from its closure and that an enclosing transform
-    differentiates (a layer's parameters under ``nn.value_and_grad``) get their gradients."""
+    differentiates (a layer's parameters under ``nn.value_and_grad``) get their gradients.
+
+    ``interval`` (a positive int; not in MLX) checkpoints inside ``fun``. Its traced forward
+    graph is cut into stages: a stage ends where a single array carries everything computed so
+    far forward (the arguments and constants aside) and the next matrix product, convolution,
+    attention or nested checkpoint begins, so a stage is about one layer (a ``Linear`` and its
+    activation, a residual block). The forward pass keeps the output of every ``interval``-th
+    stage; the backward pass recomputes the segments between two kept outputs one at a time,
+    last first, each from its kept start, and releases each segment's values before it
+    recomputes the previous one. The peak then holds the kept outputs, one segment's values and
+    the gradients. ``interval=1`` keeps every layer's output; an interval at least the number of
+    stages, or a graph with no place to cut (no matrix product, or no single array between
+    layers), is the same as ``interval=None``: ``fun`` recomputed whole. Forward-mode
+    derivatives recompute ``fun`` whole. Under ``vmap``, and where the gradient is itself
+    transformed (a gradient inside ``grad``, ``jvp`` or ``vmap``), the kept outputs are
+    recomputed from the arguments instead of taken from the forward pass."""
     if not callable(fun):
         raise TypeError(f"[checkpoint] fun must be callable; got {type(fun).__name__}.")
+    if interval is not None:
+        if isinstance(interval, bool) or not isinstance(interval, int):
+            raise TypeError(f"[checkpoint] interval must be a positive int or None; got "
+                            f"{type(interval).__name__}.")
+        if interval < 1:
+            raise ValueError(f"[checkpoint] interval must be a positive int; got {interval}.")
+    cut = 0 if interval is None else min(interval, 2**31 - 1)
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -295,7 +317,7 @@ def checkpoint(fun: Callable) -> Callable:
                 for module, params, _, _, _ in swaps:
                     module.update(params)
 
-        outs = _custom_function_flat(flat, call.arrays, None, None, None, "checkpoint")
+        outs = _custom_function_flat(flat, call.arrays, None, None, None, "checkpoint", cut)
         return call.outputs(outs)
 
     return wrapper
