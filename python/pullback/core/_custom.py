@@ -291,31 +291,10 @@ def checkpoint(fun: Callable, *, interval: Optional[int] = None) -> Callable:
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        modules: Dict[int, Any] = {}
-
-        def keep_module(x):
-            if _is_module(x):
-                modules.setdefault(id(x), x)
-                return True
-            return False
-
-        call = _Call((args, kwargs), "checkpoint", keep_module)
-        swaps = []  # (module, its parameters, their structure, first index, count)
-        for module in modules.values():
-            params = module.parameters()
-            leaves, structure = _flatten_leaves(params, array, "checkpoint")
-            swaps.append((module, params, structure, len(call.arrays), len(leaves)))
-            call.arrays.extend(leaves)
+        call = _ModuleCall(args, kwargs, "checkpoint")
 
         def flat(xs):
-            for module, _, structure, start, count in swaps:
-                module.update(_unflatten_leaves(structure, xs[start:start + count]))
-            try:
-                a, kw = call.arguments(xs, _is_module)
-                return call.record_outputs(fun(*a, **kw))
-            finally:
-                for module, params, _, _, _ in swaps:
-                    module.update(params)
+            return call.record_outputs(call.run(fun, xs))
 
         outs = _custom_function_flat(flat, call.arrays, None, None, None, "checkpoint", cut)
         return call.outputs(outs)
