@@ -341,3 +341,19 @@ def test_module_arguments_pass_their_parameters_as_inputs():
     np.testing.assert_allclose(to_numpy(f(model, x)), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
     assert len(graphs(f)) == 1
     assert isinstance(model.layers[0].weight, mx.array) and model.layers[0].weight.shape == (16, 6)
+
+
+def test_compile_composes_with_an_interval_checkpoint():
+    mx.random.seed(2)
+    ws = [mx.random.normal((8, 8)) * 0.3 for _ in range(6)]
+
+    def f(x):
+        for w in ws:
+            x = mx.tanh(x @ w)
+        return x
+
+    x = mx.random.normal((4, 8))
+    want = mx.grad(lambda x: f(x).sum())(x)
+    ckpt = lambda x: mx.checkpoint(f, interval=2)(x).sum()  # noqa: E731
+    for got in (mx.compile(mx.grad(ckpt))(x), mx.grad(mx.compile(ckpt))(x)):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6)
