@@ -6,6 +6,7 @@
 // cache, so memory sees one read of each leaf and one write of the output, the interpretation
 // costs one indirect call per step and block, and the bits are those of the unfused kernels.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "pullback/backend/cpu/parallel.h"
@@ -135,6 +136,12 @@ Plan plan_of(const FusedProgram& prog, const std::vector<LeafLayout>& leaves) {
     PlanStep* prev = plan.steps.empty() ? nullptr : &plan.steps.back();
     if (prev && prev->affine && prev->step.dst == from && last_use[from] == k) {
       prev->step.dst = st.dst;
+      // A product then a sum is one step: (x * m + (-0)) + c = x * m + c, bit for bit, since
+      // adding -0 changes nothing and multiplying by 1 is exact.
+      if (m == 1.f && std::signbit(plan.add.back()) && plan.add.back() == 0.f) {
+        plan.add.back() = c;
+        continue;
+      }
       ++prev->count;
     } else {
       PlanStep p{st, true, static_cast<uint32_t>(plan.mul.size()), 1};

@@ -70,28 +70,21 @@ PB_SIMD_INLINE float divide_op(float x, float y) { return x / y; }
 PB_SIMD_INLINE float maximum_op(float x, float y) { return (x > y || x != x) ? x : y; }
 PB_SIMD_INLINE float minimum_op(float x, float y) { return (x < y || x != x) ? x : y; }
 
-// Four 16-float vectors in flight hide the latency of each step's multiply and add.
+// Eight 16-float vectors in flight: each step's multiply and add depend on the previous
+// step's, so the latency of the chain is hidden only by that many independent vectors.
 PB_SIMD_INLINE void affine_chain(const float* x, float* y, size_t n, const float* mul,
                                  const float* add, size_t steps) {
   typedef float v16 __attribute__((vector_size(64)));
+  constexpr size_t kVectors = 8, kWidth = 16 * kVectors;
   size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    v16 a, b, c, d;
-    std::memcpy(&a, x + i, 64);
-    std::memcpy(&b, x + i + 16, 64);
-    std::memcpy(&c, x + i + 32, 64);
-    std::memcpy(&d, x + i + 48, 64);
+  for (; i + kWidth <= n; i += kWidth) {
+    v16 v[kVectors];
+    for (size_t j = 0; j < kVectors; ++j) std::memcpy(&v[j], x + i + 16 * j, 64);
     for (size_t s = 0; s < steps; ++s) {
       const float m = mul[s], p = add[s];
-      a = a * m + p;
-      b = b * m + p;
-      c = c * m + p;
-      d = d * m + p;
+      for (size_t j = 0; j < kVectors; ++j) v[j] = v[j] * m + p;
     }
-    std::memcpy(y + i, &a, 64);
-    std::memcpy(y + i + 16, &b, 64);
-    std::memcpy(y + i + 32, &c, 64);
-    std::memcpy(y + i + 48, &d, 64);
+    for (size_t j = 0; j < kVectors; ++j) std::memcpy(y + i + 16 * j, &v[j], 64);
   }
   for (; i < n; ++i) {
     float v = x[i];
