@@ -357,3 +357,15 @@ def test_compile_composes_with_an_interval_checkpoint():
     ckpt = lambda x: mx.checkpoint(f, interval=2)(x).sum()  # noqa: E731
     for got in (mx.compile(mx.grad(ckpt))(x), mx.grad(mx.compile(ckpt))(x)):
         np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6)
+
+
+def test_constants_are_computed_once_outside_the_replayed_graph():
+    def f(x):
+        table = mx.exp(mx.arange(6, dtype=mx.float32) / 6.0) * 2.0  # reads no input
+        return x * table
+
+    cf = mx.compile(f)
+    x = mx.array(rand(3, 6))
+    for _ in range(2):
+        np.testing.assert_array_equal(to_numpy(cf(x)), to_numpy(f(x)))
+    assert graphs(cf)[0].node_names == ["Multiply"]
