@@ -71,7 +71,8 @@ else
              tests/python/test_errors.py tests/python/test_dtypes.py tests/python/test_io.py
              tests/python/test_conv.py tests/python/test_fft.py tests/python/test_linalg.py
              tests/python/test_random.py tests/python/test_special.py
-             tests/python/test_parallel_kernels.py)
+             tests/python/test_parallel_kernels.py tests/python/test_compile.py
+             tests/python/test_vmap_compiled.py tests/python/test_checkpoint.py)
 fi
 PYTHONPATH="$build/py" LD_PRELOAD="$preload" PULLBACK_TEST_PROFILE=sanitize \
   PULLBACK_UNDER_SANITIZER=1 python -m pytest -q -p no:cacheprovider --capture=sys "${selection[@]}" || status=1
