@@ -35,8 +35,8 @@ struct GlobalKey {
 };
 
 GlobalKey& global_key() {
-  static GlobalKey g;
-  return g;
+  static GlobalKey* g = new GlobalKey();  // never destroyed: its array may outlive static teardown
+  return *g;
 }
 
 // Whether `k`'s words can be read now (not a transform's stand-in, already computed).
