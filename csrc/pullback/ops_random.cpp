@@ -22,16 +22,43 @@ array key_from_words(uint32_t hi, uint32_t lo) {
   return array(words, Shape{2}, Dtype::uint32);
 }
 
-// The one global key (MLX's mx.random.state), seeded from the clock until `seed` is called.
+// The one global key (MLX's mx.random.state[0]), seeded from the clock until `seed` is called.
+// Usually it lives on the host as two words and a draw splits it there (no graph, no kernel).
+// When an unevaluated array is assigned to it (a compiled function's stand-in for
+// mx.random.state, a lazy result), it is that array instead, and draws split it with graph ops,
+// so that a traced function records the splits and its outputs can hand back the advanced key.
 struct GlobalKey {
   std::mutex mutex;
   uint32_t words[2] = {0, 0};
   bool seeded = false;
+  std::optional<array> lazy;
 };
 
 GlobalKey& global_key() {
-  static GlobalKey g;
-  return g;
+  static GlobalKey* g = new GlobalKey();  // never destroyed: its array may outlive static teardown
+  return *g;
+}
+
+// Whether `k`'s words can be read now (not a transform's stand-in, already computed).
+bool has_words(const array& k) { return k.is_evaluated() && !k.is_tracer(); }
+
+// The caller holds g.mutex. Copies an evaluated key's words (any stride) to the host key.
+void take_words(GlobalKey& g, const array& k) {
+  const uint32_t* p = k.data<uint32_t>();
+  g.words[0] = p[0];
+  g.words[1] = p[k.strides(0)];
+  g.seeded = true;
+  g.lazy.reset();
+}
+
+// The caller holds g.mutex: the host key, seeded from the clock on first use.
+void ensure_seeded(GlobalKey& g) {
+  if (g.seeded) return;
+  const uint64_t t = static_cast<uint64_t>(
+      std::chrono::system_clock::now().time_since_epoch().count());
+  g.words[0] = static_cast<uint32_t>(t >> 32);
+  g.words[1] = static_cast<uint32_t>(t);
+  g.seeded = true;
 }
 
 void check_key(const array& k, const char* op) {
@@ -41,8 +68,8 @@ void check_key(const array& k, const char* op) {
   }
 }
 
-array resolve_key(const OptKey& k, const char* op) {
-  if (!k) return next_key();
+array resolve_key(const OptKey& k, const char* op, Stream s) {
+  if (!k) return next_key(s);
   check_key(*k, op);
   return *k;
 }
@@ -122,20 +149,48 @@ void seed(uint64_t seed) {
   g.words[0] = static_cast<uint32_t>(seed >> 32);
   g.words[1] = static_cast<uint32_t>(seed);
   g.seeded = true;
+  g.lazy.reset();
 }
 
-// split(global, 2) on the host: its words (w0, w1, w2, w3) come from the counter pairs (0, 2)
-// and (1, 3); (w0, w1) becomes the global key, (w2, w3) is returned (MLX's order).
-array next_key() {
+array global_key_value() {
   GlobalKey& g = global_key();
   std::lock_guard<std::mutex> lock(g.mutex);
-  if (!g.seeded) {
-    const uint64_t t = static_cast<uint64_t>(
-        std::chrono::system_clock::now().time_since_epoch().count());
-    g.words[0] = static_cast<uint32_t>(t >> 32);
-    g.words[1] = static_cast<uint32_t>(t);
-    g.seeded = true;
+  if (g.lazy) return *g.lazy;
+  ensure_seeded(g);
+  return key_from_words(g.words[0], g.words[1]);
+}
+
+void set_global_key(const array& k) {
+  check_key(k, "random.state");
+  GlobalKey& g = global_key();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  if (has_words(k)) {
+    take_words(g, k);
+  } else {
+    g.lazy = k;
   }
+}
+
+// split(global, 2): its words (w0, w1, w2, w3) come from the counter pairs (0, 2) and (1, 3);
+// (w0, w1) becomes the global key, (w2, w3) is returned (MLX's order). On the host, or with
+// graph ops when the global key is an unevaluated array.
+array next_key(Stream s) {
+  GlobalKey& g = global_key();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  if (g.lazy) {
+    // Once its value is known (a compiled step's key, evaluated), the host path resumes.
+    if (has_words(*g.lazy)) {
+      take_words(g, *g.lazy);
+    } else {
+      array pair = bits_node({2, 2}, 4, *g.lazy, s);
+      auto row = [&](int64_t i) {
+        return reshape(slice(pair, {i, 0}, {i + 1, 2}, {1, 1}, s), {2}, s);
+      };
+      g.lazy = row(0);
+      return row(1);
+    }
+  }
+  ensure_seeded(g);
   uint32_t w0, w1, w2, w3;
   threefry2x32(g.words[0], g.words[1], 0, 2, w0, w2);
   threefry2x32(g.words[0], g.words[1], 1, 3, w1, w3);
@@ -155,7 +210,7 @@ array bits(const Shape& shape, int width, const OptKey& k, Stream s) {
     fail("bits", "Width must be 1, 2 or 4 bytes; got " + std::to_string(width) + ".");
   }
   check_shape(shape, "bits");
-  return bits_node(shape, width, resolve_key(k, "bits"), s);
+  return bits_node(shape, width, resolve_key(k, "bits", s), s);
 }
 
 array uniform(const array& low, const array& high, const Shape& shape, Dtype dtype,
@@ -169,7 +224,7 @@ array uniform(const array& low, const array& high, const Shape& shape, Dtype dty
     fail("uniform", "Cannot generate random values of shape " + shape_str(shape) +
                         " from low and high of broadcast shape " + shape_str(both) + ".");
   }
-  array u = unit_uniform(shape, dtype, resolve_key(k, "uniform"), s);
+  array u = unit_uniform(shape, dtype, resolve_key(k, "uniform", s), s);
   // low = 0, high = 1 (the default) leaves u as it is: 1 * u + 0 == u for u >= 0.
   if (is_constant(low, 0.0) && is_constant(high, 1.0)) return u;
   return add(multiply(range, u, s), lo, s);
@@ -179,7 +234,7 @@ array normal(const Shape& shape, Dtype dtype, const std::optional<array>& loc,
              const std::optional<array>& scale, const OptKey& k, Stream s) {
   check_floating(dtype, "normal");
   check_shape(shape, "normal");
-  array key = resolve_key(k, "normal");
+  array key = resolve_key(k, "normal", s);
   const bool scaled = !scale.has_value();
   array out(shape, dtype, std::make_shared<RandomNormal>(s, shape, dtype, scaled), {key});
   if (scale) {
@@ -214,7 +269,7 @@ array bernoulli(const array& p, const std::optional<Shape>& shape, const OptKey&
     fail("bernoulli", "p of shape " + shape_str(p.shape()) + " does not broadcast to shape " +
                           shape_str(out_shape) + ".");
   }
-  array u = unit_uniform(out_shape, p.dtype(), resolve_key(k, "bernoulli"), s);
+  array u = unit_uniform(out_shape, p.dtype(), resolve_key(k, "bernoulli", s), s);
   return less(u, p, s);
 }
 
@@ -234,7 +289,7 @@ array truncated_normal(const array& lower, const array& upper, const std::option
                                  " from lower and upper of broadcast shape " + shape_str(both) +
                                  ".");
   }
-  array u = uniform(a, b, out_shape, dtype, resolve_key(k, "truncated_normal"), s);
+  array u = uniform(a, b, out_shape, dtype, resolve_key(k, "truncated_normal", s), s);
   array out = multiply(sqrt2, erfinv(u, s), s);
   return maximum(minimum(out, hi, s), lo, s);
 }
@@ -246,7 +301,7 @@ array gumbel(const Shape& shape, Dtype dtype, const OptKey& k, Stream s) {
   array tiny(dtype == Dtype::float64 ? std::numeric_limits<double>::min()
                                      : std::numeric_limits<float>::min(),
              dtype);
-  array u = uniform(tiny, array(1.0, dtype), shape, dtype, resolve_key(k, "gumbel"), s);
+  array u = uniform(tiny, array(1.0, dtype), shape, dtype, resolve_key(k, "gumbel", s), s);
   return negative(log(negative(log(u, s), s), s), s);
 }
 
@@ -259,7 +314,7 @@ array categorical(const array& logits, int axis, const std::optional<Shape>& sha
   }
   const int ax = axis < 0 ? axis + nd : axis;
   if (shape && num_samples) fail("categorical", "At most one of shape or num_samples can be given.");
-  array key = resolve_key(k, "categorical");
+  array key = resolve_key(k, "categorical", s);
   Shape reduced = logits.shape();
   reduced.erase(reduced.begin() + ax);
   if (num_samples) {
@@ -293,7 +348,7 @@ array laplace(const Shape& shape, Dtype dtype, double loc, double scale, const O
   check_floating(dtype, "laplace");
   check_shape(shape, "laplace");
   array u = uniform(array(-below_one(dtype), dtype), array(1.0, dtype), shape, dtype,
-                    resolve_key(k, "laplace"), s);
+                    resolve_key(k, "laplace", s), s);
   // Inverse CDF: sign(u) * log(1 - |u|) is Laplace(0, 1) for u uniform on (-1, 1).
   array out = multiply(sign(u, s), log1p(negative(abs(u, s), s), s), s);
   return add(multiply(out, array(scale, dtype), s), array(loc, dtype), s);
@@ -302,7 +357,7 @@ array laplace(const Shape& shape, Dtype dtype, double loc, double scale, const O
 array permutation(int64_t n, const OptKey& k, Stream s) {
   if (n < 0) fail("permutation", "n must be non-negative; got " + std::to_string(n) + ".");
   // Sorting random words orders 0 .. n-1 uniformly (argsort is stable, as MLX's, for ties).
-  return argsort(bits_node({n}, 4, resolve_key(k, "permutation"), s), 0, s);
+  return argsort(bits_node({n}, 4, resolve_key(k, "permutation", s), s), 0, s);
 }
 
 array permutation(const array& x, int axis, const OptKey& k, Stream s) {
@@ -342,7 +397,7 @@ array multivariate_normal(const array& mean, const array& cov, const Shape& shap
   // positive semi-definite matrix, its symmetric square root), differentiable through svd.
   std::vector<array> usv = linalg::svd(c, true, s);
   array root = matmul(multiply(usv[0], expand_dims(sqrt(usv[1], s), {-2}, s), s), usv[2], s);
-  array z = normal(out_shape, dtype, {}, {}, resolve_key(k, "multivariate_normal"), s);
+  array z = normal(out_shape, dtype, {}, {}, resolve_key(k, "multivariate_normal", s), s);
   // z @ root: root is symmetric for a symmetric covariance; samples as row vectors.
   array samples = squeeze(matmul(expand_dims(z, {-2}, s), root, s), Axes{-2}, s);
   return add(astype(mean, dtype, s), samples, s);

@@ -15,8 +15,15 @@ using OptKey = std::optional<array>;
 
 array key(uint64_t seed);
 void seed(uint64_t seed);
-// The global key's next subkey (advancing it).
-array next_key();
+// The global key's next subkey (advancing it). Split on the host, or with graph ops (on `s`)
+// while the global key is an unevaluated array.
+array next_key(Stream s = current_stream());
+// The global key (mx.random.state[0]) as an array: evaluated words, or the unevaluated array
+// last assigned (as advanced by draws since).
+array global_key_value();
+// Replaces the global key: an evaluated key's words go to the host; an unevaluated one (a
+// compiled function's stand-in, a lazy result) is kept, and draws split it with graph ops.
+void set_global_key(const array& key);
 // `num` keys of shape (num, 2).
 array split(const array& key, int64_t num = 2, Stream s = current_stream());
 // Raw bits: uint8/uint16/uint32 for width 1/2/4.

@@ -51,6 +51,17 @@ void init_random(nb::module_& parent) {
         "Get a PRNG key from a seed.");
   m.def("seed", [](nb::handle seed) { random::seed(to_seed(seed, "seed")); }, "seed"_a,
         "Seed the global PRNG.");
+  // mx.random.state[0] (python/pullback/core/random.py wraps these in the list-like `state`).
+  m.def("_global_key", [] { return random::global_key_value(); },
+        "The global key: a uint32 array of shape (2,).");
+  m.def("_set_global_key", [](nb::handle key) {
+    const array* a = as_array(key, "random.state");
+    if (!a) {
+      throw nb::type_error(("[random.state] The key must be an array; got " +
+                            std::string(nb::inst_name(key).c_str()) + ".").c_str());
+    }
+    random::set_global_key(*a);
+  }, "key"_a, "Replace the global key.");
   m.def("split", [](const array& key, nb::handle num, nb::handle s) {
     return random::split(key, to_int(num, "split", "num"), to_stream(s, "split"));
   }, "key"_a, "num"_a = 2, "stream"_a = nb::none(), "Split a PRNG key into sub keys.");

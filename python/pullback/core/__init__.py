@@ -239,7 +239,6 @@ from pullback.core._interop import from_dlpack  # noqa: E402
 from pullback.core._io import (load, save, save_gguf, save_safetensors, savez,  # noqa: E402
                                savez_compressed)
 
-from pullback.core import random  # noqa: E402  (the Python module, not _core's submodule)
 from pullback.core import fft  # noqa: E402  (the mx.fft submodule)
 from pullback.core import fast  # noqa: E402  (the mx.fast submodule)
 import importlib as _importlib  # noqa: E402
@@ -247,6 +246,7 @@ import importlib as _importlib  # noqa: E402
 # The Python module pullback.core.linalg (`from pullback.core import linalg` would find the
 # _core.linalg attribute that the star import above left and not import the module).
 linalg = _importlib.import_module("pullback.core.linalg")
+random = _importlib.import_module("pullback.core.random")  # (mx.random.state is Python's)
 
 import pullback._core as _core_module  # noqa: E402
 
