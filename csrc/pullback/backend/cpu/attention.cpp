@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <type_traits>
@@ -71,19 +70,39 @@ PB_SIMD_INLINE W row_max(const W* x, int64_t n, W init) {
 // The float32 row loops of the softmax, compiled per instruction set (as simd_math.cpp's
 // tables) so that they run 8 or 16 lanes wide where the CPU has them: beside the two gemms they
 // are the rest of the work.
-// x[j] = exp(x[j] - shift); returns the sum of the new x.
+// e^x for x <= 0 (a score less its row's maximum or logsumexp), as simd::exp but without
+// its handling of large results and subnormal ones: below e^-87 (< 2^-125) the result is 0,
+// -inf (a masked score) included; a weight that small vanishes in the row's sum anyway. One
+// scale 2^n instead of two and one clamp instead of two: the exponentials are most of the
+// softmax's time.
+template <bool kFma>
+PB_SIMD_INLINE float exp_nonpositive(float x) {
+  constexpr float kLow = -87.f;
+  const float xc = simd::select(x < kLow, kLow, x);  // NaN passes through
+  int32_t n;
+  const float r = simd::reduce_ln2<kFma>(xc, n);
+  float p = 1.381461275741458e-03f;  // simd::exp's polynomial
+  p = simd::madd<kFma>(p, r, 8.368710055947304e-03f);
+  p = simd::madd<kFma>(p, r, 4.166838899254799e-02f);
+  p = simd::madd<kFma>(p, r, 1.666652113199234e-01f);
+  p = simd::madd<kFma>(p, r, 4.999999403953552e-01f);
+  const float y = simd::madd<kFma>(p, r * r, r) + 1.f;
+  return simd::select(x < kLow, 0.f, y * simd::pow2i(n));
+}
+
+// x[j] = exp(x[j] - shift); returns the sum of the new x. shift is at least every x[j].
 template <bool kFma>
 PB_SIMD_INLINE float exp_sum_body(float* x, int64_t n, float shift) {
   float part[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
     for (int l = 0; l < kLanes; ++l) {
-      x[j + l] = simd::exp<kFma>(x[j + l] - shift);
+      x[j + l] = exp_nonpositive<kFma>(x[j + l] - shift);
       part[l] += x[j + l];
     }
   float total = 0;
   for (; j < n; ++j) {
-    x[j] = simd::exp<kFma>(x[j] - shift);
+    x[j] = exp_nonpositive<kFma>(x[j] - shift);
     total += x[j];
   }
   for (int l = 0; l < kLanes; ++l) total += part[l];
@@ -225,18 +244,25 @@ PB_SIMD_INLINE void tile_product_body(const TileProduct& t, float* tail) {
           const float* base = tail;
           tile_steps<W, MR, NV, false>(&base, MR, bp, kc, acc);
         }
-        for (int r = 0; r < rows; ++r) {
-          float* cr = t.c + (i0 + r) * t.ldc + j0;
-          if (cols == NR) {
+        if (rows == MR && cols == NR) {
+          // Whole tiles with constant bounds, so that acc stays in registers.
+          for (int r = 0; r < MR; ++r) {
+            float* cr = t.c + (i0 + r) * t.ldc + j0;
             for (int v = 0; v < NV; ++v) {
               V* cv = reinterpret_cast<V*>(cr + v * W);
               *cv = add ? *cv + t.alpha * acc[r][v] : t.alpha * acc[r][v];
             }
-          } else {
-            float part[NR];
-            for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(part + v * W) = t.alpha * acc[r][v];
-            for (int64_t j = 0; j < cols; ++j) cr[j] = add ? cr[j] + part[j] : part[j];
           }
+          continue;
+        }
+        // A partial tile goes through `part` (written with constant bounds too: an acc indexed
+        // by a run-time row would keep all of acc in memory, whole tiles included).
+        float part[MR][NR];
+        for (int r = 0; r < MR; ++r)
+          for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(&part[r][v * W]) = t.alpha * acc[r][v];
+        for (int64_t r = 0; r < rows; ++r) {
+          float* cr = t.c + (i0 + r) * t.ldc + j0;
+          for (int64_t j = 0; j < cols; ++j) cr[j] = add ? cr[j] + part[r][j] : part[r][j];
         }
       }
     }
@@ -406,7 +432,6 @@ Rhs<W> rhs(const TileKernels* tiles, int slot, const W* b, int64_t ld, bool tran
 // blocks ran about 8% slower, 512-row plain blocks gained under 5%).
 int64_t query_block(int64_t lk, bool causal) {
   const int64_t budget = causal ? int64_t(1) << 15 : int64_t(1) << 17;
-  if (const char* e = std::getenv("PB_BQ")) return std::atoi(e);
   return std::clamp<int64_t>(budget / std::max<int64_t>(lk, 1), 8, causal ? 32 : 256);
 }
 
