@@ -319,8 +319,10 @@ void softmax_grad(W* ds, const W* p, int64_t n, W delta) {
 // Scratch of at least `n` elements, kept per thread between calls (slot picks one of a few
 // buffers a kernel needs at once): zeroing a fresh block of scores for every task showed up
 // in profiles. It holds the largest block seen (Bq x Lk, at least 8 rows), per thread.
-constexpr int kScratchSlots = 10;
-constexpr int kPackedLeftSlot = kScratchSlots - 1;  // product()'s tail rows
+// Slots: 0-2 a kernel's blocks, 3-4 the forward's packed k^T and v (kept between its tasks:
+// no other kernel writes them), 5-9 the backward's packed operands, 11 product()'s tail rows.
+constexpr int kScratchSlots = 12;
+constexpr int kPackedLeftSlot = kScratchSlots - 1;
 template <typename W>
 W* scratch(int slot, int64_t n) {
   thread_local std::vector<W> buffers[kScratchSlots];
@@ -424,6 +426,29 @@ Rhs<W> rhs(const TileKernels* tiles, int slot, const W* b, int64_t ld, bool tran
   }
   return r;
 }
+
+// The Rhs that rhs() with the same arguments returned, without packing again (its panels are
+// still in the slot).
+template <typename W>
+Rhs<W> packed_rhs(const TileKernels* tiles, int slot, const W* b, int64_t ld, bool trans,
+                  int64_t kdim, int64_t n) {
+  Rhs<W> r{b, ld, trans};
+  if constexpr (std::is_same_v<W, float>) {
+    r.packed = scratch<float>(slot, panels_size(kdim, n, tiles->nr));
+    r.panel_stride = kdim * tiles->nr;
+  }
+  return r;
+}
+
+// What the forward's slots 3-4 hold on this thread: k^T and v of key/value head `unit` of
+// forward call `generation`. The tasks a thread takes in a row mostly share the head, so
+// they are packed once per head and thread; the generation tells this call's from any other's.
+struct ForwardPacked {
+  uint64_t generation = 0;
+  int64_t unit = -1;
+};
+thread_local ForwardPacked forward_packed;
+std::atomic<uint64_t> forward_calls{0};
 
 // Rows of queries per task: enough for an efficient gemm, few enough that the block's scores
 // (Bq x Lk) stay in L2. Without a causal mask, blocks of up to 256 rows (512 KiB of scores at Lk = 512): BLAS then
@@ -529,18 +554,8 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
   const int64_t blocks = (a.lq + bq - 1) / bq;
   const int64_t tasks = a.batch * a.heads * blocks;
   const TileKernels* tiles = tiles_for<W>();
-  // k^T and v packed for the tile kernels once per key/value head and thread: the tasks a
-  // thread takes in a row mostly share the head. The generation tells this call's from any
-  // earlier one's.
-  static std::atomic<uint64_t> calls{0};
-  const uint64_t generation = ++calls;
-  struct Packed {
-    uint64_t generation = 0;
-    int64_t unit = -1;
-    Rhs<W> kt, v;
-  };
+  const uint64_t generation = ++forward_calls;
   auto run = [&](size_t lo, size_t hi) {
-    thread_local Packed packed;
     W* s = scratch<W>(0, bq * a.lk);
     W* o = scratch<W>(1, bq * a.dv);
     W* inv = scratch<W>(2, bq);
@@ -552,13 +567,13 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
       const int64_t i0 = blk * bq, m = std::min(bq, a.lq - i0);
       const int64_t nk = a.keys_for(i0 + m);
       const int64_t unit = b * a.kv_heads + h / a.rep;
-      if (packed.generation != generation || packed.unit != unit) {
-        packed.generation = generation;
-        packed.unit = unit;
-        packed.kt = rhs<W>(tiles, 3, a.k_of(b, h), a.d, true, a.d, a.lk);
-        packed.v = rhs<W>(tiles, 4, a.v_of(b, h), a.dv, false, a.lk, a.dv);
-      }
-      a.scores(b, h, i0, m, nk, s, kept.get(), tiles, packed.kt);
+      const bool cached =
+          tiles && forward_packed.generation == generation && forward_packed.unit == unit;
+      auto operand = cached ? packed_rhs<W> : rhs<W>;
+      const Rhs<W> kt = operand(tiles, 3, a.k_of(b, h), a.d, true, a.d, a.lk);
+      const Rhs<W> vp = operand(tiles, 4, a.v_of(b, h), a.dv, false, a.lk, a.dv);
+      forward_packed = {generation, unit};
+      a.scores(b, h, i0, m, nk, s, kept.get(), tiles, kt);
       for (int64_t r = 0; r < m; ++r) {
         W* row = s + r * nk;
         W* row_lse = lse + bh * a.lq + i0 + r;
@@ -575,7 +590,7 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
         *row_lse = mx + std::log(total);
       }
       if (nk > 0) {
-        product<W>(tiles, m, a.dv, nk, W(1), s, nk, false, packed.v, false, o, a.dv);
+        product<W>(tiles, m, a.dv, nk, W(1), s, nk, false, vp, false, o, a.dv);
       } else {
         std::fill(o, o + m * a.dv, W(0));
       }
@@ -622,9 +637,9 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
       // The unit's k and v as right operands: k^T for the scores, v^T for dp, k for dq.
       const W* kk = a.k_of(b, g * a.rep);
       const W* vv = a.v_of(b, g * a.rep);
-      const Rhs<W> kt = rhs<W>(tiles, 3, kk, a.d, true, a.d, a.lk);
-      const Rhs<W> vt = rhs<W>(tiles, 4, vv, a.dv, true, a.dv, a.lk);
-      const Rhs<W> k_rhs = rhs<W>(tiles, 5, kk, a.d, false, a.lk, a.d);
+      const Rhs<W> kt = rhs<W>(tiles, 5, kk, a.d, true, a.d, a.lk);
+      const Rhs<W> vt = rhs<W>(tiles, 6, vv, a.dv, true, a.dv, a.lk);
+      const Rhs<W> k_rhs = rhs<W>(tiles, 7, kk, a.d, false, a.lk, a.d);
       for (int64_t h = g * a.rep; h < (g + 1) * a.rep; ++h) {
         const int64_t bh = b * a.heads + h;
         W sink_grad = 0;
@@ -656,8 +671,8 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
             std::fill(dq_blk, dq_blk + m * a.d, W(0));
             continue;
           }
-          const Rhs<W> do_rhs = rhs<W>(tiles, 6, do_blk, a.dv, false, m, a.dv);
-          const Rhs<W> q_rhs = rhs<W>(tiles, 8, a.q_rows(b, h, i0), a.d, false, m, a.d);
+          const Rhs<W> do_rhs = rhs<W>(tiles, 8, do_blk, a.dv, false, m, a.dv);
+          const Rhs<W> q_rhs = rhs<W>(tiles, 9, a.q_rows(b, h, i0), a.d, false, m, a.d);
           product<W>(tiles, nk, a.dv, m, W(1), p, nk, true, do_rhs, true, dv_u, a.dv);
           product<W>(tiles, m, nk, a.dv, W(1), do_blk, a.dv, false, vt, false, dp, nk);
           for (int64_t r = 0; r < m; ++r) softmax_grad(dp + r * nk, p + r * nk, nk, delta[r]);
