@@ -5,7 +5,9 @@
 // computed) are one gemm into a scratch of Bq x Lk that stays in L2, the softmax runs on those
 // rows in place, and a second gemm multiplies them into v. The rows' logsumexp is kept, so the
 // backward recomputes each block's probabilities with one gemm instead of storing them. The
-// blocks are spread over our pool with OpenBLAS held to one thread, one block per task.
+// blocks are spread over our pool, one block per task. The float32 products run on our own
+// register tiles where the CPU has AVX2 or AVX-512 (TileProduct below), the others through
+// BLAS held to one thread.
 // float16/bfloat16 inputs are converted to float32 first and accumulate there; float64 runs
 // in double.
 #include <cblas.h>
@@ -245,7 +247,7 @@ PB_SIMD_INLINE void tile_product_body(const TileProduct& t, float* tail) {
           tile_steps<W, MR, NV, false>(&base, MR, bp, kc, acc);
         }
         if (rows == MR && cols == NR) {
-          // Whole tiles with constant bounds, so that acc stays in registers.
+          // Whole tiles: vector stores straight into C.
           for (int r = 0; r < MR; ++r) {
             float* cr = t.c + (i0 + r) * t.ldc + j0;
             for (int v = 0; v < NV; ++v) {
@@ -255,8 +257,7 @@ PB_SIMD_INLINE void tile_product_body(const TileProduct& t, float* tail) {
           }
           continue;
         }
-        // A partial tile goes through `part` (written with constant bounds too: an acc indexed
-        // by a run-time row would keep all of acc in memory, whole tiles included).
+        // A partial tile (the last rows or columns) goes through `part`.
         float part[MR][NR];
         for (int r = 0; r < MR; ++r)
           for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(&part[r][v * W]) = t.alpha * acc[r][v];
@@ -378,7 +379,7 @@ struct Rhs {
   int64_t panel_stride = 0;
 };
 
-// Packed scratch sizes: kdim x n rounded up to whole panels / the left slices of m rows.
+// Floats of a packed right operand: kdim x n with n rounded up to whole panels.
 int64_t panels_size(int64_t kdim, int64_t n, int nr) { return kdim * ((n + nr - 1) / nr) * nr; }
 
 // C (m x n) = alpha A B (+ C when `accumulate`), A (m x kdim) row-major with leading
@@ -451,10 +452,11 @@ thread_local ForwardPacked forward_packed;
 std::atomic<uint64_t> forward_calls{0};
 
 // Rows of queries per task: enough for an efficient gemm, few enough that the block's scores
-// (Bq x Lk) stay in L2. Without a causal mask, blocks of up to 256 rows (512 KiB of scores at Lk = 512): BLAS then
-// packs k and v fewer times. A causal block computes the upper triangle of its diagonal square
-// for nothing, so there blocks stay at 32 rows (measured on 8 heads x 512 x 64: 64-row causal
-// blocks ran about 8% slower, 512-row plain blocks gained under 5%).
+// (Bq x Lk) stay in L2. Without a causal mask, blocks of up to 256 rows (512 KiB of scores at
+// Lk = 512): BLAS then packs k and v fewer times, and the tile kernels' backward ran best there
+// (their forward measured alike from 64 to 256 rows). A causal block computes the upper triangle
+// of its diagonal square for nothing, so there blocks stay at 32 rows (measured on 8 heads x
+// 512 x 64: 64-row causal blocks ran about 8% slower with BLAS, about 5% with the tiles).
 int64_t query_block(int64_t lk, bool causal) {
   const int64_t budget = causal ? int64_t(1) << 15 : int64_t(1) << 17;
   return std::clamp<int64_t>(budget / std::max<int64_t>(lk, 1), 8, causal ? 32 : 256);
