@@ -251,6 +251,23 @@ def test_sdpa_float32_backward_across_blocks(mask):
         np.testing.assert_allclose(npa(a), np.array(b), rtol=0.1, atol=0.1)
 
 
+@pytest.mark.parametrize("mask", [None, "causal"])
+def test_sdpa_float32_wide_heads(mask):
+    """Features past one register tile (80 and 72 columns: a whole panel and a partial one)
+    and keys past one slice of the tile products (300), forward and backward, against float64."""
+    q = RNG.standard_normal((1, 2, 140, 80))
+    k = RNG.standard_normal((1, 1, 300, 80))
+    v = RNG.standard_normal((1, 1, 300, 72))
+    ct = RNG.standard_normal((1, 2, 140, 72))
+    f = lambda q, k, v: sdpa(q, k, v, scale=0.1, mask=mask)
+    u = lambda q, k, v: _fast._sdpa_unfused(q, k, v, scale=0.1, mask=mask)
+    y, g = mx.vjp(f, [mx.array(a, mx.float32) for a in (q, k, v)], [mx.array(ct, mx.float32)])
+    want, w = mx.vjp(u, [A(a) for a in (q, k, v)], [A(ct)])
+    np.testing.assert_allclose(np.array(y[0]), np.array(want[0]), rtol=2e-4, atol=2e-5)
+    for a, b in zip(g, w):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=2e-3, atol=2e-4)
+
+
 # ---- cross_entropy ----
 
 def ref_ce(logits, t):

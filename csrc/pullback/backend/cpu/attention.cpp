@@ -5,12 +5,15 @@
 // computed) are one gemm into a scratch of Bq x Lk that stays in L2, the softmax runs on those
 // rows in place, and a second gemm multiplies them into v. The rows' logsumexp is kept, so the
 // backward recomputes each block's probabilities with one gemm instead of storing them. The
-// blocks are spread over our pool with OpenBLAS held to one thread, one block per task.
+// blocks are spread over our pool, one block per task. The float32 products run on our own
+// register tiles where the CPU has AVX2 or AVX-512 (TileProduct below), the others through
+// BLAS held to one thread.
 // float16/bfloat16 inputs are converted to float32 first and accumulate there; float64 runs
 // in double.
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -69,23 +72,62 @@ PB_SIMD_INLINE W row_max(const W* x, int64_t n, W init) {
 // The float32 row loops of the softmax, compiled per instruction set (as simd_math.cpp's
 // tables) so that they run 8 or 16 lanes wide where the CPU has them: beside the two gemms they
 // are the rest of the work.
-// x[j] = exp(x[j] - shift); returns the sum of the new x.
+// e^x for x <= 0 (a score less its row's maximum or logsumexp), as simd::exp but without
+// its handling of large results and subnormal ones: below e^-87 (< 2^-125) the result is 0,
+// -inf (a masked score) included; a weight that small vanishes in the row's sum anyway. One
+// scale 2^n instead of two and one clamp instead of two: the exponentials are most of the
+// softmax's time.
+template <bool kFma>
+PB_SIMD_INLINE float exp_nonpositive(float x) {
+  constexpr float kLow = -87.f;
+  const float xc = simd::select(x < kLow, kLow, x);  // NaN passes through
+  int32_t n;
+  const float r = simd::reduce_ln2<kFma>(xc, n);
+  float p = 1.381461275741458e-03f;  // simd::exp's polynomial
+  p = simd::madd<kFma>(p, r, 8.368710055947304e-03f);
+  p = simd::madd<kFma>(p, r, 4.166838899254799e-02f);
+  p = simd::madd<kFma>(p, r, 1.666652113199234e-01f);
+  p = simd::madd<kFma>(p, r, 4.999999403953552e-01f);
+  const float y = simd::madd<kFma>(p, r * r, r) + 1.f;
+  return simd::select(x < kLow, 0.f, y * simd::pow2i(n));
+}
+
+// x[j] = exp(x[j] - shift); returns the sum of the new x. shift is at least every x[j].
 template <bool kFma>
 PB_SIMD_INLINE float exp_sum_body(float* x, int64_t n, float shift) {
   float part[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
     for (int l = 0; l < kLanes; ++l) {
-      x[j + l] = simd::exp<kFma>(x[j + l] - shift);
+      x[j + l] = exp_nonpositive<kFma>(x[j + l] - shift);
       part[l] += x[j + l];
     }
   float total = 0;
   for (; j < n; ++j) {
-    x[j] = simd::exp<kFma>(x[j] - shift);
+    x[j] = exp_nonpositive<kFma>(x[j] - shift);
     total += x[j];
   }
   for (int l = 0; l < kLanes; ++l) total += part[l];
   return total;
+}
+
+// row_max for float32 in vectors of W lanes: GCC leaves row_max's lanes scalar (a vmaxss each).
+template <int W>
+PB_SIMD_INLINE float row_max_lanes(const float* x, int64_t n, float init) {
+  typedef float V __attribute__((vector_size(W * 4), aligned(4), may_alias));
+  V m0 = init - V{}, m1 = m0;
+  int64_t j = 0;
+  for (; j + 2 * W <= n; j += 2 * W) {
+    const V a = *reinterpret_cast<const V*>(x + j), b = *reinterpret_cast<const V*>(x + j + W);
+    m0 = a > m0 ? a : m0;  // a NaN is skipped, as in row_max
+    m1 = b > m1 ? b : m1;
+  }
+  m0 = m1 > m0 ? m1 : m0;
+  float lanes[W], m = init;
+  *reinterpret_cast<V*>(lanes) = m0;
+  for (int l = 0; l < W; ++l) m = lanes[l] > m ? lanes[l] : m;
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
 }
 
 // ds[j] = p[j] (ds[j] - delta): the probabilities' cotangent turned into the scores'.
@@ -100,18 +142,18 @@ struct RowKernels {
   void (*softmax_grad)(float*, const float*, int64_t, float);
 };
 
-#define PB_ROW_KERNELS(NS, ATTR, FMA)                                                          \
+#define PB_ROW_KERNELS(NS, ATTR, FMA, W)                                                       \
   namespace NS {                                                                               \
-  ATTR float max(const float* x, int64_t n, float i) { return row_max(x, n, i); }        \
+  ATTR float max(const float* x, int64_t n, float i) { return row_max_lanes<W>(x, n, i); }     \
   ATTR float exp_sum(float* x, int64_t n, float s) { return exp_sum_body<FMA>(x, n, s); }      \
   ATTR void softmax_grad(float* ds, const float* p, int64_t n, float d) {                      \
     softmax_grad_body<FMA>(ds, p, n, d);                                                       \
   }                                                                                            \
   constexpr RowKernels table{max, exp_sum, softmax_grad};                                      \
   }
-PB_ROW_KERNELS(rows_baseline, , false)
-PB_ROW_KERNELS(rows_avx2, __attribute__((target("avx2,fma"))), true)
-PB_ROW_KERNELS(rows_avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512"))), true)
+PB_ROW_KERNELS(rows_baseline, , false, 4)
+PB_ROW_KERNELS(rows_avx2, __attribute__((target("avx2,fma"))), true, 8)
+PB_ROW_KERNELS(rows_avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512"))), true, 16)
 #undef PB_ROW_KERNELS
 
 // The same choice as the elementwise kernels (PULLBACK_ISA caps both).
@@ -120,6 +162,134 @@ const RowKernels& row_kernels() {
     case simd::Isa::Avx512: return rows_avx512::table;
     case simd::Isa::Avx2: return rows_avx2::table;
     default: return rows_baseline::table;
+  }
+}
+
+// Float32 products of the attention kernels, written for these shapes instead of calling
+// sgemm: OpenBLAS packs both operands on every call and clears C before a product that
+// overwrites it, which at a head's sizes (a few hundred rows, 64 features) took a fifth of
+// the time beside its compute kernel. Here the right operand (k, v and their transposes) is
+// packed once per head and reused by every query block, and the left one is read where it
+// lies (broadcast one element at a time, which needs no packing).
+//
+// The right operand B (kdim x n) is kept in panels of `nr` columns, panel p holding
+// B(k, p nr + c) at [p * panel_stride + k nr + c], zero past column n. The left one is read
+// through strides, so that both a matrix and its transpose can be used as they lie.
+struct TileProduct {
+  int64_t m, n, kdim;
+  float alpha;
+  const float* a;  // A(i, k) = a[i * a_row + k * a_col]
+  int64_t a_row, a_col;
+  const float* b;  // panels as above
+  int64_t panel_stride;
+  float* c;  // C(i, j) = c[i * ldc + j]
+  int64_t ldc;
+  bool accumulate;  // C += alpha A B, else C = alpha A B
+};
+
+// The right operand's slices of kKc rows: a panel's slice (kKc x nr floats, 32 KiB with
+// AVX-512) stays in L1 while the left operand's rows stream past it.
+constexpr int64_t kKc = 128;
+
+// acc (MR x NV vectors) = A B over kc steps. A(r, k) is rows[r][k] when kRowMajor, else
+// rows[0][k * step + r] (its rows lie next to each other: a transposed matrix, or a packed tail).
+template <int W, int MR, int NV, bool kRowMajor, typename V>
+PB_SIMD_INLINE void tile_steps(const float* const* rows, int64_t step, const float* bp, int64_t kc,
+                               V (&acc)[MR][NV]) {
+  // Loads through a type of its own: V as deduced has lost its typedef's alignment of 4.
+  typedef float U __attribute__((vector_size(W * 4), aligned(4), may_alias));
+  constexpr int NR = W * NV;
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+  const float* row[MR];
+  for (int r = 0; r < MR; ++r) row[r] = rows[kRowMajor ? r : 0];
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const U*>(bp + k * NR + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      // A broadcast: x - 0 is x, where 0 + x would not be for x = -0 and costs an add.
+      const V av = (kRowMajor ? row[r][k] : row[0][k * step + r]) - V{};
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+}
+
+template <int W, int MR, int NV>
+PB_SIMD_INLINE void tile_product_body(const TileProduct& t, float* tail) {
+  typedef float V __attribute__((vector_size(W * 4), aligned(4), may_alias));
+  constexpr int NR = W * NV;
+  const int64_t groups = (t.m + MR - 1) / MR, panels = (t.n + NR - 1) / NR;
+  const bool row_major = t.a_col == 1;
+  for (int64_t k0 = 0; k0 < t.kdim; k0 += kKc) {
+    const int64_t kc = std::min(kKc, t.kdim - k0);
+    const bool add = t.accumulate || k0 > 0;
+    for (int64_t p = 0; p < panels; ++p) {
+      const float* bp = t.b + p * t.panel_stride + k0 * NR;
+      const int64_t j0 = p * NR, cols = std::min<int64_t>(NR, t.n - j0);
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t i0 = g * MR, rows = std::min<int64_t>(MR, t.m - i0);
+        V acc[MR][NV];
+        if (row_major) {
+          // Rows past m repeat the last one (read, never stored).
+          const float* rp[MR];
+          for (int r = 0; r < MR; ++r) rp[r] = t.a + std::min<int64_t>(i0 + r, t.m - 1) * t.a_row + k0;
+          tile_steps<W, MR, NV, true>(rp, 0, bp, kc, acc);
+        } else if (rows == MR) {
+          const float* base = t.a + i0 + k0 * t.a_col;  // a_row == 1
+          tile_steps<W, MR, NV, false>(&base, t.a_col, bp, kc, acc);
+        } else {
+          // The last rows of a transposed operand, copied so that no read passes its end.
+          for (int64_t k = 0; k < kc; ++k)
+            for (int r = 0; r < MR; ++r)
+              tail[k * MR + r] = r < rows ? t.a[i0 + r + (k0 + k) * t.a_col] : 0.f;
+          const float* base = tail;
+          tile_steps<W, MR, NV, false>(&base, MR, bp, kc, acc);
+        }
+        if (rows == MR && cols == NR) {
+          // Whole tiles: vector stores straight into C.
+          for (int r = 0; r < MR; ++r) {
+            float* cr = t.c + (i0 + r) * t.ldc + j0;
+            for (int v = 0; v < NV; ++v) {
+              V* cv = reinterpret_cast<V*>(cr + v * W);
+              *cv = add ? *cv + t.alpha * acc[r][v] : t.alpha * acc[r][v];
+            }
+          }
+          continue;
+        }
+        // A partial tile (the last rows or columns) goes through `part`.
+        float part[MR][NR];
+        for (int r = 0; r < MR; ++r)
+          for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(&part[r][v * W]) = t.alpha * acc[r][v];
+        for (int64_t r = 0; r < rows; ++r) {
+          float* cr = t.c + (i0 + r) * t.ldc + j0;
+          for (int64_t j = 0; j < cols; ++j) cr[j] = add ? cr[j] + part[r][j] : part[r][j];
+        }
+      }
+    }
+  }
+}
+
+// Per instruction set, a tile of 6 rows by 4 vectors: 24 of the 32 zmm registers with
+// AVX-512 (6 x 64), 12 of the 16 ymm with AVX2 (6 x 16, of 2 vectors). Six rows keep the
+// row pointers of a row-major left operand in registers.
+struct TileKernels {
+  int nr, mr;
+  void (*product)(const TileProduct&, float*);
+};
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")))
+void tile_product_avx512(const TileProduct& t, float* tail) { tile_product_body<16, 6, 4>(t, tail); }
+__attribute__((target("avx2,fma")))
+void tile_product_avx2(const TileProduct& t, float* tail) { tile_product_body<8, 6, 2>(t, tail); }
+
+// Null without AVX2: float32 then goes through sgemm as float64 does.
+const TileKernels* tile_kernels() {
+  static constexpr TileKernels avx512{64, 6, tile_product_avx512};
+  static constexpr TileKernels avx2{16, 6, tile_product_avx2};
+  switch (simd::kernels().isa) {
+    case simd::Isa::Avx512: return &avx512;
+    case simd::Isa::Avx2: return &avx2;
+    default: return nullptr;
   }
 }
 
@@ -150,9 +320,13 @@ void softmax_grad(W* ds, const W* p, int64_t n, W delta) {
 // Scratch of at least `n` elements, kept per thread between calls (slot picks one of a few
 // buffers a kernel needs at once): zeroing a fresh block of scores for every task showed up
 // in profiles. It holds the largest block seen (Bq x Lk, at least 8 rows), per thread.
+// Slots: 0-2 a kernel's blocks, 3-4 the forward's packed k^T and v (kept between its tasks:
+// no other kernel writes them), 5-9 the backward's packed operands, 11 product()'s tail rows.
+constexpr int kScratchSlots = 12;
+constexpr int kPackedLeftSlot = kScratchSlots - 1;
 template <typename W>
 W* scratch(int slot, int64_t n) {
-  thread_local std::vector<W> buffers[3];
+  thread_local std::vector<W> buffers[kScratchSlots];
   std::vector<W>& b = buffers[slot];
   if (b.size() < size_t(n)) b.resize(size_t(n));
   return b.data();
@@ -167,11 +341,122 @@ array contiguous_as(const array& x, Dtype t) {
   return c;
 }
 
+// B(k, j) = b[k * k_step + j * j_step] (k < kdim, j < n) into panels of nr columns, zero
+// past n (TileProduct's layout, panel_stride kdim * nr).
+void pack_panels(const float* b, int64_t kdim, int64_t n, int64_t k_step, int64_t j_step, int nr,
+                 float* dst) {
+  const int64_t panels = (n + nr - 1) / nr;
+  for (int64_t p = 0; p < panels; ++p) {
+    float* panel = dst + p * kdim * nr;
+    if (j_step == 1) {  // rows of B: whole runs of columns
+      const int64_t cols = std::min<int64_t>(nr, n - p * nr);
+      for (int64_t k = 0; k < kdim; ++k) {
+        std::copy(b + k * k_step + p * nr, b + k * k_step + p * nr + cols, panel + k * nr);
+        std::fill(panel + k * nr + cols, panel + (k + 1) * nr, 0.f);
+      }
+      continue;
+    }
+    for (int c = 0; c < nr; ++c) {
+      const int64_t j = p * nr + c;
+      if (j >= n) {
+        for (int64_t k = 0; k < kdim; ++k) panel[k * nr + c] = 0.f;
+        continue;
+      }
+      const float* src = b + j * j_step;
+      for (int64_t k = 0; k < kdim; ++k) panel[k * nr + c] = src[k * k_step];
+    }
+  }
+}
+
+// The right operand of a product: as it lies in memory (row-major, `trans` when it is B^T)
+// for sgemm/dgemm, and packed for the tile kernels when they run.
+template <typename W>
+struct Rhs {
+  const W* plain;
+  int64_t ld;
+  bool trans;
+  const float* packed = nullptr;
+  int64_t panel_stride = 0;
+};
+
+// Floats of a packed right operand: kdim x n with n rounded up to whole panels.
+int64_t panels_size(int64_t kdim, int64_t n, int nr) { return kdim * ((n + nr - 1) / nr) * nr; }
+
+// C (m x n) = alpha A B (+ C when `accumulate`), A (m x kdim) row-major with leading
+// dimension lda, or its transpose when trans_a.
+template <typename W>
+void product(const TileKernels* tiles, int64_t m, int64_t n, int64_t kdim, W alpha, const W* a,
+             int64_t lda, bool trans_a, const Rhs<W>& b, bool accumulate, W* c, int64_t ldc) {
+  if constexpr (std::is_same_v<W, float>) {
+    if (tiles) {
+      if (m == 0 || n == 0) return;
+      if (kdim == 0) {
+        if (!accumulate)
+          for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+        return;
+      }
+      const TileProduct t{m, n, kdim, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1,
+                          b.packed, b.panel_stride, c, ldc, accumulate};
+      tiles->product(t, scratch<float>(kPackedLeftSlot, tiles->mr * kKc));
+      return;
+    }
+  }
+  gemm<W>(trans_a, b.trans, m, n, kdim, alpha, a, lda, b.plain, b.ld, accumulate ? W(1) : W(0), c, ldc);
+}
+
+// The tile kernels for work type W, null for double.
+template <typename W>
+const TileKernels* tiles_for() {
+  if constexpr (std::is_same_v<W, float>) return tile_kernels();
+  else return nullptr;
+}
+
+// A right operand packed into scratch slot `slot` for the tile kernels (only `plain` without
+// them). `k_step`/`j_step` as in pack_panels.
+template <typename W>
+Rhs<W> rhs(const TileKernels* tiles, int slot, const W* b, int64_t ld, bool trans, int64_t kdim,
+           int64_t n) {
+  Rhs<W> r{b, ld, trans};
+  if constexpr (std::is_same_v<W, float>) {
+    if (tiles) {
+      float* dst = scratch<float>(slot, panels_size(kdim, n, tiles->nr));
+      pack_panels(b, kdim, n, trans ? 1 : ld, trans ? ld : 1, tiles->nr, dst);
+      r.packed = dst;
+      r.panel_stride = kdim * tiles->nr;
+    }
+  }
+  return r;
+}
+
+// The Rhs that rhs() with the same arguments returned, without packing again (its panels are
+// still in the slot).
+template <typename W>
+Rhs<W> packed_rhs(const TileKernels* tiles, int slot, const W* b, int64_t ld, bool trans,
+                  int64_t kdim, int64_t n) {
+  Rhs<W> r{b, ld, trans};
+  if constexpr (std::is_same_v<W, float>) {
+    r.packed = scratch<float>(slot, panels_size(kdim, n, tiles->nr));
+    r.panel_stride = kdim * tiles->nr;
+  }
+  return r;
+}
+
+// What the forward's slots 3-4 hold on this thread: k^T and v of key/value head `unit` of
+// forward call `generation`. The tasks a thread takes in a row mostly share the head, so
+// they are packed once per head and thread; the generation tells this call's from any other's.
+struct ForwardPacked {
+  uint64_t generation = 0;
+  int64_t unit = -1;
+};
+thread_local ForwardPacked forward_packed;
+std::atomic<uint64_t> forward_calls{0};
+
 // Rows of queries per task: enough for an efficient gemm, few enough that the block's scores
-// (Bq x Lk) stay in L2. Without a causal mask, blocks of up to 256 rows (512 KiB of scores at Lk = 512): BLAS then
-// packs k and v fewer times. A causal block computes the upper triangle of its diagonal square
-// for nothing, so there blocks stay at 32 rows (measured on 8 heads x 512 x 64: 64-row causal
-// blocks ran about 8% slower, 512-row plain blocks gained under 5%).
+// (Bq x Lk) stay in L2. Without a causal mask, blocks of up to 256 rows (512 KiB of scores at
+// Lk = 512): BLAS then packs k and v fewer times, and the tile kernels' backward ran best there
+// (their forward measured alike from 64 to 256 rows). A causal block computes the upper triangle
+// of its diagonal square for nothing, so there blocks stay at 32 rows (measured on 8 heads x
+// 512 x 64: 64-row causal blocks ran about 8% slower with BLAS, about 5% with the tiles).
 int64_t query_block(int64_t lk, bool causal) {
   const int64_t budget = causal ? int64_t(1) << 15 : int64_t(1) << 17;
   return std::clamp<int64_t>(budget / std::max<int64_t>(lk, 1), 8, causal ? 32 : 256);
@@ -227,8 +512,10 @@ struct Attention {
 
   // s (m x nk) = scale q k^T of rows [i0, i0 + m) with the mask applied; a dropped position
   // holds -inf. kept[r]: whether row r keeps any key (bool and causal masks can drop all).
-  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t nk, W* s, bool* kept) const {
-    if (nk > 0) gemm<W>(false, true, m, nk, d, scale, q_rows(b, h, i0), d, k_of(b, h), d, W(0), s, nk);
+  // kt: k^T of head h as a right operand (rhs()).
+  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t nk, W* s, bool* kept,
+              const TileKernels* tiles, const Rhs<W>& kt) const {
+    if (nk > 0) product<W>(tiles, m, nk, d, scale, q_rows(b, h, i0), d, false, kt, false, s, nk);
     constexpr W kNegInf = -std::numeric_limits<W>::infinity();
     for (int64_t r = 0; r < m; ++r) {
       const int64_t i = i0 + r;
@@ -268,6 +555,8 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
   const int64_t bq = query_block(a.lk, a.mask_kind == AttentionMask::Causal);
   const int64_t blocks = (a.lq + bq - 1) / bq;
   const int64_t tasks = a.batch * a.heads * blocks;
+  const TileKernels* tiles = tiles_for<W>();
+  const uint64_t generation = ++forward_calls;
   auto run = [&](size_t lo, size_t hi) {
     W* s = scratch<W>(0, bq * a.lk);
     W* o = scratch<W>(1, bq * a.dv);
@@ -279,7 +568,14 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
       const int64_t bh = int64_t(task) / blocks, b = bh / a.heads, h = bh % a.heads;
       const int64_t i0 = blk * bq, m = std::min(bq, a.lq - i0);
       const int64_t nk = a.keys_for(i0 + m);
-      a.scores(b, h, i0, m, nk, s, kept.get());
+      const int64_t unit = b * a.kv_heads + h / a.rep;
+      const bool cached =
+          tiles && forward_packed.generation == generation && forward_packed.unit == unit;
+      auto operand = cached ? packed_rhs<W> : rhs<W>;
+      const Rhs<W> kt = operand(tiles, 3, a.k_of(b, h), a.d, true, a.d, a.lk);
+      const Rhs<W> vp = operand(tiles, 4, a.v_of(b, h), a.dv, false, a.lk, a.dv);
+      forward_packed = {generation, unit};
+      a.scores(b, h, i0, m, nk, s, kept.get(), tiles, kt);
       for (int64_t r = 0; r < m; ++r) {
         W* row = s + r * nk;
         W* row_lse = lse + bh * a.lq + i0 + r;
@@ -296,7 +592,7 @@ void attention_forward(const Attention<W>& a, T* out, W* lse) {
         *row_lse = mx + std::log(total);
       }
       if (nk > 0) {
-        gemm<W>(false, false, m, a.dv, nk, W(1), s, nk, a.v_of(b, h), a.dv, W(0), o, a.dv);
+        product<W>(tiles, m, a.dv, nk, W(1), s, nk, false, vp, false, o, a.dv);
       } else {
         std::fill(o, o + m * a.dv, W(0));
       }
@@ -328,6 +624,7 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
                         W* dk, W* dv, W* dsinks_rows) {
   const int64_t bq = query_block(a.lk, a.mask_kind == AttentionMask::Causal);
   const int64_t units = a.batch * a.kv_heads;
+  const TileKernels* tiles = tiles_for<W>();
   auto run = [&](size_t lo, size_t hi) {
     W* p = scratch<W>(0, bq * a.lk);
     W* dp = scratch<W>(1, bq * a.lk);
@@ -339,17 +636,21 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
       W* dv_u = dv + unit * a.lk * a.dv;
       std::fill(dk_u, dk_u + a.lk * a.d, W(0));
       std::fill(dv_u, dv_u + a.lk * a.dv, W(0));
+      // The unit's k and v as right operands: k^T for the scores, v^T for dp, k for dq.
+      const W* kk = a.k_of(b, g * a.rep);
+      const W* vv = a.v_of(b, g * a.rep);
+      const Rhs<W> kt = rhs<W>(tiles, 5, kk, a.d, true, a.d, a.lk);
+      const Rhs<W> vt = rhs<W>(tiles, 6, vv, a.dv, true, a.dv, a.lk);
+      const Rhs<W> k_rhs = rhs<W>(tiles, 7, kk, a.d, false, a.lk, a.d);
       for (int64_t h = g * a.rep; h < (g + 1) * a.rep; ++h) {
         const int64_t bh = b * a.heads + h;
-        const W* kk = a.k_of(b, h);
-        const W* vv = a.v_of(b, h);
         W sink_grad = 0;
         for (int64_t i0 = 0; i0 < a.lq; i0 += bq) {
           const int64_t m = std::min(bq, a.lq - i0), nk = a.keys_for(i0 + m);
           const W* do_blk = dout + (bh * a.lq + i0) * a.dv;
           const W* o_blk = o + (bh * a.lq + i0) * a.dv;
           W* dq_blk = dq + (bh * a.lq + i0) * a.d;
-          a.scores(b, h, i0, m, nk, p, kept.get());
+          a.scores(b, h, i0, m, nk, p, kept.get(), tiles, kt);
           for (int64_t r = 0; r < m; ++r) {
             W* row = p + r * nk;
             const W* dor = do_blk + r * a.dv;
@@ -372,12 +673,13 @@ void attention_backward(const Attention<W>& a, const W* o, const W* lse, const W
             std::fill(dq_blk, dq_blk + m * a.d, W(0));
             continue;
           }
-          gemm<W>(true, false, nk, a.dv, m, W(1), p, nk, do_blk, a.dv, W(1), dv_u, a.dv);
-          gemm<W>(false, true, m, nk, a.dv, W(1), do_blk, a.dv, vv, a.dv, W(0), dp, nk);
+          const Rhs<W> do_rhs = rhs<W>(tiles, 8, do_blk, a.dv, false, m, a.dv);
+          const Rhs<W> q_rhs = rhs<W>(tiles, 9, a.q_rows(b, h, i0), a.d, false, m, a.d);
+          product<W>(tiles, nk, a.dv, m, W(1), p, nk, true, do_rhs, true, dv_u, a.dv);
+          product<W>(tiles, m, nk, a.dv, W(1), do_blk, a.dv, false, vt, false, dp, nk);
           for (int64_t r = 0; r < m; ++r) softmax_grad(dp + r * nk, p + r * nk, nk, delta[r]);
-          gemm<W>(false, false, m, a.d, nk, a.scale, dp, nk, kk, a.d, W(0), dq_blk, a.d);
-          gemm<W>(true, false, nk, a.d, m, a.scale, dp, nk, a.q_rows(b, h, i0), a.d, W(1),
-                  dk_u, a.d);
+          product<W>(tiles, m, a.d, nk, a.scale, dp, nk, false, k_rhs, false, dq_blk, a.d);
+          product<W>(tiles, nk, a.d, m, a.scale, dp, nk, true, q_rhs, true, dk_u, a.d);
         }
         if (dsinks_rows) dsinks_rows[bh] = sink_grad;
       }
