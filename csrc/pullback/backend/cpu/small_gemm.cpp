@@ -1,13 +1,14 @@
 // A float32 gemm for small products, written for AVX-512 (runtime dispatch).
 //
-// Why our own: OpenBLAS's single-threaded sgemm reaches about 110 GFLOP/s per core on 128^3
-// products where MKL (PyTorch's) reaches about 150, so batches of small products, which run
-// one product per pool thread, trailed PyTorch. Both operands are packed, per block of kKC
-// steps along k, into slivers the micro-kernel reads in order: a in slivers of kMR rows
-// (p-major, so one broadcast per row and step), b in slivers of kNR columns (two vectors per
-// step). A 12 x 32 tile keeps 24 accumulators in registers; the b sliver of a block (32 KiB)
-// stays in L1 while the a slivers stream past it from L2. Each product runs on one thread in a
-// fixed order, so results do not depend on the thread count.
+// Why our own: OpenBLAS's single-threaded sgemm reached about 110-130 GFLOP/s per core on
+// 128^3 products where MKL (PyTorch's) reaches about 150, so batches of small products, which
+// run one product per pool thread, trailed PyTorch. b is packed, per block of kKC steps along k,
+// into slivers of kNR columns (two vectors per step, zero past n) with vector copies; a is read
+// in place (one broadcast per row and step), since packing it is a transposition whose scalar
+// moves cost as much as the arithmetic of a 64^3 product. A 12 x 32 tile keeps 24 accumulators
+// in registers; the 12 rows of a block (12 KiB) stay in L1 while the packed b streams past them
+// in order from L2. Each product runs on one thread in a fixed order, so results do not depend
+// on the thread count.
 #include "pullback/backend/cpu/small_gemm.h"
 
 #include <immintrin.h>
@@ -119,13 +120,17 @@ void small_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, 
   float* bp = scratch.data();
   bp += (64 - reinterpret_cast<uintptr_t>(bp) % 64) % 64 / sizeof(float);
   const TileFn* tiles = a_cs == 1 ? kTiles<false> : kTiles<true>;
+  // The rows in as few tiles as kMR allows, of near-equal heights (128 rows: 7 of 12 and 4 of
+  // 11 rather than 10 of 12 and one of 8, whose 16 accumulators keep the FMA units less busy).
+  const int64_t slivers = (m + kMR - 1) / kMR, base = m / slivers, taller = m % slivers;
+  auto sliver_rows = [&](int64_t s) { return base + (s < taller ? 1 : 0); };
   for (int64_t k0 = 0; k0 < k; k0 += kKC) {
     const int64_t kc = std::min(kKC, k - k0);
     pack_b(b + k0 * ldb, ldb, n, kc, bp);
-    for (int64_t j0 = 0; j0 < n; j0 += kNR) {
-      const int64_t cols = std::min(kNR, n - j0);
-      for (int64_t i0 = 0; i0 < m; i0 += kMR) {
-        const int64_t rows = std::min(kMR, m - i0);
+    for (int64_t s = 0, i0 = 0; s < slivers; i0 += sliver_rows(s), ++s) {
+      const int64_t rows = sliver_rows(s);
+      for (int64_t j0 = 0; j0 < n; j0 += kNR) {
+        const int64_t cols = std::min(kNR, n - j0);
         tiles[rows - 1](kc, a + i0 * a_rs + k0 * a_cs, a_rs, a_cs, bp + j0 * kc, c + i0 * n + j0, n,
                         cols, k0 > 0);
       }
