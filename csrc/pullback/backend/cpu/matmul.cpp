@@ -261,8 +261,10 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
   const int64_t mn = m * n;
   const double flops = static_cast<double>(m) * n * k;
   // float32 products that run one per thread go to our own kernel where it suits them
-  // (small_gemm.h); it reads b row-major only (a b^T runs through OpenBLAS, which was faster).
-  const bool own_kernel = std::is_same_v<T, float> && !lb.transposed && cpu::small_sgemm_suits(m, n, k);
+  // (small_gemm.h). It reads b row-major only: a b^T would need a transposing pack, and
+  // OpenBLAS already ran attention's q k^T batches at twice PyTorch's speed.
+  const bool own_kernel =
+      std::is_same_v<T, float> && !lb.transposed && cpu::small_sgemm_suits(m, n, k);
   auto run = [&](size_t i, bool own) {
     product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
             c + static_cast<int64_t>(i) * mn, own);
