@@ -140,3 +140,33 @@ def test_matmul_batch_of_large_products(nbatch, rng):
     assert_close(got2, x.astype(np.float64) @ y_b, dtype=mx.float32, rtol=1e-4, atol=2e-3)
     assert_close(a @ mx.array(y), x.astype(np.float64) @ y, dtype=mx.float32, rtol=1e-4, atol=2e-3)
 
+
+
+@pytest.mark.parametrize("m, k, n", [(128, 128, 128), (13, 600, 47), (100, 70, 130), (512, 64, 33),
+                                     (25, 257, 64), (2, 2000, 90)])
+@pytest.mark.parametrize("layout", ["plain", "aT", "bT", "strided", "broadcast_b"])
+def test_matmul_batched_float32_mid_size(m, k, n, layout, rng):
+    # Batches of products between 2^18 and 2^24 multiply-adds run one per thread, on our own
+    # AVX-512 kernel where the CPU has it: rows past multiples of its 12-row tile, columns past
+    # multiples of 32, k past its 256-step blocks, a read transposed or strided in place.
+    nbatch = 4
+    x = rng.standard_normal((nbatch, m, k)).astype(np.float32)
+    y = rng.standard_normal((nbatch, k, n)).astype(np.float32)
+    if layout == "aT":
+        a = mx.swapaxes(mx.array(np.swapaxes(x, 1, 2).copy()), 1, 2)
+    elif layout == "strided":
+        wide = np.zeros((nbatch, m, 2 * k + 3), np.float32)
+        wide[:, :, : 2 * k : 2] = x
+        a = mx.array(wide)[:, :, : 2 * k : 2]
+    else:
+        a = mx.array(x)
+    b = mx.array(y)
+    if layout == "bT":
+        b = mx.swapaxes(mx.array(np.swapaxes(y, 1, 2).copy()), 1, 2)
+    elif layout == "broadcast_b":
+        y = y[:1]
+        b = mx.broadcast_to(mx.array(y), (nbatch, k, n)) if m % 2 else mx.array(y)
+    expected = x.astype(np.float64) @ y.astype(np.float64)
+    assert_close(a @ b, expected, dtype=mx.float32, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    got_e = mx.einsum("bij,bjk->bik", a, b if layout != "broadcast_b" else mx.broadcast_to(b, (nbatch, k, n)))
+    assert_close(got_e, expected, dtype=mx.float32, rtol=1e-4, atol=1e-4 * np.sqrt(k))

@@ -12,6 +12,7 @@
 
 #include "pullback/backend/cpu/blas_threads.h"
 #include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/small_gemm.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/interrupt.h"
 #include "pullback/ops.h"
@@ -170,7 +171,14 @@ void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
 // a dot; a single row or column otherwise goes to gemv, which skips the packing that gemm does.
 template <typename T>
 void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
-             const T* a, const T* b, T* c) {
+             const T* a, const T* b, T* c, bool own_kernel = false) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (own_kernel) {
+      cpu::small_sgemm(m, n, k, a, la.transposed ? 1 : la.ld, la.transposed ? la.ld : 1, b,
+                       lb.ld, c);
+      return;
+    }
+  }
   if (m == 1 && n == 1) {
     dot(k, a, la.transposed ? la.ld : 1, b, lb.transposed ? 1 : lb.ld, c);
   } else if (n == 1) {
@@ -251,27 +259,32 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
   }
 
   const int64_t mn = m * n;
-  auto run = [&](size_t i) {
-    product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
-            c + static_cast<int64_t>(i) * mn);
-  };
   const double flops = static_cast<double>(m) * n * k;
+  // float32 products that run one per thread go to our own kernel where it suits them
+  // (small_gemm.h). It reads b row-major only: a b^T would need a transposing pack, and
+  // OpenBLAS already ran attention's q k^T batches at twice PyTorch's speed.
+  const bool own_kernel =
+      std::is_same_v<T, float> && !lb.transposed && cpu::small_sgemm_suits(m, n, k);
+  auto run = [&](size_t i, bool own) {
+    product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
+            c + static_cast<int64_t>(i) * mn, own);
+  };
   const double single_threaded = (m == 1 || n == 1) ? kSingleThreadedGemv : kSingleThreadedGemm;
   if (nbatch > 1 && flops <= single_threaded) {
     const auto grain = static_cast<size_t>(std::max(1.0, kBatchGrainFlops / flops));
     cpu::parallel_for(nbatch, grain, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) run(i);
+      for (size_t i = begin; i < end; ++i) run(i, own_kernel);
     });
   } else if (split_batch(nbatch, flops)) {
     SingleThreadedBlas hold;
     cpu::parallel_for(nbatch, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) run(i);
+      for (size_t i = begin; i < end; ++i) run(i, own_kernel);
     });
   } else {
     // Products BLAS runs on all threads, one after another, with a poll between them.
     for (int64_t i = 0; i < nbatch; ++i) {
       if (i > 0 && interrupt_kernel_now()) throw Interrupted();
-      run(static_cast<size_t>(i));
+      run(static_cast<size_t>(i), own_kernel && cpu::num_threads() < 2);
     }
   }
 }
