@@ -40,6 +40,7 @@ LINALG_SHAPES = {"512": "512x512", "b64": "64x64x64"}
 VMAP_BATCH, VMAP_EXAMPLE = 256, (64, 256)  # vmap_shape: 4M float32 in all
 CKPT_DEPTH, CKPT_WIDTH, CKPT_BATCH = 8, 512, 256  # the checkpointed MLP step
 CHAIN_N = 1 << 22  # the elementwise chains that compile fuses
+SETTLE_S = 0.2  # --interleave's pause between samples
 
 # (case id, description, unit, how a time in seconds becomes the unit)
 CASES = [
@@ -67,6 +68,10 @@ CASES = [
     ("einsum_dot", "einsum i,i->, 4M float32", "ms", lambda t: t * 1e3),
     ("rms_norm_4k", "fast.rms_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
     ("layer_norm_4k", "fast.layer_norm, 4096x4096 float32", "ms", lambda t: t * 1e3),
+    ("rms_norm_4k_fwdbwd", "fast.rms_norm forward + x, w grads, 4096x4096", "ms",
+     lambda t: t * 1e3),
+    ("layer_norm_4k_fwdbwd", "fast.layer_norm forward + x, w, b grads, 4096x4096", "ms",
+     lambda t: t * 1e3),
     ("sdpa_512", "fast.sdpa, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
     ("sdpa_512_causal", "fast.sdpa causal, 8 heads x 512 x 64", "ms", lambda t: t * 1e3),
     ("sdpa_512_fwdbwd", "fast.sdpa forward + q, k, v grads, 8 x 512 x 64", "ms",
@@ -241,6 +246,7 @@ def _fast_data():
         "x": rng.standard_normal((4096, 4096)).astype(f32),
         "w": rng.standard_normal(4096).astype(f32),
         "b": rng.standard_normal(4096).astype(f32),
+        "ct_norm": rng.standard_normal((4096, 4096)).astype(f32),
         "q": rng.standard_normal((1, 8, 512, 64)).astype(f32),
         "k": rng.standard_normal((1, 8, 512, 64)).astype(f32),
         "v": rng.standard_normal((1, 8, 512, 64)).astype(f32),
@@ -257,6 +263,10 @@ def bench_fast_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "rms_norm_4k", lambda: mx.eval(f.rms_norm(d["x"], d["w"], 1e-5)))
     timer.measure(res, "layer_norm_4k",
                   lambda: mx.eval(f.layer_norm(d["x"], d["w"], d["b"], 1e-5)))
+    timer.measure(res, "rms_norm_4k_fwdbwd", lambda: mx.eval(mx.vjp(
+        lambda x, w: [f.rms_norm(x, w, 1e-5)], [d["x"], d["w"]], [d["ct_norm"]])))
+    timer.measure(res, "layer_norm_4k_fwdbwd", lambda: mx.eval(mx.vjp(
+        lambda x, w, b: [f.layer_norm(x, w, b, 1e-5)], [d["x"], d["w"], d["b"]], [d["ct_norm"]])))
     timer.measure(res, "sdpa_512", lambda: mx.eval(
         f.scaled_dot_product_attention(d["q"], d["k"], d["v"], scale=0.125)))
     timer.measure(res, "sdpa_512_causal", lambda: mx.eval(
@@ -395,7 +405,7 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer", compiled: b
                 h = nn.relu(h @ layer["w"] + layer["b"])
             return h @ self.layers[-1]["w"] + self.layers[-1]["b"]
 
-    for case in MLP_SHAPES:
+    def add_case(case: str) -> None:  # a function per case: its closures keep their own data
         layers, x_np, y_np = _mlp_data(case)
         model, x, y = MLP(layers), mx.array(x_np), mx.array(y_np)
         optimizer = optim.Adam(learning_rate=1e-3)
@@ -420,6 +430,9 @@ def bench_train_mlx_like(mx, res: Dict[str, object], timer: "Timer", compiled: b
             mx.eval(loss, model.parameters(), optimizer.state)
 
         timer.measure(res, case, step)
+
+    for case in MLP_SHAPES:
+        add_case(case)
 
 TF_LAYERS, TF_DIMS, TF_HEADS, TF_BATCH, TF_SEQ = 4, 256, 4, 16, 128
 
@@ -543,7 +556,7 @@ def bench_checkpoint_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> Non
     except TypeError:
         pass
     x = mx.array(rng.standard_normal((CKPT_BATCH, CKPT_WIDTH)).astype(np.float32))
-    for case, checkpointed in cases:
+    def add_case(case: str, checkpointed) -> None:  # closures keep their own model
         model = MLP(checkpointed)
         mx.eval(model.parameters())
         step_fn = nn.value_and_grad(model, lambda h: model(h).sum())
@@ -552,6 +565,9 @@ def bench_checkpoint_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> Non
             mx.eval(step_fn(x))
 
         timer.measure(res, case, step)
+
+    for case, checkpointed in cases:
+        add_case(case, checkpointed)
 
 
 def bench_cnn_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
@@ -697,7 +713,7 @@ def _complex_linalg_data():
 
 def bench_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     L, cpu = mx.linalg, mx.cpu  # MLX runs linalg on the CPU stream only
-    for size, d in _linalg_data().items():
+    def add_size(size: str, d: dict) -> None:  # closures keep their own matrices
         d = {k: mx.array(v) for k, v in d.items()}
         mx.eval(*d.values())
         timer.measure(res, f"inv_{size}", lambda: mx.eval(L.inv(d["a"], stream=cpu)))
@@ -705,6 +721,9 @@ def bench_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
         timer.measure(res, f"cholesky_{size}", lambda: mx.eval(L.cholesky(d["spd"], stream=cpu)))
         timer.measure(res, f"svd_{size}", lambda: mx.eval(*L.svd(d["a"], stream=cpu)))
         timer.measure(res, f"eigh_{size}", lambda: mx.eval(*L.eigh(d["spd"], stream=cpu)))
+
+    for size, d in _linalg_data().items():
+        add_size(size, d)
     c = {k: mx.array(v) for k, v in _complex_linalg_data().items()}
     mx.eval(*c.values())
     timer.measure(res, "svd_c64", lambda: mx.eval(*L.svd(c["a"], stream=cpu)))
@@ -734,15 +753,20 @@ def bench_vmap_linalg_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> No
 class Timer:
     """Median seconds per call of `fn`, over `repeats` samples of enough calls to last."""
 
-    def __init__(self, quick: bool, cases: Optional[List[str]] = None):
+    def __init__(self, quick: bool, cases: Optional[List[str]] = None, capture: bool = False):
         self.cases = cases  # None: every case; else only cases whose id contains one of these
         self.repeats = 3 if quick else 7
         self.sample_s = 0.02 if quick else 0.08
         self.warmup = 2 if quick else 5
+        # With `capture`, measure() only keeps each case's function (for --interleave).
+        self.captured: Optional[Dict[int, Dict[str, Callable[[], object]]]] = {} if capture else None
 
     def measure(self, results: Dict[str, object], case: str, fn: Callable[[], object]) -> None:
         """Stores the time of `fn` under `case`, or the error it raised."""
         if self.cases is not None and not any(c in case for c in self.cases):
+            return
+        if self.captured is not None:
+            self.captured.setdefault(id(results), {})[case] = fn
             return
         # A crash (not an exception) leaves this as the child's last line on stderr.
         print(f"case {case}", file=sys.stderr, flush=True)
@@ -752,16 +776,20 @@ class Timer:
             results[case] = _error(e)
 
     def __call__(self, fn: Callable[[], object]) -> float:
+        calls = self.calibrate(fn)
+        samples = [self._run(fn, calls) / calls for _ in range(self.repeats)]
+        return statistics.median(samples)
+
+    def calibrate(self, fn: Callable[[], object]) -> int:
+        """Warms `fn` up; returns how many calls make one sample of about sample_s."""
         for _ in range(self.warmup):
             fn()
         calls = 1
         while True:
             elapsed = self._run(fn, calls)
             if elapsed >= self.sample_s or calls >= 1 << 20:
-                break
+                return calls
             calls = max(calls * 2, int(calls * self.sample_s / max(elapsed, 1e-9) * 1.2))
-        samples = [self._run(fn, calls) / calls for _ in range(self.repeats)]
-        return statistics.median(samples)
 
     @staticmethod
     def _run(fn: Callable[[], object], calls: int) -> float:
@@ -935,8 +963,7 @@ def bench_torch(timer: Timer):
     # Eager: each op has finished when it returns, so both dispatch cases are one thing.
     with torch.no_grad():
         timer.measure(res, "dispatch_lazy", chain)
-        if "dispatch_lazy" in res:
-            res["dispatch_eager"] = res["dispatch_lazy"]
+        timer.measure(res, "dispatch_eager", chain)
         a = torch.randn(MATMUL_N, MATMUL_N)
         b = torch.randn(MATMUL_N, MATMUL_N)
         timer.measure(res, "matmul", lambda: a @ b)
@@ -1007,6 +1034,11 @@ def bench_torch(timer: Timer):
             fd["q"], fd["k"], fd["v"], scale=0.125))
         timer.measure(res, "sdpa_512_causal", lambda: F.scaled_dot_product_attention(
             fd["q"], fd["k"], fd["v"], scale=0.125, is_causal=True))
+    xwb = [fd[name].clone().requires_grad_() for name in ("x", "w", "b")]
+    timer.measure(res, "rms_norm_4k_fwdbwd", lambda: torch.autograd.grad(
+        F.rms_norm(xwb[0], (4096,), xwb[1], 1e-5), xwb[:2], fd["ct_norm"]))
+    timer.measure(res, "layer_norm_4k_fwdbwd", lambda: torch.autograd.grad(
+        F.layer_norm(xwb[0], (4096,), xwb[1], xwb[2], 1e-5), xwb, fd["ct_norm"]))
     qkv = [fd[name].clone().requires_grad_() for name in ("q", "k", "v")]
     for case, causal in (("sdpa_512_fwdbwd", False), ("sdpa_512_causal_fwdbwd", True)):
         timer.measure(res, case, (lambda c: lambda: torch.autograd.grad(
@@ -1049,7 +1081,7 @@ def bench_torch(timer: Timer):
 
     per_conv = torch.func.vmap(torch.func.grad(conv_loss), in_dims=(None, 0, 0))
     timer.measure(res, "vmap_grad_conv", lambda: per_conv(wc, xs, target))
-    for case in MLP_SHAPES:
+    def add_case(case: str) -> None:  # a function per case: its closures keep their own data
         layers, x_np, y_np = _mlp_data(case)
         params = [torch.tensor(layer[k], requires_grad=True) for layer in layers
                   for k in ("w", "b")]
@@ -1066,6 +1098,9 @@ def bench_torch(timer: Timer):
             optimizer.step()
 
         timer.measure(res, case, train_step)
+
+    for case in MLP_SHAPES:
+        add_case(case)
     tf_step = _torch_transformer_step(torch)
     timer.measure(res, "train_transformer", tf_step)
     timer.measure(res, "uniform_8m", lambda: torch.rand(ELEMENTWISE_N))
@@ -1085,13 +1120,16 @@ def bench_torch(timer: Timer):
 
     vx, vf = torch.from_numpy(_vmap_shape_data()), torch.func.vmap(vmap_example)
     timer.measure(res, "vmap_shape", lambda: vf(vx))
-    for size, d in _linalg_data().items():
+    def add_size(size: str, d: dict) -> None:  # closures keep their own matrices
         d = {k: torch.from_numpy(v) for k, v in d.items()}
         timer.measure(res, f"inv_{size}", lambda: torch.linalg.inv(d["a"]))
         timer.measure(res, f"solve_{size}", lambda: torch.linalg.solve(d["a"], d["b"]))
         timer.measure(res, f"cholesky_{size}", lambda: torch.linalg.cholesky(d["spd"]))
         timer.measure(res, f"svd_{size}", lambda: torch.linalg.svd(d["a"]))
         timer.measure(res, f"eigh_{size}", lambda: torch.linalg.eigh(d["spd"]))
+
+    for size, d in _linalg_data().items():
+        add_size(size, d)
     v = {k: torch.from_numpy(x) for k, x in _vmap_linalg_data().items()}
     solve_each = torch.func.vmap(torch.linalg.solve, in_dims=(None, 0))
     timer.measure(res, "vmap_solve_shared", lambda: solve_each(v["a"], v["rhs"]))
@@ -1198,12 +1236,15 @@ def _version(framework: str) -> str:
 
 # ---- child: one framework, results as JSON on stdout ---------------------------------
 
-def run_child(framework: str, quick: bool, cases: Optional[List[str]] = None) -> int:
+def run_child(framework: str, quick: bool, cases: Optional[List[str]] = None,
+              serve: bool = False) -> int:
     try:
         __import__(IMPORTS[framework])
     except Exception as e:  # noqa: BLE001
-        print(json.dumps({"framework": framework, "unavailable": _error(e)}))
+        print(json.dumps({"framework": framework, "unavailable": _error(e)}), flush=True)
         return 0
+    if serve:
+        return serve_child(framework, Timer(quick, cases, capture=True))
     timer = Timer(quick, cases)
     info = {"framework": framework, "version": _version(framework)}
     if framework == "torch":
@@ -1218,7 +1259,120 @@ def run_child(framework: str, quick: bool, cases: Optional[List[str]] = None) ->
     return 0
 
 
+def serve_child(framework: str, timer: Timer) -> int:
+    """--interleave's child: builds every case once, says which it has, then times the ones
+    the parent names, one sample at a time, reading requests from stdin."""
+    info: Dict[str, object] = {"framework": framework, "version": _version(framework)}
+    if framework == "torch":
+        import torch
+
+        info["threads"] = torch.get_num_threads()
+    fns: Dict[str, Dict[str, Callable[[], object]]] = {}
+    try:
+        variants = RUNNERS[framework](timer)
+        for variant, res in variants.items():
+            fns[variant] = timer.captured.get(id(res), {})
+        # Errors a case recorded while being built (e.g. a missing feature).
+        info["errors"] = {variant: {case: t for case, t in res.items() if isinstance(t, str)}
+                          for variant, res in variants.items()}
+    except Exception as e:  # noqa: BLE001
+        info["error"] = _error(e)
+    info["cases"] = {variant: sorted(cases) for variant, cases in fns.items()}
+    print(json.dumps(info), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        fn = fns[request["variant"]][request["case"]]
+        try:
+            if request["calls"] == 0:
+                reply = {"calls": timer.calibrate(fn)}
+            else:
+                reply = {"t": Timer._run(fn, request["calls"]) / request["calls"]}
+        except Exception as e:  # noqa: BLE001
+            reply = {"error": _error(e)}
+        print(json.dumps(reply), flush=True)
+    return 0
+
+
+def run_interleaved(wanted: List[str], args) -> List[dict]:
+    """--interleave: one child per framework, all alive at once; every case is timed one
+    sample at a time, framework after framework, for `args.interleave` rounds, keeping each
+    case's fastest sample. A machine whose speed drifts over seconds (a shared VM) then
+    slows every framework's samples alike instead of favouring whichever ran in a quiet spell."""
+    env = _child_env(args)
+    children, reports = {}, []
+    for framework in wanted:
+        cmd = [sys.executable, os.path.abspath(__file__), "--framework", framework, "--serve"]
+        if args.quick:
+            cmd.append("--quick")
+        if args.filter:
+            cmd += ["--filter", args.filter]
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, bufsize=1)
+        header = _read_json(proc)
+        if header is None or "cases" not in header:
+            proc.kill()
+            reports.append(header or {"framework": framework, "error": "child failed to start"})
+            continue
+        children[framework] = proc
+        errors = header.pop("errors", {})
+        reports.append(dict(header, results={v: dict(errors.get(v, {})) for v in header["cases"]}))
+
+    def ask(framework: str, variant: str, case: str, calls: int) -> dict:
+        proc = children[framework]
+        proc.stdin.write(json.dumps({"variant": variant, "case": case, "calls": calls}) + "\n")
+        proc.stdin.flush()
+        return _read_json(proc) or {"error": "child died"}
+
+    slots = [(rep["framework"], variant, case) for case, *_ in CASES for rep in reports
+             if rep["framework"] in children for variant in rep["cases"]
+             if case in rep["cases"][variant]]
+    results = {rep["framework"]: rep["results"] for rep in reports}
+    calls = {}
+    for framework, variant, case in slots:
+        reply = ask(framework, variant, case, 0)
+        if "error" in reply:
+            results[framework][variant][case] = reply["error"]
+        else:
+            calls[framework, variant, case] = reply["calls"]
+    for _ in range(args.interleave):
+        for slot, n in calls.items():
+            framework, variant, case = slot
+            if isinstance(results[framework][variant].get(case), str):
+                continue
+            # Thread pools spin a while after their last job (OpenMP's, OpenBLAS's, ours):
+            # let the previous sample's threads go to sleep before the next one starts.
+            time.sleep(SETTLE_S)
+            reply = ask(framework, variant, case, n)
+            best = results[framework][variant].get(case)
+            if "error" in reply:
+                results[framework][variant][case] = reply["error"]
+            elif best is None or reply["t"] < best:
+                results[framework][variant][case] = reply["t"]
+    for proc in children.values():
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    for rep in reports:
+        rep.pop("cases", None)
+    return reports
+
+
+def _read_json(proc: subprocess.Popen) -> Optional[dict]:
+    for line in proc.stdout:
+        if line.startswith("{"):
+            return json.loads(line)
+    return None
+
+
 # ---- parent: run the children, print the tables --------------------------------------
+
+def _child_env(args) -> Dict[str, str]:
+    env = dict(os.environ)
+    if args.pullback_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pullback_path, env.get("PYTHONPATH")]))
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
 
 def run_framework(framework: str, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--framework", framework]
@@ -1226,12 +1380,8 @@ def run_framework(framework: str, args) -> dict:
         cmd.append("--quick")
     if args.filter:
         cmd += ["--filter", args.filter]
-    env = dict(os.environ)
-    if args.pullback_path:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pullback_path, env.get("PYTHONPATH")]))
-    env.setdefault("JAX_PLATFORMS", "cpu")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    proc = subprocess.run(cmd, env=_child_env(args), capture_output=True, text=True,
+                          timeout=args.timeout)
     for line in reversed(proc.stdout.strip().splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -1241,6 +1391,20 @@ def run_framework(framework: str, args) -> dict:
     status = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
     last = lines[-1][:160] if lines and not lines[-1].startswith("case ") else ""
     return {"framework": framework, "error": status + where + (f": {last}" if last else "")}
+
+
+def _keep_fastest(best: dict, rep: dict) -> dict:
+    """Merges a later round's report into `best`: each case keeps its fastest time (a time
+    beats an error; an error is kept only where no round measured the case)."""
+    if "results" not in best:
+        return rep
+    for variant, cases in rep.get("results", {}).items():
+        kept = best["results"].setdefault(variant, {})
+        for case, t in cases.items():
+            old = kept.get(case)
+            if not isinstance(old, float) or (isinstance(t, float) and t < old):
+                kept[case] = t
+    return best
 
 
 def format_tables(reports: List[dict]) -> str:
@@ -1306,12 +1470,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per framework")
     parser.add_argument("--filter", metavar="IDS",
                         help="comma-separated substrings of case ids to run (e.g. scatter,pad)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every framework this many times, alternating, and keep each "
+                             "case's fastest time (steadier ratios on a shared machine)")
+    parser.add_argument("--interleave", type=int, default=0, metavar="ROUNDS",
+                        help="keep one process per framework alive and time each case one "
+                             "sample at a time, alternating frameworks, for ROUNDS rounds; "
+                             "report each case's fastest sample")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--framework", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.framework:
         cases = [c.strip() for c in args.filter.split(",") if c.strip()] if args.filter else None
-        return run_child(args.framework, args.quick, cases)
+        return run_child(args.framework, args.quick, cases, serve=args.serve)
 
     wanted = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     unknown = [f for f in wanted if f not in FRAMEWORKS]
@@ -1321,14 +1493,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "PULLBACK_"))}
     if blas_env:
         print("environment: " + ", ".join(f"{k}={v}" for k, v in sorted(blas_env.items())))
-    reports = []
-    for framework in wanted:
-        print(f"running {framework} ...", file=sys.stderr, flush=True)
-        try:
-            rep = run_framework(framework, args)
-        except subprocess.TimeoutExpired:
-            rep = {"framework": framework, "error": f"timed out after {args.timeout:.0f} s"}
-        reports.append(rep)
+    reports = run_interleaved(wanted, args) if args.interleave > 0 else []
+    for round_index in range(0 if args.interleave > 0 else max(1, args.rounds)):
+        for i, framework in enumerate(wanted):
+            print(f"running {framework} ...", file=sys.stderr, flush=True)
+            try:
+                rep = run_framework(framework, args)
+            except subprocess.TimeoutExpired:
+                rep = {"framework": framework, "error": f"timed out after {args.timeout:.0f} s"}
+            if round_index == 0:
+                reports.append(rep)
+            else:
+                reports[i] = _keep_fastest(reports[i], rep)
+    for rep in reports:
+        framework = rep["framework"]
         if "unavailable" in rep:
             print(f"{framework}: skipped (not importable: {rep['unavailable']})")
         elif "error" in rep:
