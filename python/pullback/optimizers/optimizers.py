@@ -31,6 +31,67 @@ def _mirror(parameters: Any, state: Any) -> Any:
     return state
 
 
+def _one_pass(update: Callable) -> Callable:
+    """``update`` (a function of arrays only) compiled once for every shape: the elementwise
+    arithmetic of a parameter's step then runs as a few fused passes over memory instead of
+    one pass per operation, each writing a new array (an Adam step of a 784x512 matrix reads
+    and writes it about 28 times unfused). Hyper-parameters come in as 0-d arrays of the
+    parameter's dtype, the values Python scalars would take in the same arithmetic, so the
+    results are those of the unfused step (and ``mx.disable_compile()`` gives them too)."""
+    return mx.compile(update, shapeless=True)
+
+
+@_one_pass
+def _adam_step(p, g, m, v, rate, keep, b1, c1, b2, c2, eps):
+    m = b1 * m + c1 * g
+    v = b2 * v + c2 * mx.square(g)
+    return p * keep - rate * m / (mx.sqrt(v) + eps), m, v
+
+
+@_one_pass
+def _adam_step_corrected(p, g, m, v, v_scale, rate, keep, b1, c1, b2, c2, eps):
+    m = b1 * m + c1 * g
+    v = b2 * v + c2 * mx.square(g)
+    return p * keep - rate * m / (mx.sqrt(v) * v_scale + eps), m, v
+
+
+@_one_pass
+def _adamax_step(p, g, m, v, rate, b1, c1, b2, eps):
+    m = b1 * m + c1 * g
+    v = mx.maximum(b2 * v, mx.abs(g))
+    return p - rate * m / (v + eps), m, v
+
+
+@_one_pass
+def _momentum_step(p, g, v, rate, momentum, damped):
+    v = momentum * v + damped * g
+    return p - rate * v, v
+
+
+@_one_pass
+def _nesterov_step(p, g, v, rate, momentum):
+    v = momentum * v + g
+    return p - rate * (g + momentum * v), v
+
+
+@_one_pass
+def _rms_step(p, g, v, rate, alpha, c, eps):
+    v = alpha * v + c * mx.square(g)
+    return p - rate * g / (mx.sqrt(v) + eps), v
+
+
+@_one_pass
+def _adagrad_step(p, g, v, rate, eps):
+    v = v + mx.square(g)
+    return p - rate * g / (mx.sqrt(v) + eps), v
+
+
+@_one_pass
+def _lion_step(p, g, m, rate, keep, b1, c1, b2, c2):
+    direction = mx.sign(b1 * m + c1 * g)
+    return keep * p - rate * direction, b2 * m + c2 * g
+
+
 class Optimizer:
     """Base class of the optimizers.
 
@@ -104,6 +165,27 @@ class Optimizer:
 
     def _rate(self, like: mx.array) -> mx.array:
         return self.learning_rate.astype(like.dtype)
+
+    def _one_pass(self, step: Callable, arrays: Sequence[mx.array], *values: Any) -> Any:
+        """``step(*arrays, *values)``, a function made by ``_one_pass``, compiled when the
+        arrays share one dtype: Python scalars among ``values`` then enter as 0-d arrays of that
+        dtype (made once), the values they would take in the arithmetic; arrays among them (a
+        learning rate) enter as they are. Mixed dtypes (restored float32 moments of a bfloat16
+        parameter, say) run the step unfused, where each scalar adapts to the operand it
+        meets."""
+        dtype = arrays[0].dtype
+        if any(a.dtype != dtype for a in arrays):
+            return step.__wrapped__(*arrays, *values)
+        cache = self.__dict__.setdefault("_scalar_cache", {})
+        scalars = []
+        for v in values:
+            if not isinstance(v, mx.array):
+                key = (dtype, v)
+                if key not in cache:
+                    cache[key] = mx.array(v, dtype)
+                v = cache[key]
+            scalars.append(v)
+        return step(*arrays, *scalars)
 
 
 class MultiOptimizer(Optimizer):
@@ -187,11 +269,13 @@ class SGD(Optimizer):
             gradient = gradient + self.weight_decay * parameter
         if self.momentum <= 0:
             return parameter - self._rate(gradient) * gradient
-        v = self.momentum * state.get("v")
-        v = v + ((1 - self.dampening) * gradient if self.dampening > 0 else gradient)
-        state["v"] = v
-        direction = gradient + self.momentum * v if self.nesterov else v
-        return parameter - self._rate(gradient) * direction
+        arrays, rate = (parameter, gradient, state["v"]), self._rate(gradient)
+        if self.nesterov:  # dampening is 0 here
+            parameter, state["v"] = self._one_pass(_nesterov_step, arrays, rate, self.momentum)
+        else:
+            parameter, state["v"] = self._one_pass(_momentum_step, arrays, rate, self.momentum,
+                                                   1 - self.dampening)
+        return parameter
 
 
 class RMSprop(Optimizer):
@@ -211,9 +295,10 @@ class RMSprop(Optimizer):
         state["v"] = mx.zeros_like(parameter)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
-        v = self.alpha * state["v"] + (1 - self.alpha) * mx.square(gradient)
-        state["v"] = v
-        return parameter - self._rate(gradient) * gradient / (mx.sqrt(v) + self.eps)
+        parameter, state["v"] = self._one_pass(_rms_step, (parameter, gradient, state["v"]),
+                                               self._rate(gradient), self.alpha,
+                                               1 - self.alpha, self.eps)
+        return parameter
 
 
 class Adagrad(Optimizer):
@@ -230,9 +315,9 @@ class Adagrad(Optimizer):
         state["v"] = mx.zeros_like(parameter)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
-        v = state["v"] + mx.square(gradient)
-        state["v"] = v
-        return parameter - self._rate(gradient) * gradient / (mx.sqrt(v) + self.eps)
+        parameter, state["v"] = self._one_pass(_adagrad_step, (parameter, gradient, state["v"]),
+                                               self._rate(gradient), self.eps)
+        return parameter
 
 
 class AdaDelta(Optimizer):
@@ -291,18 +376,23 @@ class Adam(Optimizer):
         state["v"] = mx.zeros_like(parameter)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
+        return self._adam(gradient, parameter, state, 1.0)
+
+    def _adam(self, gradient: mx.array, parameter: mx.array, state: dict, keep: Any) -> mx.array:
+        """The step, with the parameter first multiplied by ``keep`` (AdamW's decay; 1.0,
+        exact, for Adam)."""
         rate = self._rate(gradient)
         b1, b2 = self.betas
-        m = b1 * state["m"] + (1 - b1) * gradient
-        v = b2 * state["v"] + (1 - b2) * mx.square(gradient)
-        state["m"] = m
-        state["v"] = v
-        if not self.bias_correction:
-            return parameter - rate * m / (mx.sqrt(v) + self.eps)
-        step = self.step
-        scaled_rate = (rate / (1 - b1 ** step)).astype(gradient.dtype)
-        v_scale = mx.rsqrt(1 - b2 ** step).astype(gradient.dtype)
-        return parameter - scaled_rate * m / (mx.sqrt(v) * v_scale + self.eps)
+        arrays = [parameter, gradient, state["m"], state["v"]]
+        step = _adam_step
+        if self.bias_correction:
+            count = self.step
+            arrays.append(mx.rsqrt(1 - b2 ** count).astype(gradient.dtype))
+            rate = (rate / (1 - b1 ** count)).astype(gradient.dtype)
+            step = _adam_step_corrected
+        parameter, state["m"], state["v"] = self._one_pass(step, arrays, rate, keep, b1, 1 - b1,
+                                                           b2, 1 - b2, self.eps)
+        return parameter
 
 
 class AdamW(Adam):
@@ -317,8 +407,8 @@ class AdamW(Adam):
         self.weight_decay = weight_decay
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
-        decayed = parameter * (1 - self._rate(gradient) * self.weight_decay)
-        return super().apply_single(gradient, decayed, state)
+        return self._adam(gradient, parameter, state,
+                          1 - self._rate(gradient) * self.weight_decay)
 
 
 class Adamax(Adam):
@@ -331,11 +421,10 @@ class Adamax(Adam):
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
         b1, b2 = self.betas
-        m = b1 * state["m"] + (1 - b1) * gradient
-        v = mx.maximum(b2 * state["v"], mx.abs(gradient))
-        state["m"] = m
-        state["v"] = v
-        return parameter - self._rate(gradient) * m / (v + self.eps)
+        parameter, state["m"], state["v"] = self._one_pass(
+            _adamax_step, (parameter, gradient, state["m"], state["v"]), self._rate(gradient),
+            b1, 1 - b1, b2, self.eps)
+        return parameter
 
 
 class Lion(Optimizer):
@@ -356,12 +445,10 @@ class Lion(Optimizer):
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
         rate = self._rate(gradient)
         b1, b2 = self.betas
-        m = state["m"]
-        direction = mx.sign(b1 * m + (1 - b1) * gradient)
-        state["m"] = b2 * m + (1 - b2) * gradient
-        if self.weight_decay > 0:
-            parameter = (1 - rate * self.weight_decay) * parameter
-        return parameter - rate * direction
+        keep = 1 - rate * self.weight_decay if self.weight_decay > 0 else 1.0
+        parameter, state["m"] = self._one_pass(_lion_step, (parameter, gradient, state["m"]),
+                                               rate, keep, b1, 1 - b1, b2, 1 - b2)
+        return parameter
 
 
 def _rms(x: mx.array) -> mx.array:
