@@ -964,11 +964,11 @@ def bench_torch(timer: Timer):
     with torch.no_grad():
         timer.measure(res, "dispatch_lazy", chain)
         timer.measure(res, "dispatch_eager", chain)
-        a = torch.randn(MATMUL_N, MATMUL_N)
-        b = torch.randn(MATMUL_N, MATMUL_N)
-        timer.measure(res, "matmul", lambda: a @ b)
-        x = torch.randn(ELEMENTWISE_N)
-        timer.measure(res, "elementwise", lambda: x * 2 + 1)
+        mm_a = torch.randn(MATMUL_N, MATMUL_N)
+        mm_b = torch.randn(MATMUL_N, MATMUL_N)
+        timer.measure(res, "matmul", lambda: mm_a @ mm_b)
+        ew_x = torch.randn(ELEMENTWISE_N)
+        timer.measure(res, "elementwise", lambda: ew_x * 2 + 1)
 
     v = torch.randn(GRAD_N, requires_grad=True)
 
@@ -995,29 +995,31 @@ def bench_torch(timer: Timer):
     timer.measure(res, "jacrev_64", lambda: torch.func.jacrev(jf)(jv))
     timer.measure(res, "jacfwd_64", lambda: torch.func.jacfwd(jf)(jv))
 
-    d = {k: torch.from_numpy(v) for k, v in _index_data().items()}
-    rows, bins, along = d["rows"].long(), d["bins"].long(), d["along"].long()
+    idx = {k: torch.from_numpy(v) for k, v in _index_data().items()}
+    rows, bins, along = idx["rows"].long(), idx["bins"].long(), idx["along"].long()
     with torch.no_grad():
-        timer.measure(res, "take_rows", lambda: d["table"][rows])
-        timer.measure(res, "take_along", lambda: torch.take_along_dim(d["matrix"], along, 1))
+        timer.measure(res, "take_rows", lambda: idx["table"][rows])
+        timer.measure(res, "take_along", lambda: torch.take_along_dim(idx["matrix"], along, 1))
         timer.measure(res, "scatter_add",
-                      lambda: torch.zeros(TABLE_ROWS).index_add_(0, bins, d["values"]))
-        x = d["values"]
-        timer.measure(res, "mask_select", lambda: x[x > 0])
+                      lambda: torch.zeros(TABLE_ROWS).index_add_(0, bins, idx["values"]))
+        masked = idx["values"]
+        timer.measure(res, "mask_select", lambda: masked[masked > 0])
         F = torch.nn.functional
-        c = {k: (torch.from_numpy(v) if k != "c" else [torch.from_numpy(u) for u in v])
-             for k, v in _compose_data().items()}
-        timer.measure(res, "pad_1m", lambda: F.pad(c["m1"], (2, 2, 2, 2)))
-        timer.measure(res, "pad_8m", lambda: F.pad(c["m8"], (0, 0, 1, 3)))
-        timer.measure(res, "concat_1m", lambda: torch.cat([c["h1"], c["h2"]], 1))
-        timer.measure(res, "concat_8m", lambda: torch.cat(c["c"]))
-        timer.measure(res, "einsum_bmm", lambda: torch.einsum("bij,bjk->bik", c["ba"], c["bb"]))
-        timer.measure(res, "einsum_attn", lambda: torch.einsum("bhqd,bhkd->bhqk", c["q"], c["k"]))
-        timer.measure(res, "einsum_dot", lambda: torch.einsum("i,i->", c["v1"], c["v2"]))
-        d = {k: torch.from_numpy(v) for k, v in _scan_data().items()}
-        timer.measure(res, "cumsum_1d", lambda: torch.cumsum(d["row"], 0))
-        timer.measure(res, "cumsum_rows", lambda: torch.cumsum(d["square"], 1))
-        timer.measure(res, "cumsum_cols", lambda: torch.cumsum(d["square"], 0))
+        comp = {k: (torch.from_numpy(v) if k != "c" else [torch.from_numpy(u) for u in v])
+                for k, v in _compose_data().items()}
+        timer.measure(res, "pad_1m", lambda: F.pad(comp["m1"], (2, 2, 2, 2)))
+        timer.measure(res, "pad_8m", lambda: F.pad(comp["m8"], (0, 0, 1, 3)))
+        timer.measure(res, "concat_1m", lambda: torch.cat([comp["h1"], comp["h2"]], 1))
+        timer.measure(res, "concat_8m", lambda: torch.cat(comp["c"]))
+        timer.measure(res, "einsum_bmm",
+                      lambda: torch.einsum("bij,bjk->bik", comp["ba"], comp["bb"]))
+        timer.measure(res, "einsum_attn",
+                      lambda: torch.einsum("bhqd,bhkd->bhqk", comp["q"], comp["k"]))
+        timer.measure(res, "einsum_dot", lambda: torch.einsum("i,i->", comp["v1"], comp["v2"]))
+        scan = {k: torch.from_numpy(v) for k, v in _scan_data().items()}
+        timer.measure(res, "cumsum_1d", lambda: torch.cumsum(scan["row"], 0))
+        timer.measure(res, "cumsum_rows", lambda: torch.cumsum(scan["square"], 1))
+        timer.measure(res, "cumsum_cols", lambda: torch.cumsum(scan["square"], 0))
         s = {k: torch.from_numpy(v) for k, v in _sort_data().items()}
         short = s["long"][: 1 << 20].clone()
         timer.measure(res, "sort_1m", lambda: torch.sort(short))
@@ -1050,17 +1052,17 @@ def bench_torch(timer: Timer):
     # Convolutions in torch's channels-first layout (its native one).
     F = torch.nn.functional
     cd = {k: torch.from_numpy(v) for k, v in _conv_data().items()}
-    x = cd["x"].permute(0, 3, 1, 2).contiguous().requires_grad_()
-    w = cd["w"].permute(0, 3, 1, 2).contiguous().requires_grad_()
+    conv_x = cd["x"].permute(0, 3, 1, 2).contiguous().requires_grad_()
+    conv_w = cd["w"].permute(0, 3, 1, 2).contiguous().requires_grad_()
     ct = cd["ct"].permute(0, 3, 1, 2).contiguous()
     x1, w1 = cd["x1"].permute(0, 2, 1).contiguous(), cd["w1"].permute(0, 2, 1).contiguous()
     with torch.no_grad():
-        timer.measure(res, "conv_resnet_fwd", lambda: F.conv2d(x, w, padding=1))
+        timer.measure(res, "conv_resnet_fwd", lambda: F.conv2d(conv_x, conv_w, padding=1))
         timer.measure(res, "conv1d", lambda: F.conv1d(x1, w1, padding=2))
 
     def fwd_bwd():
-        y = F.conv2d(x, w, padding=1)
-        return torch.autograd.grad(y, (x, w), ct)
+        y = F.conv2d(conv_x, conv_w, padding=1)
+        return torch.autograd.grad(y, (conv_x, conv_w), ct)
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
     vd = {k: torch.from_numpy(v) for k, v in _vmap_data().items()}
@@ -1130,14 +1132,14 @@ def bench_torch(timer: Timer):
 
     for size, d in _linalg_data().items():
         add_size(size, d)
-    v = {k: torch.from_numpy(x) for k, x in _vmap_linalg_data().items()}
+    vl = {k: torch.from_numpy(x) for k, x in _vmap_linalg_data().items()}
     solve_each = torch.func.vmap(torch.linalg.solve, in_dims=(None, 0))
-    timer.measure(res, "vmap_solve_shared", lambda: solve_each(v["a"], v["rhs"]))
+    timer.measure(res, "vmap_solve_shared", lambda: solve_each(vl["a"], vl["rhs"]))
     inv_each = torch.func.vmap(torch.linalg.inv, in_dims=-1)
-    timer.measure(res, "vmap_inv_last", lambda: inv_each(v["stack"]))
-    c = {k: torch.from_numpy(v) for k, v in _complex_linalg_data().items()}
-    timer.measure(res, "svd_c64", lambda: torch.linalg.svd(c["a"]))
-    timer.measure(res, "eigh_c64", lambda: torch.linalg.eigh(c["herm"]))
+    timer.measure(res, "vmap_inv_last", lambda: inv_each(vl["stack"]))
+    cl = {k: torch.from_numpy(v) for k, v in _complex_linalg_data().items()}
+    timer.measure(res, "svd_c64", lambda: torch.linalg.svd(cl["a"]))
+    timer.measure(res, "eigh_c64", lambda: torch.linalg.eigh(cl["herm"]))
     return {"torch": res}
 
 
@@ -1171,10 +1173,10 @@ def bench_jax(timer: Timer):
     mm = jax.jit(jnp.matmul)
     timer.measure(jitted, "matmul", lambda: mm(a, b).block_until_ready())
 
-    x = jax.random.normal(k3, (ELEMENTWISE_N,), dtype=jnp.float32)
-    timer.measure(eager, "elementwise", lambda: (x * 2 + 1).block_until_ready())
+    ew_x = jax.random.normal(k3, (ELEMENTWISE_N,), dtype=jnp.float32)
+    timer.measure(eager, "elementwise", lambda: (ew_x * 2 + 1).block_until_ready())
     ew = jax.jit(lambda t: t * 2 + 1)
-    timer.measure(jitted, "elementwise", lambda: ew(x).block_until_ready())
+    timer.measure(jitted, "elementwise", lambda: ew(ew_x).block_until_ready())
 
     def loss(t):
         return (jnp.sin(t) * jnp.cos(t)).sum()
@@ -1185,18 +1187,20 @@ def bench_jax(timer: Timer):
     gj = jax.jit(g)
     timer.measure(jitted, "grad", lambda: gj(v).block_until_ready())
 
-    d = {k: jnp.asarray(v) for k, v in _index_data().items()}
-    timer.measure(eager, "take_rows", lambda: d["table"][d["rows"]].block_until_ready())
+    idx = {k: jnp.asarray(v) for k, v in _index_data().items()}
+    timer.measure(eager, "take_rows", lambda: idx["table"][idx["rows"]].block_until_ready())
     timer.measure(eager, "take_along",
-                  lambda: jnp.take_along_axis(d["matrix"], d["along"], 1).block_until_ready())
-    timer.measure(eager, "scatter_add", lambda: jnp.zeros(TABLE_ROWS).at[d["bins"]].add(
-        d["values"]).block_until_ready())
-    x = d["values"]
-    timer.measure(eager, "mask_select", lambda: x[x > 0].block_until_ready())
-    d = {k: jnp.asarray(v) for k, v in _scan_data().items()}
-    timer.measure(eager, "cumsum_1d", lambda: jnp.cumsum(d["row"]).block_until_ready())
-    timer.measure(eager, "cumsum_rows", lambda: jnp.cumsum(d["square"], 1).block_until_ready())
-    timer.measure(eager, "cumsum_cols", lambda: jnp.cumsum(d["square"], 0).block_until_ready())
+                  lambda: jnp.take_along_axis(idx["matrix"], idx["along"], 1).block_until_ready())
+    timer.measure(eager, "scatter_add", lambda: jnp.zeros(TABLE_ROWS).at[idx["bins"]].add(
+        idx["values"]).block_until_ready())
+    masked = idx["values"]
+    timer.measure(eager, "mask_select", lambda: masked[masked > 0].block_until_ready())
+    scan = {k: jnp.asarray(v) for k, v in _scan_data().items()}
+    timer.measure(eager, "cumsum_1d", lambda: jnp.cumsum(scan["row"]).block_until_ready())
+    timer.measure(eager, "cumsum_rows",
+                  lambda: jnp.cumsum(scan["square"], 1).block_until_ready())
+    timer.measure(eager, "cumsum_cols",
+                  lambda: jnp.cumsum(scan["square"], 0).block_until_ready())
     s = {k: jnp.asarray(v) for k, v in _sort_data().items()}
     short = s["long"][: 1 << 20]
     timer.measure(eager, "sort_1m", lambda: jnp.sort(short).block_until_ready())
