@@ -90,6 +90,76 @@ def test_a_chain_of_scalars_only_fills_its_output():
     np.testing.assert_array_equal(to_numpy(mx.compile(f)(x)), to_numpy(f(x)))
 
 
+def shared_values(x, y):
+    """An inner value read by two later chains and returned itself (exported), a graph output
+    inside a chain, and a value a non-elementwise op reads before the chain ends."""
+    s = mx.sin(x) * y + 0.5          # read by both chains below and returned
+    a = mx.exp(-mx.square(s)) - y    # returned, and read by the chain of c
+    b = s * 3.0 + mx.tanh(a)
+    c = mx.sqrt(mx.abs(a) + 1.0) * s
+    return b, c, s, a
+
+
+def test_values_read_outside_their_chain_become_extra_outputs():
+    x, y = mx.array(rand(3000)), mx.array(rand(3000, seed=2))
+    f = mx.compile(shared_values)
+    for got, want in zip(f(x, y), shared_values(x, y)):
+        np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+    (g,) = graphs(f)
+    # One pass computes s and a (s also leaves it as an extra output), then b's and c's (the
+    # greedy grouping, in trace order, keeps b and c apart from the first: s*3 comes before
+    # tanh(a) in the trace). Unfused, s alone would be a pass of its own.
+    assert g.node_names == ["Fused", "Fused", "Fused"], g.node_names
+
+
+def test_an_early_outside_reader_keeps_its_value_out_of_the_later_chain():
+    def f(x):
+        a = x * 2.0 + 1.0
+        b = mx.cumsum(a)             # reads a before the chain of c ends
+        return mx.sin(a) * b + a
+
+    x = mx.array(rand(4097))
+    cf = mx.compile(f)
+    np.testing.assert_array_equal(to_numpy(cf(x)), to_numpy(f(x)))
+    assert graphs(cf)[0].node_names == ["Fused", "CumSum", "Fused"]
+
+
+def test_an_optimizer_like_step_is_one_pass_with_three_outputs():
+    def step(p, g, m, v):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * mx.square(g)
+        return p - 0.01 * m / (mx.sqrt(v) + 1e-8), m, v
+
+    args = [mx.array(rand(257, 33, seed=k)) for k in range(4)]
+    args[3] = mx.abs(args[3])
+    f = mx.compile(step)
+    for got, want in zip(f(*args), step(*args)):
+        np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+    assert graphs(f)[0].node_names == ["Fused"]
+
+
+def test_derivatives_and_vmap_through_extra_outputs():
+    def loss(x, y):
+        b, c, s, a = shared_values(x, y)
+        return (b * c).sum() + (s * a).sum()
+
+    x, y = mx.array(rand(40)), mx.array(rand(40, seed=3))
+    got = mx.grad(mx.compile(loss), argnums=(0, 1))(x, y)
+    want = mx.grad(loss, argnums=(0, 1))(x, y)
+    for g1, g2 in zip(got, want):
+        np.testing.assert_allclose(to_numpy(g1), to_numpy(g2), rtol=1e-5, atol=1e-6)
+    tx, ty = mx.array(rand(40, seed=5)), mx.array(rand(40, seed=6))
+    _, jc = mx.jvp(mx.compile(shared_values), [x, y], [tx, ty])
+    _, je = mx.jvp(shared_values, [x, y], [tx, ty])
+    for t1, t2 in zip(jc, je):
+        np.testing.assert_allclose(to_numpy(t1), to_numpy(t2), rtol=1e-5, atol=1e-6)
+    xs, ys = mx.array(rand(3, 40, seed=7)), mx.array(rand(3, 40, seed=8))
+    batched = mx.vmap(mx.compile(shared_values))(xs, ys)
+    for i, got_i in enumerate(batched):
+        loop = mx.stack([shared_values(xs[j], ys[j])[i] for j in range(3)])
+        np.testing.assert_allclose(to_numpy(got_i), to_numpy(loop), rtol=1e-6, atol=1e-7)
+
+
 def test_common_subexpressions_are_merged():
     def f(x, y):
         return mx.sin(x) * y + mx.sin(x), mx.exp(x * y) - mx.exp(x * y)

@@ -7,8 +7,8 @@
 
 namespace pullback {
 
-array Fused::unfused(const std::vector<array>& leaves) const {
-  return replay(*body_, leaves, body_->externals)[0];
+std::vector<array> Fused::unfused(const std::vector<array>& leaves) const {
+  return replay(*body_, leaves, body_->externals);
 }
 
 // The derivatives are those of the unfused chain: it is rebuilt lazily on the primals and
@@ -17,7 +17,7 @@ Fn Fused::unfused_of(const std::vector<array>& primals, const std::vector<int>& 
   return [this, primals, argnums](const std::vector<array>& xs) {
     std::vector<array> all = primals;
     for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = xs[k];
-    return std::vector<array>{unfused(all)};
+    return unfused(all);
   };
 }
 
@@ -53,12 +53,14 @@ std::pair<std::vector<array>, std::vector<int>> Fused::vmap(const std::vector<ar
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (axes[i] < 0) leaves[i] = broadcast_to(inputs[i], shape, stream());
   }
-  array out(shape, Dtype::float32, shared_from_this(), leaves);
-  return {{out}, {0}};
+  const size_t n = program_.outputs.size();
+  return {array::make_arrays(std::vector<Shape>(n, shape), std::vector<Dtype>(n, Dtype::float32),
+                             shared_from_this(), leaves),
+          std::vector<int>(n, 0)};
 }
 
 std::vector<Shape> Fused::output_shapes(const std::vector<array>& inputs) {
-  return {inputs.at(0).shape()};
+  return std::vector<Shape>(program_.outputs.size(), inputs.at(0).shape());
 }
 
 }  // namespace pullback

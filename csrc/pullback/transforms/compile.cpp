@@ -157,9 +157,11 @@ Dtype dtype_of(const Trace& t, const TraceRef& r, const std::vector<Dtype>& inpu
 }
 
 // One fused chain: the Fused node replacing `members` (ascending node indices; the last is the
-// root, whose value leaves the chain), reading `leaves`.
+// root, whose value is the first output), reading `leaves`; the values of `exports` (members
+// that nodes outside the chain read) are its further outputs.
 TraceNode fuse_chain(const Trace& t, const std::vector<uint32_t>& members,
-                     const std::vector<TableOp>& ops, Stream stream) {
+                     const std::vector<TableOp>& ops, const std::vector<uint32_t>& exports,
+                     Stream stream) {
   std::vector<TraceRef> leaves;
   std::map<uint32_t, uint16_t> member_reg;  // node index -> register
   auto body = std::make_shared<Trace>();
@@ -204,6 +206,12 @@ TraceNode fuse_chain(const Trace& t, const std::vector<uint32_t>& members,
     body->nodes.push_back(std::move(copy));
   }
   body->outputs.push_back({TraceRef::Kind::node, uint32_t(members.size() - 1), 0});
+  prog.outputs.push_back(member_reg[members.back()]);
+  for (uint32_t e : exports) {
+    const uint32_t position = member_reg[e] - num_leaves;
+    body->outputs.push_back({TraceRef::Kind::node, position, 0});
+    prog.outputs.push_back(member_reg[e]);
+  }
 
   // Scratch blocks: a member's block is reused once its last reader has run.
   const size_t num_regs = num_leaves + members.size();
@@ -217,14 +225,18 @@ TraceNode fuse_chain(const Trace& t, const std::vector<uint32_t>& members,
   prog.buffer.assign(num_regs, -1);
   for (size_t k = 0; k + 1 < prog.steps.size(); ++k) {
     const FusedStep& step = prog.steps[k];
-    int16_t b = count;
-    if (pool.empty()) {
-      ++count;
-    } else {
-      b = pool.back();
-      pool.pop_back();
+    const bool exported =
+        std::find(prog.outputs.begin(), prog.outputs.end(), step.dst) != prog.outputs.end();
+    if (!exported) {  // an export lives in its output array
+      int16_t b = count;
+      if (pool.empty()) {
+        ++count;
+      } else {
+        b = pool.back();
+        pool.pop_back();
+      }
+      prog.buffer[step.dst] = b;
     }
-    prog.buffer[step.dst] = b;
     const bool binary = step.kind == FusedStep::Kind::binary;
     for (uint16_t src : {step.a, binary ? step.b : step.a}) {
       if (src >= num_leaves && last_use[src] == k && prog.buffer[src] >= 0 &&
@@ -238,32 +250,36 @@ TraceNode fuse_chain(const Trace& t, const std::vector<uint32_t>& members,
   TraceNode fused;
   fused.primitive = std::make_shared<Fused>(stream, std::move(prog), std::move(body));
   fused.inputs = leaves;
-  fused.shapes = t.nodes[members.back()].shapes;
-  fused.dtypes = {Dtype::float32};
+  fused.shapes.assign(1 + exports.size(), t.nodes[members.back()].shapes[0]);
+  fused.dtypes.assign(1 + exports.size(), Dtype::float32);
   return fused;
 }
 
-// Replaces each chain of float32 table ops whose inner values nothing else reads by one Fused
-// node. A member's value is read by exactly one node, the next member, so a chain is a tree
-// with one output and no path leaves and re-enters it. Returns the number of chains fused.
+// Replaces each chain of float32 table ops by one Fused node. A chain grows by absorbing the
+// chains its members read; a member whose value nodes outside the chain also read (or that is
+// an output of the graph) becomes an extra output of the Fused node, which takes the place of
+// the chain's last member. So a chain absorbs another only when every such outside reader comes
+// after that place. Returns the number of chains fused.
 size_t fuse_chains(Trace& t, const std::vector<Dtype>& input_dtypes, Stream stream) {
   const size_t n = t.nodes.size();
   std::vector<std::optional<TableOp>> op(n);
-  std::vector<int> readers(n, 0);  // distinct nodes reading the node, +1 if it is an output
+  std::vector<std::vector<uint32_t>> readers(n);  // distinct nodes reading each node, ascending
+  std::vector<bool> graph_output(n, false);
   for (size_t k = 0; k < n; ++k) {
     op[k] = table_op(t.nodes[k]);
-    std::vector<uint32_t> seen;
     for (auto& r : t.nodes[k].inputs) {
       if (r.kind != TraceRef::Kind::node) continue;
-      if (std::find(seen.begin(), seen.end(), r.index) != seen.end()) continue;
-      seen.push_back(r.index);
-      ++readers[r.index];
+      auto& list = readers[r.index];
+      if (list.empty() || list.back() != k) list.push_back(static_cast<uint32_t>(k));
     }
   }
   for (auto& r : t.outputs) {
-    if (r.kind == TraceRef::Kind::node) readers[r.index] += 2;
+    if (r.kind == TraceRef::Kind::node) graph_output[r.index] = true;
   }
-  // chain[k]: the members of the chain whose root so far is k.
+  auto in_chain = [](const std::vector<uint32_t>& members, uint32_t m) {
+    return std::binary_search(members.begin(), members.end(), m);
+  };
+  // chain[k]: the members (ascending) of the chain whose root so far is k.
   std::vector<std::vector<uint32_t>> chain(n);
   std::vector<bool> absorbed(n, false);
   for (size_t k = 0; k < n; ++k) {
@@ -277,8 +293,14 @@ size_t fuse_chains(Trace& t, const std::vector<Dtype>& input_dtypes, Stream stre
     std::vector<uint32_t> members;
     for (auto& r : t.nodes[k].inputs) {
       if (r.kind != TraceRef::Kind::node || absorbed[r.index] || !op[r.index]) continue;
-      if (readers[r.index] != 1 || chain[r.index].empty()) continue;
-      members.insert(members.end(), chain[r.index].begin(), chain[r.index].end());
+      const auto& theirs = chain[r.index];
+      if (theirs.empty()) continue;
+      bool joins = true;  // no outside reader of theirs comes before k
+      for (uint32_t m : theirs) {
+        for (uint32_t j : readers[m]) joins = joins && (j >= k || in_chain(theirs, j));
+      }
+      if (!joins) continue;
+      members.insert(members.end(), theirs.begin(), theirs.end());
       absorbed[r.index] = true;
       chain[r.index].clear();
     }
@@ -286,9 +308,11 @@ size_t fuse_chains(Trace& t, const std::vector<Dtype>& input_dtypes, Stream stre
     std::sort(members.begin(), members.end());
     chain[k] = std::move(members);
   }
-  // Rebuild: a chain's root becomes its Fused node; its other members go.
+  // Rebuild: a chain's root becomes its Fused node; its other members go, and a reference to
+  // an exported member becomes one to the Fused node's output for it.
   std::vector<TraceNode> out;
-  std::vector<uint32_t> remap(n, 0);
+  std::vector<uint32_t> new_index(n, 0);
+  std::vector<uint32_t> fused_output(n, 0);  // a fused member's output of its Fused node
   std::vector<bool> gone(n, false);
   size_t fused = 0;
   for (size_t k = 0; k < n; ++k) {
@@ -299,23 +323,39 @@ size_t fuse_chains(Trace& t, const std::vector<Dtype>& input_dtypes, Stream stre
   for (size_t k = 0; k < n; ++k) {
     if (gone[k]) continue;
     TraceNode node;
+    const uint32_t here = static_cast<uint32_t>(out.size());
     if (chain[k].size() >= 2) {
+      const auto& members = chain[k];
       std::vector<TableOp> ops;
-      for (uint32_t m : chain[k]) ops.push_back(*op[m]);
-      node = fuse_chain(t, chain[k], ops, stream);
+      std::vector<uint32_t> exports;
+      for (uint32_t m : members) {
+        ops.push_back(*op[m]);
+        if (m == k) continue;
+        bool outside = graph_output[m];
+        for (uint32_t j : readers[m]) outside = outside || !in_chain(members, j);
+        if (!outside) continue;
+        exports.push_back(m);
+        new_index[m] = here;
+        fused_output[m] = static_cast<uint32_t>(exports.size());
+      }
+      node = fuse_chain(t, members, ops, exports, stream);
       ++fused;
     } else {
       node = t.nodes[k];
     }
     for (auto& r : node.inputs) {
-      if (r.kind == TraceRef::Kind::node) r.index = remap[r.index];
+      if (r.kind != TraceRef::Kind::node) continue;
+      if (gone[r.index]) r.output = fused_output[r.index];
+      r.index = new_index[r.index];
     }
-    remap[k] = static_cast<uint32_t>(out.size());
+    new_index[k] = here;
     out.push_back(std::move(node));
   }
   t.nodes = std::move(out);
   for (auto& r : t.outputs) {
-    if (r.kind == TraceRef::Kind::node) r.index = remap[r.index];
+    if (r.kind != TraceRef::Kind::node) continue;
+    if (gone[r.index]) r.output = fused_output[r.index];
+    r.index = new_index[r.index];
   }
   return fused;
 }

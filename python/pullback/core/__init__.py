@@ -10,6 +10,11 @@ from pullback._core import _jvp_flat, _vjp_flat, array, default_device, default_
 from pullback._core import set_default_device, set_default_stream
 from pullback.utils import _flatten_leaves, _unflatten_leaves
 from pullback._core import _as_stream as _core_as_stream
+from pullback._core import Dtype as _Dtype
+
+# Dtypes are singletons compared by identity; Enum's own __hash__ hashes the member's name in
+# Python code, which signature keys (compile's cache, the optimizers' scalars) pay per array.
+_Dtype.__hash__ = object.__hash__
 
 # ---- pytrees of arrays (private: the transforms' view of their arguments) ----
 # One pytree implementation for the whole package (DESIGN.md decision 10): pullback.utils.

@@ -174,16 +174,17 @@ class Optimizer:
         parameter, say) run the step unfused, where each scalar adapts to the operand it
         meets."""
         dtype = arrays[0].dtype
-        if any(a.dtype != dtype for a in arrays):
+        if any(a.dtype is not dtype for a in arrays):
             return step.__wrapped__(*arrays, *values)
         cache = self.__dict__.setdefault("_scalar_cache", {})
-        scalars = []
+        floats = tuple(v for v in values if not isinstance(v, mx.array))
+        made = cache.get((dtype, floats))
+        if made is None:
+            made = cache[dtype, floats] = [mx.array(v, dtype) for v in floats]
+        scalars, i = [], 0
         for v in values:
             if not isinstance(v, mx.array):
-                key = (dtype, v)
-                if key not in cache:
-                    cache[key] = mx.array(v, dtype)
-                v = cache[key]
+                v, i = made[i], i + 1
             scalars.append(v)
         return step(*arrays, *scalars)
 

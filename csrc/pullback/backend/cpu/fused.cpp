@@ -3,7 +3,7 @@
 // Written by hand rather than generated and compiled at run time (as MLX does with a C++
 // compiler): the chain is interpreted per block of kBlock elements, each step calling the
 // vectorized kernel of the elementwise table on the block. A block's registers stay in the L1
-// cache, so memory sees one read of each leaf and one write of the output, the interpretation
+// cache, so memory sees one read of each leaf and one write of each output, the interpretation
 // costs one indirect call per step and block, and the bits are those of the unfused kernels.
 #include <algorithm>
 #include <cmath>
@@ -89,6 +89,8 @@ struct Plan {
 
 Plan plan_of(const FusedProgram& prog, const std::vector<LeafLayout>& leaves) {
   const size_t num_regs = prog.buffer.size();
+  std::vector<bool> is_output(num_regs, false);
+  for (uint16_t r : prog.outputs) is_output[r] = true;
   std::vector<bool> scalar(num_regs, false);
   for (size_t i = 0; i < leaves.size(); ++i) scalar[i] = leaves[i].mode == LeafLayout::Mode::scalar;
   std::vector<size_t> last_use(num_regs, 0);
@@ -134,7 +136,9 @@ Plan plan_of(const FusedProgram& prog, const std::vector<LeafLayout>& leaves) {
       continue;
     }
     PlanStep* prev = plan.steps.empty() ? nullptr : &plan.steps.back();
-    if (prev && prev->affine && prev->step.dst == from && last_use[from] == k) {
+    // An output's value must be written, so a run does not merge across it.
+    if (prev && prev->affine && prev->step.dst == from && last_use[from] == k &&
+        !is_output[from]) {
       prev->step.dst = st.dst;
       // A product then a sum is one step: (x * m + (-0)) + c = x * m + c, bit for bit, since
       // adding -0 changes nothing and multiplying by 1 is exact.
@@ -156,8 +160,14 @@ Plan plan_of(const FusedProgram& prog, const std::vector<LeafLayout>& leaves) {
 
 }  // namespace
 
-void Fused::eval_cpu(const std::vector<array>& inputs, array& out) {
-  cpu::allocate_output(inputs, out);
+void Fused::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  // The first output is written by the last step, after every read of the leaves, so it may
+  // take over a leaf's buffer; the others are written mid-chain and get their own.
+  cpu::allocate_output(inputs, outputs[0]);
+  for (size_t i = 1; i < outputs.size(); ++i) {
+    outputs[i].set_data(std::make_shared<Data>(outputs[i].nbytes()));
+  }
+  const array& out = outputs[0];
   const size_t size = out.size();
   if (size == 0) return;
   const FusedProgram& prog = program_;
@@ -170,9 +180,9 @@ void Fused::eval_cpu(const std::vector<array>& inputs, array& out) {
   const Plan plan = plan_of(prog, leaves);
   const Shape& shape = out.shape();
   const simd::KernelTable& table = simd::kernels();
-  float* po = out.data<float>();
   const size_t num_regs = prog.buffer.size();
-  const uint16_t final_reg = prog.steps.back().dst;
+  std::vector<float*> output_of(num_regs, nullptr);  // where an output register is written
+  for (size_t i = 0; i < outputs.size(); ++i) output_of[prog.outputs[i]] = outputs[i].data<float>();
 
   cpu::parallel_for(size, cpu::kElementwiseGrain, [&](size_t begin, size_t end) {
     std::vector<float> scratch((prog.num_buffers + num_strided) * kBlock);
@@ -194,8 +204,8 @@ void Fused::eval_cpu(const std::vector<array>& inputs, array& out) {
       }
       for (const PlanStep& ps : plan.steps) {
         const FusedStep& step = ps.step;
-        float* dst = step.dst == final_reg ? po + start
-                                           : scratch.data() + prog.buffer[step.dst] * kBlock;
+        float* dst = output_of[step.dst] ? output_of[step.dst] + start
+                                         : scratch.data() + prog.buffer[step.dst] * kBlock;
         const Reg a = regs[step.a];
         Reg& result = regs[step.dst];
         if (ps.affine) {
@@ -229,9 +239,10 @@ void Fused::eval_cpu(const std::vector<array>& inputs, array& out) {
           result = {dst, 0.f};
         }
       }
-      // A chain of scalars only (every leaf a broadcast scalar) still fills the output.
-      const Reg& last = regs[final_reg];
-      if (!last.p) std::fill(po + start, po + start + n, last.s);
+      // A value computed from broadcast scalars only still fills its output.
+      for (uint16_t r : prog.outputs) {
+        if (!regs[r].p) std::fill(output_of[r] + start, output_of[r] + start + n, regs[r].s);
+      }
     }
   });
 }
