@@ -201,10 +201,12 @@ PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A
     }
     const A r = A(1) / std::sqrt(ss / n + a.eps);
     const A c = r * r * r * hx / n;
+    // Every load of an iteration before its stores: the buffers often share their addresses'
+    // low 12 bits, and a load after a store to the same offset waits for it (4K aliasing).
     for (i = 0; i < dv; i += W) {
-      const V xv = at(x, i), gv = at(g, i);
+      const V xv = at(x, i), gv = at(g, i), wv = at(w, i);
       if (dw) put(dw, i, at(dw, i) + gv * xv * r);
-      if (dx) put(dx, i, r * gv * at(w, i) - xv * c);
+      if (dx) put(dx, i, r * gv * wv - xv * c);
     }
     for (; i < d; ++i) {
       const A gi = g[i];
@@ -237,11 +239,12 @@ PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A
   }
   const A r = A(1) / std::sqrt(var / n + a.eps);
   const A mean_h = sh / n, mean_hxhat = shc * r / n;
-  for (i = 0; i < dv; i += W) {
-    const V xhat = (at(x, i) - mu) * r, gv = at(g, i);
-    if (dw) put(dw, i, at(dw, i) + gv * xhat);
-    if (db) put(db, i, at(db, i) + gv);
-    if (dx) put(dx, i, r * (gv * at(w, i) - mean_h - xhat * mean_hxhat));
+  for (i = 0; i < dv; i += W) {  // loads first, as above
+    const V xhat = (at(x, i) - mu) * r, gv = at(g, i), wv = at(w, i);
+    const V dwv = dw ? at(dw, i) + gv * xhat : V{}, dbv = db ? at(db, i) + gv : V{};
+    if (dw) put(dw, i, dwv);
+    if (db) put(db, i, dbv);
+    if (dx) put(dx, i, r * (gv * wv - mean_h - xhat * mean_hxhat));
   }
   for (; i < d; ++i) {
     const A xhat = (x[i] - mu) * r, gi = g[i];
