@@ -585,6 +585,22 @@ def test_fused_norm_vjp_same_with_any_thread_count():
     np.testing.assert_allclose(dw, ref[1], rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("kind,params", [("rms", "w"), ("ln", "wb"), ("ln", "none")])
+@pytest.mark.parametrize("dtype,rows", [(mx.float32, 1024), (mx.float64, 512)])
+def test_fused_norm_vjp_large_output(kind, params, dtype, rows):
+    """A dx of 16 MiB, which the kernel writes with non-temporal stores."""
+    x, ps, ct = norm_args((rows, 4096), params, 21)
+    fused, _ = norm_fns(kind, params, 1e-5)
+    args = [mx.array(a).astype(dtype) for a in [x] + ps]
+    _, got = mx.vjp(fused, args, [mx.array(ct).astype(dtype)])
+    r64 = [npa(a).astype(np.float64) for a in args]
+    ref = ref_norm_grads(kind, params, r64[0], r64[1] if "w" in params else None,
+                         npa(mx.array(ct).astype(dtype)).astype(np.float64), 1e-5)
+    tol = 1e-5 if dtype == mx.float32 else 1e-12
+    for gi, ri in zip(got, ref):
+        np.testing.assert_allclose(npa(gi), ri, rtol=tol, atol=tol * (np.max(np.abs(ri)) + 1))
+
+
 def test_fused_norm_vjp_empty_rows():
     """No rows: dx is empty, dw and db are zeros."""
     x = mx.zeros((0, 5))

@@ -163,6 +163,9 @@ struct NormRow {
   int64_t d;
   A eps;
   const A* w;
+  // dx with non-temporal stores (rows 64-byte aligned, dx not g): for outputs far larger than
+  // the caches, this saves reading each line of dx before it is overwritten.
+  bool stream_dx;
 };
 
 template <typename A, int W>
@@ -182,6 +185,13 @@ PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A
 #define put(p, i, v) (*reinterpret_cast<V*>((p) + (i)) = (v))
   A lanes[W];
 #define total(v) (put(lanes, 0, v), lane_sum<A, W>(lanes))
+#define put_dx(p, i, v)                                                                   \
+  do {                                                                                    \
+    V* out_ = reinterpret_cast<V*>((p) + (i));                                            \
+    if (!a.stream_dx) *out_ = (v);                                                        \
+    else if constexpr (sizeof(V) == 16) asm("movntps %1, %0" : "=m"(*out_) : "x"(V(v)));  \
+    else asm("vmovntps %1, %0" : "=m"(*out_) : "v"(V(v)));                                \
+  } while (0)
   const int64_t d = a.d, dv = d - d % W;
   const A* w = a.w;
   const A n = A(d);
@@ -206,13 +216,14 @@ PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A
     for (i = 0; i < dv; i += W) {
       const V xv = at(x, i), gv = at(g, i), wv = at(w, i);
       if (dw) put(dw, i, at(dw, i) + gv * xv * r);
-      if (dx) put(dx, i, r * gv * wv - xv * c);
+      if (dx) put_dx(dx, i, r * gv * wv - xv * c);
     }
     for (; i < d; ++i) {
       const A gi = g[i];
       if (dw) dw[i] += gi * x[i] * r;
       if (dx) dx[i] = r * gi * w[i] - x[i] * c;
     }
+    if (a.stream_dx) asm volatile("sfence" ::: "memory");
     return;
   }
   // dx = r (h - mean(h) - xhat mean(h xhat)) with xhat = (x - mu) r; dw += g xhat; db += g.
@@ -244,7 +255,7 @@ PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A
     const V dwv = dw ? at(dw, i) + gv * xhat : V{}, dbv = db ? at(db, i) + gv : V{};
     if (dw) put(dw, i, dwv);
     if (db) put(db, i, dbv);
-    if (dx) put(dx, i, r * (gv * wv - mean_h - xhat * mean_hxhat));
+    if (dx) put_dx(dx, i, r * (gv * wv - mean_h - xhat * mean_hxhat));
   }
   for (; i < d; ++i) {
     const A xhat = (x[i] - mu) * r, gi = g[i];
@@ -252,6 +263,8 @@ PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A
     if (db) db[i] += gi;
     if (dx) dx[i] = r * (gi * w[i] - mean_h - xhat * mean_hxhat);
   }
+  if (a.stream_dx) asm volatile("sfence" ::: "memory");
+#undef put_dx
 #undef at
 #undef put
 #undef total
@@ -333,7 +346,10 @@ void NormVJP::eval_cpu(const std::vector<array>& inputs, std::vector<array>& out
         for (int64_t i = 0; i < d; ++i) w_own[i] = A(w.data<T>()[i]);
       wp = w_own.data();
     }
-    const NormRow<A> args{spec.rms, d, A(spec.eps), wp};
+    const bool stream_dx = direct && dxp && (void*)dxp != (const void*)gp &&
+                           dx->nbytes() >= (size_t(1) << 24) &&
+                           reinterpret_cast<uintptr_t>(dxp) % 64 == 0 && d * sizeof(A) % 64 == 0;
+    const NormRow<A> args{spec.rms, d, A(spec.eps), wp, stream_dx};
     const NormRowFn<A> row = norm_row_kernel<A>();
     // Rows [lo, hi): the half types go through float copies of x and g (dx overwrites g's).
     auto run_rows = [&](int64_t lo, int64_t hi, A* dw_part, A* db_part) {
