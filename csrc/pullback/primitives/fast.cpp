@@ -35,7 +35,6 @@ const array* tangent_of(int i, const Arrays& tangents, const Ints& argnums) {
   return nullptr;
 }
 
-
 struct Normalized {
   array r;     // rsqrt(var + eps), keeping the last axis
   array xhat;  // (x - mean) r

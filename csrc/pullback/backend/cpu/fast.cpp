@@ -9,7 +9,7 @@
 // NormVJP (the norms' backward) reads x and g once from memory: per row, the statistics are
 // recomputed while g is read (the row is then in L1, so this costs less than saving them in the
 // forward and reading them back), and dx is written in one more pass over the cached row.
-// dw/db are summed per block of kNormSumRows(D) rows, a size fixed by D alone, then the blocks
+// dw/db are summed per block of norm_sum_rows(D) rows, a size fixed by D alone, then the blocks
 // in order, so the result is the same for any thread count.
 #include <algorithm>
 #include <cmath>
@@ -154,15 +154,13 @@ void LayerNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
 
 namespace {
 
-// One row of a norm's backward, in A (float or double). x, g: the row; w: the weight (ones
-// without one); dx (may be g itself: each g[i] is read before dx[i] is written) or null;
-// dw, db: running sums of the row block, or null.
+// What every row of a norm's backward shares, in A (float or double).
 template <typename A>
 struct NormRow {
   bool rms;
   int64_t d;
   A eps;
-  const A* w;
+  const A* w;  // the weight, or ones without one
   // dx with non-temporal stores (rows 64-byte aligned, dx not g): for outputs far larger than
   // the caches, this saves reading each line of dx before it is overwritten.
   bool stream_dx;
@@ -175,7 +173,9 @@ PB_SIMD_INLINE A lane_sum(const A* lanes) {
   return t;
 }
 
-// In vectors of W lanes: GCC keeps several running sums scalar otherwise.
+// One row, in vectors of W lanes (GCC keeps several running sums scalar otherwise). x, g: the
+// row; dx (may be g itself: each g[i] is read before dx[i] is written) or null; dw, db: the
+// running sums of the row block, or null.
 template <typename A, int W>
 PB_SIMD_INLINE void norm_row_body(const NormRow<A>& a, const A* x, const A* g, A* dx, A* dw,
                                   A* db) {
