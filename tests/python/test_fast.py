@@ -3,6 +3,10 @@
 the float64 op itself and against the derivative of the unfused composition; bad arguments.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -345,6 +349,270 @@ def test_sdpa_derivatives(mask):
     tangents = [RNG.standard_normal(a.shape) for a in args]
     _, jv = mx.jvp(f, inputs, [A(t) for t in tangents])
     np.testing.assert_allclose(np.array(jv[0]), fd_jvp(f, args, tangents), rtol=1e-6, atol=1e-7)
+
+
+# ---- the fused backward of the norms (NormVJP) ----
+# RMSNorm's and LayerNorm's vjp is one fused kernel; checked against the vjp of the unfused
+# composition, against a NumPy reference of the backward, and against central differences.
+
+NORM_PARAMS = {"rms": ["none", "w"], "ln": ["none", "w", "b", "wb"]}
+NORM_CASES = [(k, p) for k in NORM_PARAMS for p in NORM_PARAMS[k]]
+
+
+def norm_fns(kind, params, eps):
+    """(fused, unfused) as functions of x and the parameters that `params` names. The primitive
+    holds eps as a float32: the composition gets the same value."""
+    has_w, has_b = "w" in params, "b" in params
+    eps32 = float(np.float32(eps))
+
+    def split(ps):
+        ps = list(ps)
+        w = ps.pop(0) if has_w else None
+        b = ps.pop(0) if has_b else None
+        return w, b
+
+    def fused(x, *ps):
+        w, b = split(ps)
+        if kind == "rms":
+            return mx.fast.rms_norm(x, w, eps)
+        return mx.fast.layer_norm(x, w, b, eps)
+
+    def unfused(x, *ps):
+        w, b = split(ps)
+        w = 1.0 if w is None else w
+        if kind == "rms":
+            return rms_unfused(x, w, eps32)
+        return ln_unfused(x, w, 0.0 if b is None else b, eps32)
+
+    return fused, unfused
+
+
+def ref_norm_grads(kind, params, x, w, g, eps):
+    """NumPy float64: the cotangents of x and of the parameters `params` names."""
+    eps = float(np.float32(eps))
+    x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
+    lead = tuple(range(x.ndim - 1))
+    wv = np.ones(x.shape[-1]) if w is None else np.asarray(w, np.float64)
+    h = g * wv
+    if kind == "rms":
+        r = 1 / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps)
+        dx = r * h - x * r ** 3 * np.mean(h * x, -1, keepdims=True)
+        dw = np.sum(g * x * r, lead)
+        db = None
+    else:
+        xc = x - x.mean(-1, keepdims=True)
+        r = 1 / np.sqrt(np.mean(xc * xc, -1, keepdims=True) + eps)
+        xhat = xc * r
+        dx = r * (h - h.mean(-1, keepdims=True) - xhat * np.mean(h * xhat, -1, keepdims=True))
+        dw, db = np.sum(g * xhat, lead), np.sum(g, lead)
+    return [dx] + ([dw] if "w" in params else []) + ([db] if "b" in params else [])
+
+
+def as_tuple(grads):
+    """grad's result as a tuple (argnums=(0,) gives the array alone)."""
+    return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+
+
+def norm_args(shape, params, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 2 + 0.5
+    ps = [rng.standard_normal(shape[-1]) for p in ("w", "b") if p in params]
+    return x, ps, rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("kind,params", NORM_CASES)
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("d", [1, 3, 16, 17, 1000, 4096])
+def test_fused_norm_vjp_float64(kind, params, ndim, d):
+    """Against the unfused composition's vjp, NumPy, and central differences along random
+    directions (float64)."""
+    shape = ((2, 3) if ndim == 3 else (3,) if ndim == 2 else ())[: ndim - 1] + (d,)
+    x, ps, ct = norm_args(shape, params, d + ndim)
+    for eps in (1e-5, 0.1):
+        fused, unfused = norm_fns(kind, params, eps)
+        args = [A(x)] + [A(p) for p in ps]
+        _, got = mx.vjp(fused, args, [A(ct)])
+        _, want = mx.vjp(unfused, args, [A(ct)])
+        ref = ref_norm_grads(kind, params, x, ps[0] if "w" in params else None, ct, eps)
+        for gi, wi, ri in zip(got, want, ref):
+            assert gi.dtype == mx.float64 and gi.shape == wi.shape
+            np.testing.assert_allclose(np.array(gi), np.array(wi), rtol=1e-9, atol=1e-10)
+            np.testing.assert_allclose(np.array(gi), ri, rtol=1e-9, atol=1e-10)
+        # <grad, v> against (f(p + h v) - f(p - h v)) . ct / 2h, for each input.
+        rng = np.random.default_rng(d)
+        nargs = [x] + ps
+        for i, gi in enumerate(got):
+            v = rng.standard_normal(nargs[i].shape)
+            step = 1e-6
+            plus = [A(a + step * v if j == i else a) for j, a in enumerate(nargs)]
+            minus = [A(a - step * v if j == i else a) for j, a in enumerate(nargs)]
+            fd = np.sum((np.array(fused(*plus)) - np.array(fused(*minus))) * ct) / (2 * step)
+            np.testing.assert_allclose(np.sum(np.array(gi) * v), fd, rtol=1e-6,
+                                       atol=1e-7 * np.sqrt(v.size))
+
+
+@pytest.mark.parametrize("kind,params", NORM_CASES)
+@pytest.mark.parametrize("dtype,tol", [(mx.float32, 2e-5), (mx.float16, 2e-2),
+                                       (mx.bfloat16, 1e-1)])
+@pytest.mark.parametrize("d", [3, 17, 1000])
+def test_fused_norm_vjp_low_precision(kind, params, dtype, tol, d):
+    """float32 and the half types (computed in float32) against float64 on the same rounded
+    inputs; the cotangents keep the input's type."""
+    x, ps, ct = norm_args((4, 5, d), params, d)
+    fused, _ = norm_fns(kind, params, 1e-5)
+    args = [mx.array(a).astype(dtype) for a in [x] + ps]
+    cta = mx.array(ct).astype(dtype)
+    _, got = mx.vjp(fused, args, [cta])
+    r64 = [npa(a).astype(np.float64) for a in args + [cta]]
+    ref = ref_norm_grads(kind, params, r64[0], r64[1] if "w" in params else None, r64[-1], 1e-5)
+    for gi, ri in zip(got, ref):
+        assert gi.dtype == dtype
+        scale = np.max(np.abs(ri)) + 1
+        np.testing.assert_allclose(npa(gi), ri, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("kind,params", NORM_CASES)
+def test_fused_norm_vjp_non_contiguous(kind, params):
+    """Transposed, sliced and reversed x and cotangent give the contiguous result exactly."""
+    x, ps, ct = norm_args((6, 33), params, 1)
+    fused, _ = norm_fns(kind, params, 1e-5)
+    pa = [mx.array(p, mx.float32) for p in ps]
+    _, base = mx.vjp(fused, [mx.array(x, mx.float32)] + pa, [mx.array(ct, mx.float32)])
+
+    def variants(a):
+        yield mx.array(np.ascontiguousarray(a.T), mx.float32).T  # transposed
+        big = np.zeros((a.shape[0] * 2, a.shape[1] + 5))
+        big[::2, 2:-3] = a
+        yield mx.array(big, mx.float32)[::2, 2:-3]  # sliced
+        yield mx.array(np.ascontiguousarray(a[::-1, ::-1]), mx.float32)[::-1, ::-1]  # reversed
+
+    for xv in variants(x):
+        for cv in variants(ct):
+            _, got = mx.vjp(fused, [xv] + pa, [cv])
+            for gi, bi in zip(got, base):
+                np.testing.assert_array_equal(np.array(gi), np.array(bi))
+    # A reversed weight too.
+    if "w" in params:
+        wr = mx.array(np.ascontiguousarray(ps[0][::-1]), mx.float32)[::-1]
+        _, got = mx.vjp(fused, [mx.array(x, mx.float32), wr] + pa[1:], [mx.array(ct, mx.float32)])
+        for gi, bi in zip(got, base):
+            np.testing.assert_array_equal(np.array(gi), np.array(bi))
+
+
+@pytest.mark.parametrize("kind,params", [c for c in NORM_CASES if c[1] != "none"])
+def test_fused_norm_vjp_argnums_subsets(kind, params):
+    """Each cotangent alone, and pairs, equal the corresponding one of the full vjp exactly."""
+    x, ps, ct = norm_args((3, 4, 20), params, 5)
+    fused, _ = norm_fns(kind, params, 1e-3)
+    args = [mx.array(a, mx.float32) for a in [x] + ps]
+    cta = mx.array(ct, mx.float32)
+    loss = lambda *a: mx.sum(fused(*a) * cta)
+    full = as_tuple(mx.grad(loss, argnums=tuple(range(len(args))))(*args))
+    n = len(args)
+    subsets = [(i,) for i in range(n)] + [(i, j) for i in range(n) for j in range(i + 1, n)]
+    for sub in subsets:
+        got = as_tuple(mx.grad(loss, argnums=sub)(*args))
+        for i, gi in zip(sub, got):
+            np.testing.assert_array_equal(np.array(gi), np.array(full[i]))
+
+
+@pytest.mark.parametrize("kind,params", NORM_CASES)
+def test_fused_norm_second_derivatives(kind, params):
+    """Derivatives of functions of the gradient (grad of grad, jvp of grad) against the
+    unfused composition and central differences."""
+    x, ps, ct = norm_args((3, 7), params, 11)
+    fused, unfused = norm_fns(kind, params, 1e-4)
+    c = A(ct)
+    n = 1 + len(ps)
+
+    def of_gradient(norm):
+        inner = lambda *a: mx.sum(mx.sin(norm(*a)) * c)
+
+        def h(*a):
+            gs = as_tuple(mx.grad(inner, argnums=tuple(range(n)))(*a))
+            return sum(mx.sum(mx.cos(gi) * (k + 1)) for k, gi in enumerate(gs))
+
+        return h
+
+    args = [x] + ps
+    got = as_tuple(mx.grad(of_gradient(fused), argnums=tuple(range(n)))(*[A(a) for a in args]))
+    want = as_tuple(mx.grad(of_gradient(unfused), argnums=tuple(range(n)))(*[A(a) for a in args]))
+    h = of_gradient(fused)
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        np.testing.assert_allclose(np.array(got[i]), np.array(want[i]), rtol=1e-8, atol=1e-9)
+        v = rng.standard_normal(args[i].shape)
+        step = 1e-5
+        plus = [A(a + step * v if j == i else a) for j, a in enumerate(args)]
+        minus = [A(a - step * v if j == i else a) for j, a in enumerate(args)]
+        fd = (h(*plus).item() - h(*minus).item()) / (2 * step)
+        np.testing.assert_allclose(np.sum(np.array(got[i]) * v), fd, rtol=1e-5, atol=1e-6)
+    # jvp of the gradient with respect to x.
+    gx = lambda x: mx.grad(lambda x: mx.sum(mx.sin(fused(x, *[A(p) for p in ps])) * c))(x)
+    t = rng.standard_normal(x.shape)
+    _, jv = mx.jvp(gx, [A(x)], [A(t)])
+    fd = (np.array(gx(A(x + 1e-6 * t))) - np.array(gx(A(x - 1e-6 * t)))) / 2e-6
+    np.testing.assert_allclose(np.array(jv[0]), fd, rtol=1e-5, atol=1e-6)
+
+
+THREADS_SCRIPT = """
+import numpy as np, pullback.core as mx
+rng = np.random.default_rng(5)
+x, g = (mx.array(rng.standard_normal((5003, 64)).astype(np.float32)) for _ in range(2))
+w, b = (mx.array(rng.standard_normal(64).astype(np.float32)) for _ in range(2))
+_, a = mx.vjp(lambda x, w, b: [mx.fast.layer_norm(x, w, b, 1e-5)], [x, w, b], [g])
+_, r = mx.vjp(lambda x, w: [mx.fast.rms_norm(x, w, 1e-5)], [x, w], [g])
+print(" ".join(np.array(t).tobytes().hex() for t in list(a) + list(r)))
+"""
+
+
+def test_fused_norm_vjp_same_with_any_thread_count():
+    """dw/db are summed per fixed block of rows, then the blocks in order (several blocks
+    here: 5003 rows of 64)."""
+    env = dict(os.environ)
+    results = []
+    for threads in ("1", "2", "3"):
+        env["PULLBACK_NUM_THREADS"] = threads
+        out = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env,
+                             capture_output=True, text=True, check=True)
+        results.append(out.stdout.strip())
+    assert results[0] == results[1] == results[2]
+    dw = np.frombuffer(bytes.fromhex(results[0].split()[1]), np.float32)
+    rng = np.random.default_rng(5)
+    x, g = (rng.standard_normal((5003, 64)).astype(np.float32) for _ in range(2))
+    w = rng.standard_normal(64).astype(np.float32)
+    ref = ref_norm_grads("ln", "wb", x, w, g, 1e-5)
+    np.testing.assert_allclose(dw, ref[1], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind,params", [("rms", "w"), ("ln", "wb"), ("ln", "none")])
+@pytest.mark.parametrize("dtype,rows", [(mx.float32, 1024), (mx.float64, 512)])
+def test_fused_norm_vjp_large_output(kind, params, dtype, rows):
+    """A dx of 16 MiB, which the kernel writes with non-temporal stores."""
+    x, ps, ct = norm_args((rows, 4096), params, 21)
+    fused, _ = norm_fns(kind, params, 1e-5)
+    args = [mx.array(a).astype(dtype) for a in [x] + ps]
+    _, got = mx.vjp(fused, args, [mx.array(ct).astype(dtype)])
+    r64 = [npa(a).astype(np.float64) for a in args]
+    ref = ref_norm_grads(kind, params, r64[0], r64[1] if "w" in params else None,
+                         npa(mx.array(ct).astype(dtype)).astype(np.float64), 1e-5)
+    tol = 1e-5 if dtype == mx.float32 else 1e-12
+    for gi, ri in zip(got, ref):
+        np.testing.assert_allclose(npa(gi), ri, rtol=tol, atol=tol * (np.max(np.abs(ri)) + 1))
+
+
+def test_fused_norm_vjp_empty_rows():
+    """No rows: dx is empty, dw and db are zeros."""
+    x = mx.zeros((0, 5))
+    w, b = mx.ones((5,)), mx.ones((5,))
+    _, g = mx.vjp(lambda x, w, b: [mx.fast.layer_norm(x, w, b, 1e-5)], [x, w, b],
+                  [mx.zeros((0, 5))])
+    assert g[0].shape == (0, 5)
+    np.testing.assert_array_equal(np.array(g[1]), np.zeros(5))
+    np.testing.assert_array_equal(np.array(g[2]), np.zeros(5))
+    _, g = mx.vjp(lambda x, w: [mx.fast.rms_norm(x, w, 1e-5)], [mx.zeros((2, 0)), mx.ones((0,))],
+                  [mx.zeros((2, 0))])
+    assert g[0].shape == (2, 0) and g[1].shape == (0,)
 
 
 # ---- bad arguments ----

@@ -1,5 +1,5 @@
 """vmap of the random primitives (RandomBits, RandomNormal) and of mx.fast's fused primitives
-(RMSNorm, LayerNorm, RoPE), checked against a loop over the examples.
+(RMSNorm, LayerNorm, RoPE, and the norms' fused backward NormVJP), checked against a loop over the examples.
 
 Random: a batch of keys gives, bit for bit, what each key gives alone; a function that draws
 from the global key (no key given) draws once, so every example sees the same sample, as in MLX.
@@ -13,7 +13,7 @@ import pullback.core as mx
 from helpers import to_numpy
 from vmap_support import check_vmap, loop_vmap
 
-VMAP_COVERED = {"RandomBits", "RandomNormal", "RMSNorm", "LayerNorm", "RoPE"}
+VMAP_COVERED = {"RandomBits", "RandomNormal", "RMSNorm", "LayerNorm", "RoPE", "NormVJP"}
 
 B = 4
 
@@ -235,6 +235,47 @@ def test_norms_vmap_of_grad_and_jvp(axes):
         tw = data((B, D), dtype, 12)
         check_vmap(lambda s, t: mx.jvp(rms, [x0, w0], [s, t])[1][0], tx, tw, **tol(dtype))
         check_vmap(lambda s, t: mx.jvp(ln, [x0, w0, b0], [s, t, t])[1][0], tx, tw, **tol(dtype))
+
+
+# The fused backward (NormVJP): per-example dw/db are sums over each example's own rows.
+@pytest.mark.parametrize("dtype", FLOATS + [mx.float16])
+@pytest.mark.parametrize("x_axis,p_axis", [(0, None), (1, None), (-1, None), (0, 0), (-1, 0),
+                                            (None, 0)], ids=str)
+def test_norm_vjp_per_example_gradients(dtype, x_axis, p_axis):
+    x, (w, b) = norm_inputs(x_axis, p_axis, dtype, 2, seed=13)
+    ct = data((2, 5, D), dtype, 14)
+    rms = lambda a, u: (mx.fast.rms_norm(a, u, 1e-4) * ct).sum()
+    ln = lambda a, u, v: (mx.fast.layer_norm(a, u, v, 1e-4) * ct).sum()
+    ln_b = lambda a, v: (mx.fast.layer_norm(a, None, v, 1e-4) * ct).sum()
+    t = tol(dtype)
+    for argnums in [(0, 1), 1, 0]:
+        check_vmap(mx.grad(rms, argnums=argnums), x, w, in_axes=(x_axis, p_axis), **t)
+    for argnums in [(0, 1, 2), (1, 2), 2, 1]:
+        check_vmap(mx.grad(ln, argnums=argnums), x, w, b, in_axes=(x_axis, p_axis, p_axis), **t)
+    check_vmap(mx.grad(ln_b, argnums=(0, 1)), x, b, in_axes=(x_axis, p_axis), **t)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_norm_vjp_batched_cotangents_and_nesting(dtype):
+    t = tol(dtype)
+    x0, (w0, b0) = norm_inputs(None, None, dtype, 2, seed=15)
+    cts = data((B, 2, 5, D), dtype, 16)
+    ln = lambda a, u, v: [mx.fast.layer_norm(a, u, v, 1e-5)]
+    rms = lambda a, u: [mx.fast.rms_norm(a, u, 1e-5)]
+    # Only the cotangent batched (rows of a Jacobian): x is shared by every example.
+    check_vmap(lambda c: mx.vjp(ln, [x0, w0, b0], [c])[1], cts, **t)
+    check_vmap(lambda c: mx.vjp(rms, [x0, w0], [c])[1], cts, **t)
+    # Nested: a grid of examples, the weights shared, per one axis, or per both.
+    xs = data((3, B, 2, 5, D), dtype, 17)
+    ws = data((3, B, D), dtype, 18)
+    loss = lambda a, u, v: (mx.fast.layer_norm(a, u, v, 1e-5) * x0).sum()
+    g = mx.grad(loss, argnums=(0, 1, 2))
+    check_vmap(lambda a: mx.vmap(lambda e: g(e, w0, b0))(a), xs, **t)
+    check_vmap(lambda a, u: mx.vmap(lambda e, f: g(e, f, b0))(a, u), xs, ws, **t)
+    check_vmap(lambda a, u: mx.vmap(lambda e: g(e, u, u))(a), xs, ws[:, 0], **t)
+    # A derivative of the per-example gradient (the batched backward differentiated again).
+    gw = lambda a, u: (mx.grad(loss, argnums=1)(a, u, b0) ** 2).sum()
+    check_vmap(mx.grad(gw, argnums=(0, 1)), xs[0], w0, in_axes=(0, None), **t)
 
 
 # ---- fast: rope ----

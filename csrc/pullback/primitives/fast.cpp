@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "pullback/ops.h"
+#include "pullback/transforms/transforms.h"
+#include "pullback/transforms/vmap.h"
 
 namespace pullback {
 
@@ -33,6 +35,85 @@ const array* tangent_of(int i, const Arrays& tangents, const Ints& argnums) {
   return nullptr;
 }
 
+struct Normalized {
+  array r;     // rsqrt(var + eps), keeping the last axis
+  array xhat;  // (x - mean) r
+};
+
+Normalized normalize(const array& x, float eps, Stream s) {
+  array xc = subtract(x, mean_last(x, s), s);
+  array r = rsqrt(add(mean_last(square(xc, s), s), array(eps, x.dtype()), s), s);
+  return {r, multiply(xc, r, s)};
+}
+
+// A per-feature cotangent term `a` (rows of D) summed as NormBackward::groups says.
+array sum_groups(const array& a, int64_t groups, Stream s) {
+  if (groups < 0) return sum_rows(a, s);
+  const int64_t d = a.shape(-1), rows = d == 0 ? 0 : int64_t(a.size()) / d;
+  return sum(reshape(a, Shape{groups, groups == 0 ? 0 : rows / groups, d}, s), Axes{1}, false, s);
+}
+
+// The norms' backward written with ordinary ops: the reference the fused kernel (NormVJP)
+// computes, and the function its own derivatives differentiate. `w` is null without a weight;
+// it may also hold one weight per example (vmap), broadcasting against x. Returns what `spec`
+// asks for, in the order dx, dw, db.
+//   RMSNorm, with r = rsqrt(mean(x^2) + eps) and h = g w:
+//     dx = r h - x r^3 mean(h x), dw = sum over rows of g x r.
+//   LayerNorm, with h = g w:
+//     dx = r (h - mean(h) - xhat mean(h xhat)), dw = sum g xhat, db = sum g.
+Arrays norm_backward_unfused(const NormBackward& spec, const array& x_in, const array* w,
+                             const array& g_in, Stream s) {
+  const Dtype out_t = x_in.dtype(), wt = work_dtype(out_t);
+  array x = astype(x_in, wt, s);
+  array g = astype(g_in, wt, s);
+  array h = w ? multiply(g, astype(*w, wt, s), s) : g;
+  Arrays out;
+  if (spec.rms) {
+    array r = rsqrt(add(mean_last(square(x, s), s), array(spec.eps, wt), s), s);
+    if (spec.dx) {
+      array r3 = multiply(r, square(r, s), s);
+      out.push_back(subtract(multiply(r, h, s),
+                             multiply(multiply(x, r3, s), mean_last(multiply(h, x, s), s), s), s));
+    }
+    if (spec.dw) out.push_back(sum_groups(multiply(g, multiply(x, r, s), s), spec.groups, s));
+  } else {
+    Normalized n = normalize(x, spec.eps, s);
+    if (spec.dx) {
+      array inner = subtract(subtract(h, mean_last(h, s), s),
+                             multiply(n.xhat, mean_last(multiply(h, n.xhat, s), s), s), s);
+      out.push_back(multiply(n.r, inner, s));
+    }
+    if (spec.dw) out.push_back(sum_groups(multiply(g, n.xhat, s), spec.groups, s));
+    if (spec.db) out.push_back(sum_groups(g, spec.groups, s));
+  }
+  for (auto& o : out) o = astype(o, out_t, s);
+  return out;
+}
+
+std::vector<Dtype> norm_backward_dtypes(const NormBackward& spec, Dtype t) {
+  return std::vector<Dtype>(size_t(spec.dx) + spec.dw + spec.db, t);
+}
+
+// RMSNorm's or LayerNorm's vjp: one NormVJP node for the cotangents `argnums` asks for.
+Arrays fused_norm_vjp(Stream s, bool rms, float eps, bool has_weight, bool has_bias,
+                      const Arrays& primals, const array& ct, const Ints& argnums) {
+  const int bias_index = has_bias ? (has_weight ? 2 : 1) : -1;
+  NormBackward spec{rms, eps, has_weight, false, false, false, -1};
+  for (int i : argnums) {
+    if (i == 0) spec.dx = true;
+    else if (i == bias_index) spec.db = true;
+    else spec.dw = true;
+  }
+  const Dtype t = primals[0].dtype();
+  Arrays in{primals[0]};
+  if (has_weight) in.push_back(primals[1]);
+  in.push_back(astype(ct, t, s));
+  auto prim = std::make_shared<NormVJP>(s, spec);
+  Arrays outs = array::make_arrays(prim->output_shapes(in), norm_backward_dtypes(spec, t), prim, in);
+  // outs holds dx, dw, db (those asked for), in argnums' order too: x, then w, then b.
+  return outs;
+}
+
 }  // namespace
 
 // ---- RMSNorm ----
@@ -44,28 +125,8 @@ bool RMSNorm::is_equivalent(const Primitive& other) const {
   return o && o->eps_ == eps_ && o->has_weight_ == has_weight_;
 }
 
-// With r = rsqrt(mean(x^2) + eps) and h = g * w:
-// dx = r h - x r^3 mean(h x), dw = sum over rows of g x r.
 Arrays RMSNorm::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
-  Stream s = stream();
-  const Dtype wt = work_dtype(primals[0].dtype());
-  array x = astype(primals[0], wt, s);
-  array g = astype(cts[0], wt, s);
-  array r = rsqrt(add(mean_last(square(x, s), s), array(eps_, wt), s), s);
-  Arrays out;
-  for (int i : argnums) {
-    if (i == 0) {
-      array h = has_weight_ ? multiply(g, astype(primals[1], wt, s), s) : g;
-      array r3 = multiply(r, square(r, s), s);
-      array dx = subtract(multiply(r, h, s),
-                          multiply(multiply(x, r3, s), mean_last(multiply(h, x, s), s), s), s);
-      out.push_back(astype(dx, primals[0].dtype(), s));
-    } else {
-      array dw = sum_rows(multiply(g, multiply(x, r, s), s), s);
-      out.push_back(astype(dw, primals[1].dtype(), s));
-    }
-  }
-  return out;
+  return fused_norm_vjp(stream(), true, eps_, has_weight_, false, primals, cts[0], argnums);
 }
 
 // dy = w (r tx - x r^3 mean(x tx)) + x r tw.
@@ -96,43 +157,9 @@ bool LayerNorm::is_equivalent(const Primitive& other) const {
   return o && o->eps_ == eps_ && o->has_weight_ == has_weight_ && o->has_bias_ == has_bias_;
 }
 
-namespace {
-
-struct Normalized {
-  array r;     // rsqrt(var + eps), keeping the last axis
-  array xhat;  // (x - mean) r
-};
-
-Normalized normalize(const array& x, float eps, Stream s) {
-  array xc = subtract(x, mean_last(x, s), s);
-  array r = rsqrt(add(mean_last(square(xc, s), s), array(eps, x.dtype()), s), s);
-  return {r, multiply(xc, r, s)};
-}
-
-}  // namespace
-
-// With h = g * w: dx = r (h - mean(h) - xhat mean(h xhat)), dw = sum g xhat, db = sum g.
-Arrays LayerNorm::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
-  Stream s = stream();
-  const Dtype wt = work_dtype(primals[0].dtype());
-  array x = astype(primals[0], wt, s);
-  array g = astype(cts[0], wt, s);
-  Normalized n = normalize(x, eps_, s);
-  const int bias_index = has_weight_ ? 2 : 1;
-  Arrays out;
-  for (int i : argnums) {
-    if (i == 0) {
-      array h = has_weight_ ? multiply(g, astype(primals[1], wt, s), s) : g;
-      array inner = subtract(subtract(h, mean_last(h, s), s),
-                             multiply(n.xhat, mean_last(multiply(h, n.xhat, s), s), s), s);
-      out.push_back(astype(multiply(n.r, inner, s), primals[0].dtype(), s));
-    } else if (i == bias_index && has_bias_) {
-      out.push_back(astype(sum_rows(g, s), primals[i].dtype(), s));
-    } else {
-      out.push_back(astype(sum_rows(multiply(g, n.xhat, s), s), primals[i].dtype(), s));
-    }
-  }
-  return out;
+Arrays LayerNorm::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums,
+                      const Arrays&) {
+  return fused_norm_vjp(stream(), false, eps_, has_weight_, has_bias_, primals, cts[0], argnums);
 }
 
 // dxhat = r (c - xhat mean(xhat c)) with c = tx - mean(tx); dy = dxhat w + xhat tw + tb.
@@ -156,6 +183,54 @@ Arrays LayerNorm::jvp(const Arrays& primals, const Arrays& tangents, const Ints&
     if (const array* tb = tangent_of(has_weight_ ? 2 : 1, tangents, argnums))
       dy = add(dy, astype(*tb, wt, s), s);
   return {astype(dy, out_t, s)};
+}
+
+// ---- NormVJP ----
+
+std::vector<Shape> NormVJP::output_shapes(const Arrays& in) {
+  const int64_t d = in[0].shape(-1);
+  const Shape sums = spec_.groups < 0 ? Shape{d} : Shape{spec_.groups, d};
+  std::vector<Shape> shapes;
+  if (spec_.dx) shapes.push_back(in[0].shape());
+  if (spec_.dw) shapes.push_back(sums);
+  if (spec_.db) shapes.push_back(sums);
+  return shapes;
+}
+
+bool NormVJP::is_equivalent(const Primitive& other) const {
+  auto* o = dynamic_cast<const NormVJP*>(&other);
+  return o && o->spec_ == spec_;
+}
+
+namespace {
+
+// NormVJP's outputs as a function of its inputs `all` with the entries `argnums` replaced by
+// `vars`: what its derivatives differentiate (the composition, so that they have derivatives).
+Arrays norm_backward_of(const NormBackward& spec, Arrays all, const Ints& argnums,
+                        const Arrays& vars, Stream s) {
+  for (size_t k = 0; k < argnums.size(); ++k) all[argnums[k]] = vars[k];
+  return norm_backward_unfused(spec, all[0], spec.has_weight ? &all[1] : nullptr, all.back(), s);
+}
+
+Arrays pick(const Arrays& all, const Ints& argnums) {
+  Arrays out;
+  for (int i : argnums) out.push_back(all[i]);
+  return out;
+}
+
+}  // namespace
+
+Arrays NormVJP::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnums, const Arrays&) {
+  auto f = [&](const Arrays& v) { return norm_backward_of(spec_, primals, argnums, v, stream()); };
+  return pullback::vjp(f, pick(primals, argnums), cts).second;
+}
+
+Arrays NormVJP::jvp(const Arrays& primals, const Arrays& tangents, const Ints& argnums) {
+  Arrays t;
+  for (size_t k = 0; k < argnums.size(); ++k)
+    t.push_back(astype(tangents[k], primals[argnums[k]].dtype(), stream()));
+  auto f = [&](const Arrays& v) { return norm_backward_of(spec_, primals, argnums, v, stream()); };
+  return pullback::jvp(f, pick(primals, argnums), t).second;
 }
 
 // ---- RoPE ----
@@ -285,6 +360,36 @@ std::pair<Arrays, Ints> LayerNorm::vmap(const Arrays& in, const Ints& axes) {
     y = add(y, bias_batched ? per_example_vector(b, axes[bias_index], nd, wt, s) : astype(b, wt, s), s);
   }
   return {{astype(y, t, s)}, {0}};
+}
+
+// Rows are independent, so the examples become more rows (batch first) and one kernel call
+// takes them all; each example's dw/db is the sum over its own rows, so those sums are taken
+// per block of rows (NormBackward::groups) and split back into examples. A weight per example
+// cannot go into one kernel call: then the composition computes the batch.
+std::pair<Arrays, Ints> NormVJP::vmap(const Arrays& in, const Ints& axes) {
+  Stream s = stream();
+  const int g_index = spec_.has_weight ? 2 : 1;
+  const int64_t n = vmap_batch_size(in, axes);
+  NormBackward spec = spec_;
+  if (spec.dw || spec.db) spec.groups = spec_.groups < 0 ? n : n * spec_.groups;
+  Arrays inputs{vmap_to_front(in[0], axes[0], n)};
+  const array g = vmap_to_front(in[g_index], axes[g_index], n);
+  Arrays outs;
+  if (spec_.has_weight && axes[1] >= 0) {
+    array w = per_example_vector(in[1], axes[1], inputs[0].ndim() - 1, in[1].dtype(), s);
+    outs = norm_backward_unfused(spec, inputs[0], &w, g, s);
+  } else {
+    if (spec_.has_weight) inputs.push_back(in[1]);
+    inputs.push_back(g);
+    auto prim = std::make_shared<NormVJP>(s, spec);
+    outs = array::make_arrays(prim->output_shapes(inputs),
+                              norm_backward_dtypes(spec, in[0].dtype()), prim, inputs);
+  }
+  Shape per_example{n};
+  if (spec_.groups >= 0) per_example.push_back(spec_.groups);
+  per_example.push_back(inputs[0].shape(-1));
+  for (size_t k = spec.dx ? 1 : 0; k < outs.size(); ++k) outs[k] = reshape(outs[k], per_example, s);
+  return {outs, Ints(outs.size(), 0)};
 }
 
 std::pair<Arrays, Ints> RoPE::vmap(const Arrays& in, const Ints& axes) {

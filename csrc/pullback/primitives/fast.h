@@ -1,7 +1,8 @@
 // Fused primitives of mx.fast: rms_norm, layer_norm, rope. Each makes one pass over the rows of
 // its input where the composition of ordinary ops makes several (a reduction, then broadcasts).
-// Their derivatives are written with ordinary ops, so higher derivatives work; they match the
-// derivatives of the unfused composition.
+// RMSNorm's and LayerNorm's vjps are one fused primitive (NormVJP) too; every other derivative
+// (their jvps, and the derivatives of NormVJP itself) is written with ordinary ops, so higher
+// derivatives work; they match the derivatives of the unfused composition.
 #pragma once
 
 #include "pullback/primitives/primitive.h"
@@ -51,6 +52,45 @@ class LayerNorm : public UnaryPrimitive {
   float eps_;
   bool has_weight_;
   bool has_bias_;
+};
+
+// What a norm's fused backward computes: which norm, and which cotangents.
+struct NormBackward {
+  bool rms;         // RMSNorm, else LayerNorm
+  float eps;
+  bool has_weight;  // the weight is an input (it scales g before the statistics)
+  bool dx, dw, db;  // the cotangents asked for (db: LayerNorm's bias; the bias is no input)
+  // dw and db are summed over all rows (shape (D,)) when < 0, else over each of `groups` equal
+  // blocks of consecutive rows (shape (groups, D)): what vmap makes of per-example sums.
+  int64_t groups;
+  bool operator==(const NormBackward& o) const {
+    return rms == o.rms && eps == o.eps && has_weight == o.has_weight && dx == o.dx &&
+           dw == o.dw && db == o.db && groups == o.groups;
+  }
+};
+
+// The vjp of RMSNorm or LayerNorm in one primitive: per row the statistics are recomputed from x
+// while g is read (cheaper than saving them), dx is written in one pass, and dw/db are summed per
+// fixed block of rows, then the blocks in a fixed order (the result does not depend on the
+// thread count). Inputs: x, the weight when `has_weight`, then the cotangent g of the forward's
+// output, all of x's type. Outputs, in x's type: dx, dw, db, those asked for, in that order.
+class NormVJP : public Primitive {
+ public:
+  NormVJP(Stream s, const NormBackward& spec) : Primitive(s), spec_(spec) {}
+  const char* name() const override { return spec_.rms ? "RMSNormVJP" : "LayerNormVJP"; }
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
+  bool is_equivalent(const Primitive& other) const override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const NormBackward& spec() const { return spec_; }
+
+ private:
+  NormBackward spec_;
 };
 
 // Rotary position embedding of the first `dims` features of the last axis; the second-to-last
