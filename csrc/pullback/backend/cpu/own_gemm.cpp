@@ -1,0 +1,318 @@
+// A float32 gemm written for AVX-512 (runtime dispatch): one product on one thread (a batch's)
+// or one product split over the pool.
+//
+// Why our own: OpenBLAS's sgemm reached about 100-110 GFLOP/s per core on the MLP's products
+// (256x512x512 and the like) where MKL (PyTorch's) reaches about 130, and a threaded OpenBLAS
+// gemm hands its work to a second thread pool that takes turns with ours.
+//
+// Shape of the computation (Goto-style): k runs in blocks of kKC steps; per block, b is packed
+// into slivers of kNR columns (two vectors per step, zero past n; a transposed b is packed with
+// 8x8 register transposes), kNC columns at a time so the packed block (1 MiB) stays in L2. A
+// kMR x kNR tile keeps 24 accumulators in registers. A row-major a is read in place (one
+// broadcast per row and step; its 12 rows of a block stay in L1 while the packed slivers stream
+// past them from L2); a transposed a is copied per block of 12 rows into a contiguous panel,
+// which costs little (12 consecutive floats per step) and keeps the panel's 256 steps in 12
+// KiB of L1 instead of 256 cache lines. Partial tiles use masked loads and stores.
+//
+// Threads: c is split into blocks of columns (each thread packs only its own part of b), or of
+// rows where c has too few columns; every element of c is computed by one thread, in the same
+// order (kKC-step blocks, each a chain of fmas from zero, added to c in turn) whatever the
+// split, so results do not depend on the thread count.
+#include "pullback/backend/cpu/own_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <vector>
+
+#include "pullback/backend/cpu/parallel.h"
+#include "pullback/backend/cpu/simd_math.h"
+
+namespace pullback::cpu {
+namespace {
+
+constexpr int64_t kMR = 12;    // rows per tile
+constexpr int64_t kNR = 32;    // columns per tile: two 16-float vectors
+constexpr int64_t kKC = 256;   // steps along k per packed block
+constexpr int64_t kNC = 1024;  // columns per packed block of b: kKC x kNC floats = 1 MiB
+
+#define PB_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
+
+// The first `count` (0 to 16) lanes of a vector.
+inline __mmask16 lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << std::max<int64_t>(count, 0)) - 1);
+}
+
+// The 8 rows of r become its 8 columns.
+PB_AVX512 inline void transpose8x8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+    u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+    u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+    u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+    r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+  }
+}
+
+// Packs `count` (at most W) columns of a kc x count block, x(p, j) at x[p * rs + j * cs] with rs
+// or cs equal to 1, into out[p * W + j], zero for count <= j < W: a panel of a (W = kMR, the
+// columns being a's rows) or a sliver of b (W = kNR). With cs == 1 each step is a masked vector
+// copy; otherwise the block is transposed 8 x 8 through registers.
+template <int W>
+PB_AVX512 void pack(const float* x, int64_t rs, int64_t cs, int64_t count, int64_t kc, float* out) {
+  if (cs == 1) {
+    const __mmask16 lo = lanes(count), hi = lanes(count - 16);
+    for (int64_t p = 0; p < kc; ++p, x += rs, out += W) {
+      if constexpr (W <= 16) {
+        _mm512_mask_storeu_ps(out, lanes(W), _mm512_maskz_loadu_ps(lo, x));
+      } else {
+        static_assert(W == 32, "a sliver is two vectors");
+        _mm512_store_ps(out, _mm512_maskz_loadu_ps(lo, x));
+        _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(hi, x + 16));
+      }
+    }
+    return;
+  }
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int64_t j0 = 0; j0 < W; j0 += 8) {
+      __m256 r[8];
+      for (int64_t i = 0; i < 8; ++i) {
+        r[i] = j0 + i < count ? _mm256_loadu_ps(x + (j0 + i) * cs + p) : _mm256_setzero_ps();
+      }
+      transpose8x8(r);
+      const __mmask8 keep = static_cast<__mmask8>(lanes(W - j0));
+      for (int64_t i = 0; i < 8; ++i) _mm256_mask_storeu_ps(out + (p + i) * W + j0, keep, r[i]);
+    }
+  }
+  for (; p < kc; ++p) {
+    for (int64_t j = 0; j < W; ++j) out[p * W + j] = j < count ? x[j * cs + p] : 0.0f;
+  }
+}
+
+// How a tile reads a: in place and row-major (a(r, p) at a[r * lda + p]) or from a packed
+// panel (a(r, p) at a[p * kMR + r]).
+enum ALayout { kARows, kAPanel };
+
+// c (R x cols, c(r, j) at c[r * c_rs + j * c_cs]) = (or += when `add`) R rows of a times a
+// packed sliver of b.
+template <int R, int L>
+PB_AVX512 void tile(int64_t kc, const float* a, int64_t lda, const float* bp, float* c,
+                    int64_t c_rs, int64_t c_cs, int64_t cols, bool add) {
+  const int64_t row_step = L == kARows ? lda : 1, k_step = L == kARows ? 1 : kMR;
+  __m512 lo[R], hi[R];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p, a += k_step, bp += kNR) {
+    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * row_step]);
+      lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);
+    }
+  }
+  if (c_cs == 1) {
+    const __mmask16 mlo = lanes(cols), mhi = lanes(cols - 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      float* row = c + r * c_rs;
+      if (add) {
+        lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(mlo, row));
+        hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(mhi, row + 16));
+      }
+      _mm512_mask_storeu_ps(row, mlo, lo[r]);
+      _mm512_mask_storeu_ps(row + 16, mhi, hi[r]);
+    }
+    return;
+  }
+  // c transposed (a product computed as its transpose): element by element.
+  alignas(64) float buf[kNR];
+  for (int r = 0; r < R; ++r) {
+    _mm512_store_ps(buf, lo[r]);
+    _mm512_store_ps(buf + 16, hi[r]);
+    for (int64_t j = 0; j < cols; ++j) {
+      float& x = c[r * c_rs + j * c_cs];
+      x = add ? x + buf[j] : buf[j];
+    }
+  }
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int64_t,
+                       int64_t, bool);
+template <int L>
+constexpr TileFn kTiles[kMR] = {tile<1, L>, tile<2, L>, tile<3, L>, tile<4, L>,
+                                tile<5, L>, tile<6, L>, tile<7, L>, tile<8, L>,
+                                tile<9, L>, tile<10, L>, tile<11, L>, tile<12, L>};
+
+// A buffer of at least `count` floats starting on a 64-byte boundary, kept per thread (and
+// per `Slot`) between calls, so that a batch or a training loop allocates it once.
+template <int Slot>
+float* scratch(size_t count) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < count + 16) buffer.resize(count + 16);
+  float* p = buffer.data();
+  return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64 / sizeof(float);
+}
+
+struct Problem {
+  int64_t m, n, k;
+  SgemmOperand a, b;
+  float* c;
+  int64_t c_rs, c_cs;
+};
+
+// Whether the tiles read a row-major a in place rather than from packed panels: packing it is
+// a transposition (about half a cycle per element), which a product with few columns does not
+// earn back; but rows whose stride is a multiple of 1 KiB fall on a few L1 sets, where the
+// slivers of b streaming past evict them.
+bool reads_a_in_place(const Problem& pr) {
+  if (pr.a.cs != 1) return false;
+  const int64_t bytes = pr.a.rs * static_cast<int64_t>(sizeof(float));
+  if (bytes % 64 != 0) return true;
+  int64_t g = 64, x = (bytes / 64) % 64;  // gcd of the set stride and the 64 sets
+  while (x != 0) {
+    const int64_t t = g % x;
+    g = x;
+    x = t;
+  }
+  return g <= 8;
+}
+
+// Floats of packed a and b kept at once: a product larger than this is packed and computed
+// kChunk steps of k at a time.
+constexpr int64_t kPackedFloats = int64_t(1) << 22;
+
+// Runs f(begin, end) over [0, n): on the pool when `threaded`, else on the calling thread.
+template <typename F>
+void for_blocks(bool threaded, int64_t n, int64_t max_chunk, const F& f) {
+  if (!threaded) {
+    f(0, n);
+    return;
+  }
+  parallel_for(static_cast<size_t>(n), 1,
+               [&](size_t b, size_t e) { f(static_cast<int64_t>(b), static_cast<int64_t>(e)); },
+               static_cast<size_t>(max_chunk));
+}
+
+// Below this many multiply-adds a product runs on one thread: handing out the blocks costs more.
+constexpr double kSplitFlops = double(1 << 20);
+// Blocks of c per thread: more than one, so that a thread the machine runs slower (or that
+// joins late) leaves its remaining blocks to the others.
+inline int64_t blocks_per_thread() { return std::getenv("PB_BPT") ? std::atoi(std::getenv("PB_BPT")) : 2; }
+
+void run(const Problem& pr, bool threaded) {
+  const int64_t m = pr.m, n = pr.n, k = pr.k;
+  const int64_t threads = threaded && !std::getenv("PB_ONE") ? num_threads() : 1;
+  threaded = threads > 1 && static_cast<double>(m) * n * k >= kSplitFlops;
+  // Rows in as few panels as kMR allows, of near-equal heights (128 rows: 7 of 12 and 4 of 11
+  // rather than 10 of 12 and one of 8, whose 16 accumulators keep the FMA units less busy).
+  const int64_t panels = (m + kMR - 1) / kMR, base = m / panels, taller = m % panels;
+  auto panel_row = [&](int64_t s) { return s * base + std::min(s, taller); };
+  const int64_t slivers = (n + kNR - 1) / kNR;
+  const bool a_in_place = std::getenv("PB_PACKA") ? std::atoi(std::getenv("PB_PACKA")) == 0 && pr.a.cs == 1 : reads_a_in_place(pr);
+  const int64_t a_width = a_in_place ? 0 : panels * kMR;
+  const int64_t chunk =
+      std::max<int64_t>(kKC, kPackedFloats / (a_width + slivers * kNR) / kKC * kKC);
+  const int64_t k_chunk = std::min(k, chunk);
+  const int64_t a_floats = (a_width * k_chunk + 15) / 16 * 16;  // slivers start 64-byte aligned
+  float* pa = scratch<0>(static_cast<size_t>(a_floats + slivers * kNR * k_chunk));
+  float* pb = pa + a_floats;
+  const TileFn* tiles = a_in_place ? kTiles<kARows> : kTiles<kAPanel>;
+
+  // Blocks of c: columns first, rows too where c is narrow.
+  const int64_t want = threaded ? threads * blocks_per_thread() : 1;
+  const int64_t col_blocks = std::min(slivers, want);
+  const int64_t row_blocks = std::min(panels, (want + col_blocks - 1) / col_blocks);
+
+  for (int64_t k0 = 0; k0 < k; k0 += k_chunk) {
+    const int64_t kch = std::min(k_chunk, k - k0);
+    // Pack this chunk's panels of a (unless read in place) and slivers of b.
+    const int64_t a_items = a_in_place ? 0 : panels;
+    for_blocks(threaded, a_items + slivers, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        if (t < a_items) {
+          const int64_t i = panel_row(t), h = base + (t < taller ? 1 : 0);
+          pack<kMR>(pr.a.data + i * pr.a.rs + k0 * pr.a.cs, pr.a.cs, pr.a.rs, h, kch,
+                    pa + t * kMR * kch);
+        } else {
+          const int64_t q = t - a_items, j = q * kNR;
+          pack<kNR>(pr.b.data + k0 * pr.b.rs + j * pr.b.cs, pr.b.rs, pr.b.cs,
+                    std::min(kNR, n - j), kch, pb + q * kNR * kch);
+        }
+      }
+    });
+    for_blocks(threaded, row_blocks * col_blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t rb = t / col_blocks, cb = t % col_blocks;
+        const int64_t s0 = panels * rb / row_blocks, s1 = panels * (rb + 1) / row_blocks;
+        const int64_t q0 = slivers * cb / col_blocks, q1 = slivers * (cb + 1) / col_blocks;
+        for (int64_t kb = 0; kb < kch; kb += kKC) {
+          const int64_t kc = std::min(kKC, kch - kb);
+          const bool add = k0 + kb > 0;
+          // Slivers in groups whose packed block (kKC x kNC) stays in L2 while the panels of
+          // a pass over it.
+          for (int64_t g0 = q0; g0 < q1; g0 += kNC / kNR) {
+            const int64_t g1 = std::min(q1, g0 + kNC / kNR);
+            for (int64_t s = s0; s < s1; ++s) {
+              const int64_t i = panel_row(s), h = base + (s < taller ? 1 : 0);
+              const float* a = a_in_place ? pr.a.data + i * pr.a.rs + k0 + kb
+                                          : pa + s * kMR * kch + kb * kMR;
+              for (int64_t q = g0; q < g1; ++q) {
+                const int64_t j = q * kNR;
+                tiles[h - 1](kc, a, pr.a.rs, pb + q * kNR * kch + kb * kNR,
+                             pr.c + i * pr.c_rs + j * pr.c_cs, pr.c_rs, pr.c_cs,
+                             std::min(kNR, n - j), add);
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+// Tiles a product of m rows and n columns costs, in kMR x kNR units (a tile of few rows is
+// held back by the latency of its accumulators: count at least 4 rows).
+double tile_cost(int64_t m, int64_t n) {
+  return static_cast<double>(std::max<int64_t>(m, 4)) * static_cast<double>((n + kNR - 1) / kNR);
+}
+
+}  // namespace
+
+bool own_sgemm_available() {
+  static const bool available = simd::kernels().isa == simd::Isa::Avx512;
+  return available;
+}
+
+bool own_sgemm_suits(int64_t m, int64_t n, int64_t k, bool one_thread) {
+  (void)one_thread;
+  const double flops = static_cast<double>(m) * n * k;
+  // Up to 2^18 multiply-adds OpenBLAS runs its small-matrix kernels, which skip packing and
+  // were as fast or faster (64^3: ~155 against ~135 GFLOP/s).
+  return own_sgemm_available() && m > 1 && n > 1 && flops > double(1 << 18);
+}
+
+void own_sgemm(int64_t m, int64_t n, int64_t k, SgemmOperand a, SgemmOperand b, float* c,
+               int64_t ldc, bool threaded) {
+  // A thin c (few columns, many rows) runs as its transpose, b^T a^T, so that the 32-wide
+  // tiles run along m.
+  if (tile_cost(n, m) * 1.25 < tile_cost(m, n)) {
+    run(Problem{n, m, k, {b.data, b.cs, b.rs}, {a.data, a.cs, a.rs}, c, 1, ldc}, threaded);
+  } else {
+    run(Problem{m, n, k, a, b, c, ldc, 1}, threaded);
+  }
+}
+
+#undef PB_AVX512
+
+}  // namespace pullback::cpu
