@@ -34,8 +34,8 @@ namespace {
 
 constexpr int64_t kMR = 12;    // rows per tile
 constexpr int64_t kNR = 32;    // columns per tile: two 16-float vectors
-constexpr int64_t kKC = 256;   // steps along k per packed block
-constexpr int64_t kNC = 1024;  // columns per packed block of b: kKC x kNC floats = 1 MiB
+#define kKC (std::getenv("PB_KC") ? int64_t(std::atoi(std::getenv("PB_KC"))) : int64_t(256))
+#define kNC (std::getenv("PB_NC") ? int64_t(std::atoi(std::getenv("PB_NC"))) : int64_t(1024))
 
 #define PB_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
 
@@ -104,42 +104,43 @@ PB_AVX512 void pack(const float* x, int64_t rs, int64_t cs, int64_t count, int64
 enum ALayout { kARows, kAPanel };
 
 // c (R x cols, c(r, j) at c[r * c_rs + j * c_cs]) = (or += when `add`) R rows of a times a
-// packed sliver of b.
-template <int R, int L>
+// packed sliver of b, V vectors (16 V columns) wide.
+template <int R, int L, int V>
 PB_AVX512 void tile(int64_t kc, const float* a, int64_t lda, const float* bp, float* c,
                     int64_t c_rs, int64_t c_cs, int64_t cols, bool add) {
   const int64_t row_step = L == kARows ? lda : 1, k_step = L == kARows ? 1 : kMR;
-  __m512 lo[R], hi[R];
+  __m512 acc[R][V];
 #pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; ++p, a += k_step, bp += kNR) {
-    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p, a += k_step, bp += 16 * V) {
+    __m512 bv[V];
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_load_ps(bp + 16 * v);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       const __m512 x = _mm512_set1_ps(a[r * row_step]);
-      lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
-      hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
     }
   }
   if (c_cs == 1) {
-    const __mmask16 mlo = lanes(cols), mhi = lanes(cols - 16);
+    __mmask16 mask[V];
+    for (int v = 0; v < V; ++v) mask[v] = lanes(cols - 16 * v);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       float* row = c + r * c_rs;
-      if (add) {
-        lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(mlo, row));
-        hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(mhi, row + 16));
+      for (int v = 0; v < V; ++v) {
+        if (add) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(mask[v], row + 16 * v));
+        _mm512_mask_storeu_ps(row + 16 * v, mask[v], acc[r][v]);
       }
-      _mm512_mask_storeu_ps(row, mlo, lo[r]);
-      _mm512_mask_storeu_ps(row + 16, mhi, hi[r]);
     }
     return;
   }
   // c transposed (a product computed as its transpose): element by element.
-  alignas(64) float buf[kNR];
+  alignas(64) float buf[16 * V];
   for (int r = 0; r < R; ++r) {
-    _mm512_store_ps(buf, lo[r]);
-    _mm512_store_ps(buf + 16, hi[r]);
+    for (int v = 0; v < V; ++v) _mm512_store_ps(buf + 16 * v, acc[r][v]);
     for (int64_t j = 0; j < cols; ++j) {
       float& x = c[r * c_rs + j * c_cs];
       x = add ? x + buf[j] : buf[j];
@@ -149,10 +150,10 @@ PB_AVX512 void tile(int64_t kc, const float* a, int64_t lda, const float* bp, fl
 
 using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int64_t,
                        int64_t, bool);
-template <int L>
-constexpr TileFn kTiles[kMR] = {tile<1, L>, tile<2, L>, tile<3, L>, tile<4, L>,
-                                tile<5, L>, tile<6, L>, tile<7, L>, tile<8, L>,
-                                tile<9, L>, tile<10, L>, tile<11, L>, tile<12, L>};
+template <int L, int V>
+constexpr TileFn kTiles[kMR] = {tile<1, L, V>, tile<2, L, V>, tile<3, L, V>, tile<4, L, V>,
+                                tile<5, L, V>, tile<6, L, V>, tile<7, L, V>, tile<8, L, V>,
+                                tile<9, L, V>, tile<10, L, V>, tile<11, L, V>, tile<12, L, V>};
 
 // A buffer of at least `count` floats starting on a 64-byte boundary, kept per thread (and
 // per `Slot`) between calls, so that a batch or a training loop allocates it once.
@@ -171,37 +172,15 @@ struct Problem {
   int64_t c_rs, c_cs;
 };
 
-// Whether the tiles read a row-major a in place rather than from packed panels: packing it is
-// a transposition (about half a cycle per element), which a product with few columns does not
-// earn back; but rows whose stride is a multiple of 1 KiB fall on a few L1 sets, where the
-// slivers of b streaming past evict them.
-bool reads_a_in_place(const Problem& pr) {
-  if (pr.a.cs != 1) return false;
-  const int64_t bytes = pr.a.rs * static_cast<int64_t>(sizeof(float));
-  if (bytes % 64 != 0) return true;
-  int64_t g = 64, x = (bytes / 64) % 64;  // gcd of the set stride and the 64 sets
-  while (x != 0) {
-    const int64_t t = g % x;
-    g = x;
-    x = t;
-  }
-  return g <= 8;
-}
-
-// Floats of packed a and b kept at once: a product larger than this is packed and computed
-// kChunk steps of k at a time.
-constexpr int64_t kPackedFloats = int64_t(1) << 22;
-
 // Runs f(begin, end) over [0, n): on the pool when `threaded`, else on the calling thread.
 template <typename F>
-void for_blocks(bool threaded, int64_t n, int64_t max_chunk, const F& f) {
+void for_blocks(bool threaded, int64_t n, const F& f) {
   if (!threaded) {
     f(0, n);
     return;
   }
   parallel_for(static_cast<size_t>(n), 1,
-               [&](size_t b, size_t e) { f(static_cast<int64_t>(b), static_cast<int64_t>(e)); },
-               static_cast<size_t>(max_chunk));
+               [&](size_t b, size_t e) { f(static_cast<int64_t>(b), static_cast<int64_t>(e)); }, 1);
 }
 
 // Below this many multiply-adds a product runs on one thread: handing out the blocks costs more.
@@ -218,73 +197,70 @@ void run(const Problem& pr, bool threaded) {
   // rather than 10 of 12 and one of 8, whose 16 accumulators keep the FMA units less busy).
   const int64_t panels = (m + kMR - 1) / kMR, base = m / panels, taller = m % panels;
   auto panel_row = [&](int64_t s) { return s * base + std::min(s, taller); };
-  const int64_t slivers = (n + kNR - 1) / kNR;
-  const bool a_in_place = std::getenv("PB_PACKA") ? std::atoi(std::getenv("PB_PACKA")) == 0 && pr.a.cs == 1 : reads_a_in_place(pr);
-  const int64_t a_width = a_in_place ? 0 : panels * kMR;
-  const int64_t chunk =
-      std::max<int64_t>(kKC, kPackedFloats / (a_width + slivers * kNR) / kKC * kKC);
-  const int64_t k_chunk = std::min(k, chunk);
-  const int64_t a_floats = (a_width * k_chunk + 15) / 16 * 16;  // slivers start 64-byte aligned
-  float* pa = scratch<0>(static_cast<size_t>(a_floats + slivers * kNR * k_chunk));
-  float* pb = pa + a_floats;
-  const TileFn* tiles = a_in_place ? kTiles<kARows> : kTiles<kAPanel>;
+  // Slivers one vector wide where c has at most 16 columns, else two.
+  const bool narrow = n <= 16;
+  const int64_t nr = narrow ? 16 : kNR;
+  const int64_t slivers = (n + nr - 1) / nr;
+  const bool a_in_place = pr.a.cs == 1;
+  const TileFn* tiles = a_in_place ? (narrow ? kTiles<kARows, 1> : kTiles<kARows, 2>)
+                                   : (narrow ? kTiles<kAPanel, 1> : kTiles<kAPanel, 2>);
+  auto (*const pack_b)(const float*, int64_t, int64_t, int64_t, int64_t, float*) =
+      narrow ? pack<16> : pack<kNR>;
+  // k in blocks of near-equal length, at most kKC (784 steps: 2 of 392, not 512 and 272).
+  const int64_t k_blocks = (k + kKC - 1) / kKC;
+  auto block_start = [&](int64_t b) { return k * b / k_blocks; };
+  const int64_t kc_max = (k + k_blocks - 1) / k_blocks;
 
-  // Blocks of c: columns first, rows too where c is narrow.
+  // Blocks of c: columns first (each packs its own slivers of b), rows too where c is narrow
+  // (their tasks then pack the same slivers, a small b, each for itself).
   const int64_t want = threaded ? threads * blocks_per_thread() : 1;
   const int64_t col_blocks = std::min(slivers, want);
   const int64_t row_blocks = std::min(panels, (want + col_blocks - 1) / col_blocks);
-
-  for (int64_t k0 = 0; k0 < k; k0 += k_chunk) {
-    const int64_t kch = std::min(k_chunk, k - k0);
-    // Pack this chunk's panels of a (unless read in place) and slivers of b.
-    const int64_t a_items = a_in_place ? 0 : panels;
-    for_blocks(threaded, a_items + slivers, 4, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        if (t < a_items) {
-          const int64_t i = panel_row(t), h = base + (t < taller ? 1 : 0);
-          pack<kMR>(pr.a.data + i * pr.a.rs + k0 * pr.a.cs, pr.a.cs, pr.a.rs, h, kch,
-                    pa + t * kMR * kch);
-        } else {
-          const int64_t q = t - a_items, j = q * kNR;
-          pack<kNR>(pr.b.data + k0 * pr.b.rs + j * pr.b.cs, pr.b.rs, pr.b.cs,
-                    std::min(kNR, n - j), kch, pb + q * kNR * kch);
-        }
-      }
-    });
-    for_blocks(threaded, row_blocks * col_blocks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        const int64_t rb = t / col_blocks, cb = t % col_blocks;
-        const int64_t s0 = panels * rb / row_blocks, s1 = panels * (rb + 1) / row_blocks;
-        const int64_t q0 = slivers * cb / col_blocks, q1 = slivers * (cb + 1) / col_blocks;
-        for (int64_t kb = 0; kb < kch; kb += kKC) {
-          const int64_t kc = std::min(kKC, kch - kb);
-          const bool add = k0 + kb > 0;
-          // Slivers in groups whose packed block (kKC x kNC) stays in L2 while the panels of
-          // a pass over it.
-          for (int64_t g0 = q0; g0 < q1; g0 += kNC / kNR) {
-            const int64_t g1 = std::min(q1, g0 + kNC / kNR);
-            for (int64_t s = s0; s < s1; ++s) {
-              const int64_t i = panel_row(s), h = base + (s < taller ? 1 : 0);
-              const float* a = a_in_place ? pr.a.data + i * pr.a.rs + k0 + kb
-                                          : pa + s * kMR * kch + kb * kMR;
-              for (int64_t q = g0; q < g1; ++q) {
-                const int64_t j = q * kNR;
-                tiles[h - 1](kc, a, pr.a.rs, pb + q * kNR * kch + kb * kNR,
-                             pr.c + i * pr.c_rs + j * pr.c_cs, pr.c_rs, pr.c_cs,
-                             std::min(kNR, n - j), add);
-              }
+  for_blocks(threaded, row_blocks * col_blocks, [&](int64_t begin, int64_t end) {
+    const int64_t group = kNC / nr;  // slivers packed at once
+    float* pb = scratch<0>(static_cast<size_t>(kc_max * nr * group));
+    float* panel = a_in_place ? nullptr : scratch<1>(static_cast<size_t>(kc_max * kMR));
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t rb = t / col_blocks, cb = t % col_blocks;
+      const int64_t s0 = panels * rb / row_blocks, s1 = panels * (rb + 1) / row_blocks;
+      const int64_t q0 = slivers * cb / col_blocks, q1 = slivers * (cb + 1) / col_blocks;
+      for (int64_t b = 0; b < k_blocks; ++b) {
+        const int64_t k0 = block_start(b), kc = block_start(b + 1) - k0;
+        // Slivers in groups whose packed block (kKC x kNC) stays in L2 while the panels of a
+        // pass over it.
+        for (int64_t g0 = q0; g0 < q1; g0 += group) {
+          const int64_t g1 = std::min(q1, g0 + group);
+          for (int64_t q = g0; q < g1; ++q) {
+            const int64_t j = q * nr;
+            pack_b(pr.b.data + k0 * pr.b.rs + j * pr.b.cs, pr.b.rs, pr.b.cs, std::min(nr, n - j),
+                   kc, pb + (q - g0) * nr * kc);
+          }
+          for (int64_t s = s0; s < s1; ++s) {
+            const int64_t i = panel_row(s), h = base + (s < taller ? 1 : 0);
+            const float* a = pr.a.data + i * pr.a.rs + k0 * pr.a.cs;
+            if (!a_in_place) {
+              pack<kMR>(a, pr.a.cs, pr.a.rs, h, kc, panel);
+              a = panel;
+            }
+            for (int64_t q = g0; q < g1; ++q) {
+              const int64_t j = q * nr;
+              tiles[h - 1](kc, a, pr.a.rs, pb + (q - g0) * nr * kc,
+                           pr.c + i * pr.c_rs + j * pr.c_cs, pr.c_rs, pr.c_cs, std::min(nr, n - j),
+                           b > 0);
             }
           }
         }
       }
-    });
-  }
+    }
+  });
 }
 
 // Tiles a product of m rows and n columns costs, in kMR x kNR units (a tile of few rows is
-// held back by the latency of its accumulators: count at least 4 rows).
+// held back by the latency of its accumulators: count at least 4 rows; up to 16 columns take
+// half a tile).
 double tile_cost(int64_t m, int64_t n) {
-  return static_cast<double>(std::max<int64_t>(m, 4)) * static_cast<double>((n + kNR - 1) / kNR);
+  const double width = n <= 16 ? 0.5 : static_cast<double>((n + kNR - 1) / kNR);
+  return static_cast<double>(std::max<int64_t>(m, 4)) * width;
 }
 
 }  // namespace
@@ -306,7 +282,8 @@ void own_sgemm(int64_t m, int64_t n, int64_t k, SgemmOperand a, SgemmOperand b, 
                int64_t ldc, bool threaded) {
   // A thin c (few columns, many rows) runs as its transpose, b^T a^T, so that the 32-wide
   // tiles run along m.
-  if (tile_cost(n, m) * 1.25 < tile_cost(m, n)) {
+  // Only where a is transposed: the swap makes it b, packed by contiguous copies then.
+  if (a.rs == 1 && tile_cost(n, m) * 1.25 < tile_cost(m, n)) {
     run(Problem{n, m, k, {b.data, b.cs, b.rs}, {a.data, a.cs, a.rs}, c, 1, ldc}, threaded);
   } else {
     run(Problem{m, n, k, a, b, c, ldc, 1}, threaded);
