@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -231,8 +232,7 @@ void check_blas_size(int64_t v, const array& a, const array& b) {
 template <typename T>
 Gemm own_gemm(int64_t m, int64_t n, int64_t k, bool one_thread) {
   if constexpr (std::is_same_v<T, float>) {
-    const bool blas = std::getenv("PB_GEMM_BLAS") != nullptr;  // TEMP for measuring
-    if (!blas && cpu::own_sgemm_suits(m, n, k, one_thread)) {
+    if (cpu::own_sgemm_suits(m, n, k, one_thread)) {
       return one_thread ? Gemm::kOwnOneThread : Gemm::kOwnThreaded;
     }
   }
@@ -293,10 +293,16 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
       for (size_t i = begin; i < end; ++i) run(i, one_each);
     });
   } else if (split_batch(nbatch, flops)) {
-    SingleThreadedBlas hold;
-    cpu::parallel_for(nbatch, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) run(i, one_each);
-    });
+    std::optional<SingleThreadedBlas> hold;
+    if (one_each == Gemm::kBlas) hold.emplace();
+    // Chunks of a few products, taken in turn: a thread the machine runs slower (or that
+    // joins late) leaves the rest of the batch to the others.
+    const size_t chunk = std::max<size_t>(1, static_cast<size_t>(nbatch) / (8 * cpu::num_threads()));
+    cpu::parallel_for(
+        nbatch, 1, [&](size_t begin, size_t end) {
+          for (size_t i = begin; i < end; ++i) run(i, one_each);
+        },
+        chunk);
   } else {
     // Products split over all threads, one after another, with a poll between them.
     const Gemm threaded = own_gemm<T>(m, n, k, false);

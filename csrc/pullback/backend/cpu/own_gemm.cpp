@@ -1,23 +1,29 @@
 // A float32 gemm written for AVX-512 (runtime dispatch): one product on one thread (a batch's)
-// or one product split over the pool.
+// or one product split over our pool.
 //
 // Why our own: OpenBLAS's sgemm reached about 100-110 GFLOP/s per core on the MLP's products
-// (256x512x512 and the like) where MKL (PyTorch's) reaches about 130, and a threaded OpenBLAS
-// gemm hands its work to a second thread pool that takes turns with ours.
+// (256x512x512 and the like) where MKL (PyTorch's) reaches the FMA units' peak (about 160 on
+// this machine), and a threaded OpenBLAS gemm hands its work to a second thread pool that takes
+// turns with ours.
 //
-// Shape of the computation (Goto-style): k runs in blocks of kKC steps; per block, b is packed
-// into slivers of kNR columns (two vectors per step, zero past n; a transposed b is packed with
-// 8x8 register transposes), kNC columns at a time so the packed block (1 MiB) stays in L2. A
-// kMR x kNR tile keeps 24 accumulators in registers. A row-major a is read in place (one
-// broadcast per row and step; its 12 rows of a block stay in L1 while the packed slivers stream
-// past them from L2); a transposed a is copied per block of 12 rows into a contiguous panel,
-// which costs little (12 consecutive floats per step) and keeps the panel's 256 steps in 12
-// KiB of L1 instead of 256 cache lines. Partial tiles use masked loads and stores.
+// Shape of the computation (Goto-style): k runs in blocks of near-equal length, at most kKC
+// steps, so a 512-step product writes c once. Per block, b is packed into slivers of kNR
+// columns (two vectors per step, zero past n; a transposed b goes through 8x8 register
+// transposes), kNC columns at a time so the packed block (1 MiB) stays in L2. A kMR x kNR tile
+// keeps 24 accumulators in registers. A row-major a is read in place (one broadcast per row and
+// step; its 12 rows stay in L1 while the slivers stream past from L2): packing it would be a
+// transposition, and measured no faster even with rows 2-4 KiB apart. A transposed a is copied
+// per block of 12 rows into a contiguous panel (12 consecutive floats per step, cheap), which
+// keeps the panel in 12 rows' worth of L1 instead of one cache line per step. A c with at most
+// 16 columns uses slivers one vector wide; a thin c times a transposed a runs as its transpose
+// (b^T a^T), so that the slivers run along m. Partial tiles use masked loads and stores.
 //
-// Threads: c is split into blocks of columns (each thread packs only its own part of b), or of
-// rows where c has too few columns; every element of c is computed by one thread, in the same
-// order (kKC-step blocks, each a chain of fmas from zero, added to c in turn) whatever the
-// split, so results do not depend on the thread count.
+// Threads: c is split into blocks (columns first where a is read in place, so that each task
+// packs only its own slivers; rows first where a is packed, so that each panel is packed
+// once), two per thread so that a thread the machine runs slower leaves work to the other.
+// Every element of c is computed by one task, in the same order (its k blocks in turn, each a
+// chain of fmas from zero added to c) whatever the split, so results do not depend on the
+// thread count. k is never split across threads.
 #include "pullback/backend/cpu/own_gemm.h"
 
 #include <immintrin.h>
@@ -34,8 +40,8 @@ namespace {
 
 constexpr int64_t kMR = 12;    // rows per tile
 constexpr int64_t kNR = 32;    // columns per tile: two 16-float vectors
-#define kKC (std::getenv("PB_KC") ? int64_t(std::atoi(std::getenv("PB_KC"))) : int64_t(256))
-#define kNC (std::getenv("PB_NC") ? int64_t(std::atoi(std::getenv("PB_NC"))) : int64_t(1024))
+constexpr int64_t kKC = 512;   // most steps along k per block
+constexpr int64_t kNC = 512;   // columns per packed block of b: kKC x kNC floats = 1 MiB
 
 #define PB_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
 
@@ -187,11 +193,11 @@ void for_blocks(bool threaded, int64_t n, const F& f) {
 constexpr double kSplitFlops = double(1 << 20);
 // Blocks of c per thread: more than one, so that a thread the machine runs slower (or that
 // joins late) leaves its remaining blocks to the others.
-inline int64_t blocks_per_thread() { return std::getenv("PB_BPT") ? std::atoi(std::getenv("PB_BPT")) : 2; }
+constexpr int64_t kBlocksPerThread = 2;
 
 void run(const Problem& pr, bool threaded) {
   const int64_t m = pr.m, n = pr.n, k = pr.k;
-  const int64_t threads = threaded && !std::getenv("PB_ONE") ? num_threads() : 1;
+  const int64_t threads = threaded ? num_threads() : 1;
   threaded = threads > 1 && static_cast<double>(m) * n * k >= kSplitFlops;
   // Rows in as few panels as kMR allows, of near-equal heights (128 rows: 7 of 12 and 4 of 11
   // rather than 10 of 12 and one of 8, whose 16 accumulators keep the FMA units less busy).
@@ -211,11 +217,19 @@ void run(const Problem& pr, bool threaded) {
   auto block_start = [&](int64_t b) { return k * b / k_blocks; };
   const int64_t kc_max = (k + k_blocks - 1) / k_blocks;
 
-  // Blocks of c: columns first (each packs its own slivers of b), rows too where c is narrow
-  // (their tasks then pack the same slivers, a small b, each for itself).
-  const int64_t want = threaded ? threads * blocks_per_thread() : 1;
-  const int64_t col_blocks = std::min(slivers, want);
-  const int64_t row_blocks = std::min(panels, (want + col_blocks - 1) / col_blocks);
+  // Blocks of c. Where a is read in place, blocks of columns (each task packs only its own
+  // slivers of b), and of rows too where c is narrow (their tasks then pack the same small b
+  // each for itself). Where a is packed, blocks of rows first, so that each panel of a is
+  // packed once.
+  const int64_t want = threaded ? threads * kBlocksPerThread : 1;
+  int64_t col_blocks, row_blocks;
+  if (a_in_place) {
+    col_blocks = std::min(slivers, want);
+    row_blocks = std::min(panels, (want + col_blocks - 1) / col_blocks);
+  } else {
+    row_blocks = std::min(panels, want);
+    col_blocks = std::min(slivers, (want + row_blocks - 1) / row_blocks);
+  }
   for_blocks(threaded, row_blocks * col_blocks, [&](int64_t begin, int64_t end) {
     const int64_t group = kNC / nr;  // slivers packed at once
     float* pb = scratch<0>(static_cast<size_t>(kc_max * nr * group));
