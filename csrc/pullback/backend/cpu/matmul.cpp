@@ -1,4 +1,5 @@
-// Matmul through OpenBLAS (scipy-openblas32, whose symbols carry a scipy_ prefix).
+// Matmul through OpenBLAS (scipy-openblas32, whose symbols carry a scipy_ prefix), and for
+// float32 on AVX-512 CPUs through our own gemm (own_gemm.h), which runs on our thread pool.
 #include <cblas.h>
 
 #include <algorithm>
@@ -232,7 +233,7 @@ void check_blas_size(int64_t v, const array& a, const array& b) {
 template <typename T>
 Gemm own_gemm(int64_t m, int64_t n, int64_t k, bool one_thread) {
   if constexpr (std::is_same_v<T, float>) {
-    if (cpu::own_sgemm_suits(m, n, k, one_thread)) {
+    if (cpu::own_sgemm_suits(m, n, k)) {
       return one_thread ? Gemm::kOwnOneThread : Gemm::kOwnThreaded;
     }
   }

@@ -284,8 +284,7 @@ bool own_sgemm_available() {
   return available;
 }
 
-bool own_sgemm_suits(int64_t m, int64_t n, int64_t k, bool one_thread) {
-  (void)one_thread;
+bool own_sgemm_suits(int64_t m, int64_t n, int64_t k) {
   const double flops = static_cast<double>(m) * n * k;
   // Up to 2^18 multiply-adds OpenBLAS runs its small-matrix kernels, which skip packing and
   // were as fast or faster (64^3: ~155 against ~135 GFLOP/s).

@@ -16,9 +16,10 @@ struct SgemmOperand {
 // Whether own_sgemm runs on this CPU (AVX-512, unless PULLBACK_ISA caps the kernels lower).
 bool own_sgemm_available();
 
-// Whether own_sgemm should take an m x k by k x n product (it is available and beats OpenBLAS
-// there). `one_thread`: the product runs on the calling thread (one product of a batch).
-bool own_sgemm_suits(int64_t m, int64_t n, int64_t k, bool one_thread);
+// Whether own_sgemm should take an m x k by k x n product: it is available, and the product is
+// neither a single row or column (gemv's) nor among the smallest, where OpenBLAS's
+// small-matrix kernels skip packing.
+bool own_sgemm_suits(int64_t m, int64_t n, int64_t k);
 
 // c = a @ b, a m x k, b k x n, c(i, j) at c[i * ldc + j]. Requires k >= 1. With `threaded`, the
 // blocks of c are shared over the thread pool (parallel.h); each element of c is computed by
