@@ -18,9 +18,9 @@
 // 16 columns uses slivers one vector wide; a thin c times a transposed a runs as its transpose
 // (b^T a^T), so that the slivers run along m. Partial tiles use masked loads and stores.
 //
-// Threads: c is split into blocks (columns first where a is read in place, so that each task
-// packs only its own slivers; rows first where a is packed, so that each panel is packed
-// once), two per thread so that a thread the machine runs slower leaves work to the other.
+// Threads: c is split into blocks, two per thread so that a thread the machine runs slower
+// leaves work to the other; each task packs what it needs of a and b itself (no waiting on
+// each other), and the split is chosen to pack the least twice.
 // Every element of c is computed by one task, in the same order (its k blocks in turn, each a
 // chain of fmas from zero added to c) whatever the split, so results do not depend on the
 // thread count. k is never split across threads.
@@ -217,18 +217,23 @@ void run(const Problem& pr, bool threaded) {
   auto block_start = [&](int64_t b) { return k * b / k_blocks; };
   const int64_t kc_max = (k + k_blocks - 1) / k_blocks;
 
-  // Blocks of c. Where a is read in place, blocks of columns (each task packs only its own
-  // slivers of b), and of rows too where c is narrow (their tasks then pack the same small b
-  // each for itself). Where a is packed, blocks of rows first, so that each panel of a is
-  // packed once.
+  // Blocks of c: row_blocks x col_blocks tasks, about kBlocksPerThread per thread. Each task
+  // packs the slivers of b under its columns and the panels of a beside its rows, so b is
+  // packed once per block row and a once per block column: the split is the one that packs
+  // (or, in place, rereads) the least. A transposed b costs twice a plain copy to pack; a
+  // read in place costs about half of one.
   const int64_t want = threaded ? threads * kBlocksPerThread : 1;
-  int64_t col_blocks, row_blocks;
-  if (a_in_place) {
-    col_blocks = std::min(slivers, want);
-    row_blocks = std::min(panels, (want + col_blocks - 1) / col_blocks);
-  } else {
-    row_blocks = std::min(panels, want);
-    col_blocks = std::min(slivers, (want + row_blocks - 1) / row_blocks);
+  int64_t row_blocks = 1, col_blocks = std::min(slivers, want);
+  double least = -1.0;
+  for (int64_t rb = 1; rb <= std::min(panels, want); ++rb) {
+    const int64_t cb = std::min(slivers, (want + rb - 1) / rb);
+    const double cost = static_cast<double>(rb) * n * (pr.b.cs == 1 ? 1.0 : 2.0) +
+                        static_cast<double>(cb) * m * (a_in_place ? 0.5 : 1.0);
+    if (least < 0.0 || cost < least) {
+      least = cost;
+      row_blocks = rb;
+      col_blocks = cb;
+    }
   }
   for_blocks(threaded, row_blocks * col_blocks, [&](int64_t begin, int64_t end) {
     const int64_t group = kNC / nr;  // slivers packed at once
