@@ -145,6 +145,7 @@ PB_AVX512 void tile(int64_t kc, const float* a, int64_t lda, const float* bp, fl
   }
   // c transposed (a product computed as its transpose): element by element.
   alignas(64) float buf[16 * V];
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < V; ++v) _mm512_store_ps(buf + 16 * v, acc[r][v]);
     for (int64_t j = 0; j < cols; ++j) {
