@@ -162,6 +162,63 @@ constexpr TileFn kTiles[kMR] = {tile<1, L, V>, tile<2, L, V>, tile<3, L, V>, til
                                 tile<5, L, V>, tile<6, L, V>, tile<7, L, V>, tile<8, L, V>,
                                 tile<9, L, V>, tile<10, L, V>, tile<11, L, V>, tile<12, L, V>};
 
+// The sum of v's 16 lanes, in a fixed order.
+PB_AVX512 inline float sum_lanes(__m512 v) {
+  // (The masked forms: GCC 12 warns about the unmasked ones' undefined pass-through operand.)
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xFFFF, v, v, 0x4E));  // halves
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xFFFF, v, v, 0xB1));  // quarters
+  __m128 x = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), 0xF, v, 0);
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+// c (R rows x N columns, row stride ldc) = R rows of a row-major a (a(r, p) at a[r * lda + p])
+// times b given as its N columns (b(p, j) at bt[j * ldbt + p]), for a c too narrow for the
+// tiles: dot products along k, 16 steps per vector, each of the R x N sums reduced across its
+// lanes at the end. a streams along its rows (where the tiles would broadcast from 12 rows at
+// once into a sliver mostly of padding), and every lane of every fma is useful.
+template <int R, int N>
+PB_AVX512 void dots(int64_t k, const float* a, int64_t lda, const float* bt, int64_t ldbt,
+                    float* c, int64_t ldc) {
+  __m512 acc[R][N];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) acc[r][j] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < k; p += 16) {
+    const __mmask16 m = lanes(k - p);
+    __m512 x[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) x[r] = _mm512_maskz_loadu_ps(m, a + r * lda + p);
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) {
+      const __m512 y = _mm512_maskz_loadu_ps(m, bt + j * ldbt + p);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(x[r], y, acc[r][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) c[r * ldc + j] = sum_lanes(acc[r][j]);
+  }
+}
+
+using DotsFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
+// The columns a dots call takes at most (past 12 the one-vector slivers do as well: a row per
+// call, each of its 16-lane fmas wholly useful either way); kDots[N - 1] takes kDotRows[N - 1]
+// rows (as many as keep the R x N accumulators within 24 registers), kDotsOneRow[N - 1] one.
+constexpr int64_t kDotColumns = 12;
+constexpr int64_t kDotRows[kDotColumns] = {3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2};
+constexpr DotsFn kDots[kDotColumns] = {dots<3, 1>, dots<3, 2>,  dots<3, 3>,  dots<3, 4>,
+                                       dots<3, 5>, dots<3, 6>,  dots<3, 7>,  dots<3, 8>,
+                                       dots<2, 9>, dots<2, 10>, dots<2, 11>, dots<2, 12>};
+constexpr DotsFn kDotsOneRow[kDotColumns] = {dots<1, 1>, dots<1, 2>,  dots<1, 3>,  dots<1, 4>,
+                                             dots<1, 5>, dots<1, 6>,  dots<1, 7>,  dots<1, 8>,
+                                             dots<1, 9>, dots<1, 10>, dots<1, 11>, dots<1, 12>};
+
 // A buffer of at least `count` floats starting on a 64-byte boundary, kept per thread (and
 // per `Slot`) between calls, so that a batch or a training loop allocates it once.
 template <int Slot>
@@ -275,6 +332,38 @@ void run(const Problem& pr, bool threaded) {
   });
 }
 
+// c = a @ b through dots (a row-major, n <= kDotColumns), the rows split over the pool.
+void run_dots(int64_t m, int64_t n, int64_t k, SgemmOperand a, SgemmOperand b, float* c,
+              int64_t ldc, bool threaded) {
+  // b's columns, each contiguous along k: b itself where it is transposed, else a copy.
+  const float* bt = b.data;
+  int64_t ldbt = b.cs;
+  if (b.rs != 1) {
+    float* copy = scratch<2>(static_cast<size_t>(n * k));
+    for (int64_t p = 0; p < k; ++p) {
+      for (int64_t j = 0; j < n; ++j) copy[j * k + p] = b.data[p * b.rs + j * b.cs];
+    }
+    bt = copy;
+    ldbt = k;
+  }
+  const int64_t rows = kDotRows[n - 1];
+  const int64_t threads = threaded ? num_threads() : 1;
+  const bool split = threads > 1 && static_cast<double>(m) * n * k >= kSplitFlops;
+  // One block per thread: a short product gains little from balancing, and the same rows go
+  // to the same thread call after call (a training loop's), whose L2 still holds them.
+  const int64_t blocks = split ? std::min((m + rows - 1) / rows, threads) : 1;
+  for_blocks(split, blocks, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t i = m * t / blocks;
+      const int64_t i1 = m * (t + 1) / blocks;
+      for (; i + rows <= i1; i += rows) {
+        kDots[n - 1](k, a.data + i * a.rs, a.rs, bt, ldbt, c + i * ldc, ldc);
+      }
+      for (; i < i1; ++i) kDotsOneRow[n - 1](k, a.data + i * a.rs, a.rs, bt, ldbt, c + i * ldc, ldc);
+    }
+  });
+}
+
 // Tiles a product of m rows and n columns costs, in kMR x kNR units (a tile of few rows is
 // held back by the latency of its accumulators: count at least 4 rows; up to 16 columns take
 // half a tile).
@@ -299,9 +388,12 @@ bool own_sgemm_suits(int64_t m, int64_t n, int64_t k) {
 
 void own_sgemm(int64_t m, int64_t n, int64_t k, SgemmOperand a, SgemmOperand b, float* c,
                int64_t ldc, bool threaded) {
-  // A thin c (few columns, many rows) runs as its transpose, b^T a^T, so that the 32-wide
-  // tiles run along m.
-  // Only where a is transposed: the swap makes it b, packed by contiguous copies then.
+  if (n <= kDotColumns && a.cs == 1) {
+    run_dots(m, n, k, a, b, c, ldc, threaded);
+    return;
+  }
+  // A thin c (few columns, many rows) times a transposed a runs as its transpose, b^T a^T, so
+  // that the 32-wide tiles run along m (a, now b, is packed by contiguous copies).
   if (a.rs == 1 && tile_cost(n, m) * 1.25 < tile_cost(m, n)) {
     run(Problem{n, m, k, {b.data, b.cs, b.rs}, {a.data, a.cs, a.rs}, c, 1, ldc}, threaded);
   } else {
