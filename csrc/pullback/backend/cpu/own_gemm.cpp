@@ -2,8 +2,8 @@
 // or one product split over our pool.
 //
 // Why our own: OpenBLAS's sgemm reached about 100-110 GFLOP/s per core on the MLP's products
-// (256x512x512 and the like) where MKL (PyTorch's) reaches the FMA units' peak (about 160 on
-// this machine), and a threaded OpenBLAS gemm hands its work to a second thread pool that takes
+// (256x512x512 and the like) where MKL (PyTorch's) comes close to the FMA units' peak (about
+// 160 on this machine), and a threaded OpenBLAS gemm hands its work to a second thread pool that takes
 // turns with ours.
 //
 // Shape of the computation (Goto-style): k runs in blocks of near-equal length, at most kKC
@@ -14,14 +14,16 @@
 // step; its 12 rows stay in L1 while the slivers stream past from L2): packing it would be a
 // transposition, and measured no faster even with rows 2-4 KiB apart. A transposed a is copied
 // per block of 12 rows into a contiguous panel (12 consecutive floats per step, cheap), which
-// keeps the panel in 12 rows' worth of L1 instead of one cache line per step. A c with at most
-// 16 columns uses slivers one vector wide; a thin c times a transposed a runs as its transpose
-// (b^T a^T), so that the slivers run along m. Partial tiles use masked loads and stores.
+// keeps the panel in 12 rows' worth of L1 instead of one cache line per step. Partial tiles
+// use masked loads and stores.
+//
+// Narrow c (a layer's 10 logits): with a row-major a and at most 12 columns, dot products along
+// k (dots); with a transposed a, a thin c runs as its transpose (b^T a^T) so that the slivers
+// run along m; otherwise c of at most 16 columns uses slivers one vector wide.
 //
 // Threads: c is split into blocks, two per thread so that a thread the machine runs slower
 // leaves work to the other; each task packs what it needs of a and b itself (no waiting on
-// each other), and the split is chosen to pack the least twice.
-// Every element of c is computed by one task, in the same order (its k blocks in turn, each a
+// each other), and the split is chosen to pack the least twice. Every element of c is computed by one task, in the same order (its k blocks in turn, each a
 // chain of fmas from zero added to c) whatever the split, so results do not depend on the
 // thread count. k is never split across threads.
 #include "pullback/backend/cpu/own_gemm.h"
