@@ -31,7 +31,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdlib>
+#include <cstdint>
 #include <vector>
 
 #include "pullback/backend/cpu/parallel.h"
