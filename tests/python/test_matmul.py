@@ -219,7 +219,7 @@ print(h.hexdigest())
 
 
 def _own_gemm_runs():
-    """Whether float32 products run on our own gemm: AVX-512 (avx512f/vl/dq/bw, as simd_math.s
+    """Whether float32 products run on our own gemm: AVX-512 (avx512f/vl/dq/bw, as simd_math's
     dispatch asks), not capped lower by PULLBACK_ISA."""
     if os.environ.get("PULLBACK_ISA") in ("baseline", "avx2"):
         return False
