@@ -1,5 +1,7 @@
 """matmul and the @ operator: shapes, broadcasting, 1-D operands, dtypes and strided inputs."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -148,7 +150,7 @@ def test_matmul_batch_of_large_products(nbatch, rng):
 def test_matmul_batched_float32_mid_size(m, k, n, layout, rng):
     # Batches of products between 2^18 and 2^24 multiply-adds run one per thread, on our own
     # AVX-512 kernel where the CPU has it: rows past multiples of its 12-row tile, columns past
-    # multiples of 32, k past its 256-step blocks, a read transposed or strided in place.
+    # multiples of 32, k past its 512-step blocks, a read transposed or strided in place.
     nbatch = 4
     x = rng.standard_normal((nbatch, m, k)).astype(np.float32)
     y = rng.standard_normal((nbatch, k, n)).astype(np.float32)
@@ -170,3 +172,71 @@ def test_matmul_batched_float32_mid_size(m, k, n, layout, rng):
     assert_close(a @ b, expected, dtype=mx.float32, rtol=1e-4, atol=1e-4 * np.sqrt(k))
     got_e = mx.einsum("bij,bjk->bik", a, b if layout != "broadcast_b" else mx.broadcast_to(b, (nbatch, k, n)))
     assert_close(got_e, expected, dtype=mx.float32, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+def _float32_operand(x, layout):
+    """x as a pullback array stored plainly, transposed, or as every other column of a wider
+    array (rows further apart than their width)."""
+    if layout == "T":
+        return mx.array(np.ascontiguousarray(x.T)).T
+    if layout == "wide":
+        wide = np.zeros((x.shape[0], 2 * x.shape[1] + 5), np.float32)
+        wide[:, 3 : 3 + x.shape[1]] = x
+        return mx.array(wide)[:, 3 : 3 + x.shape[1]]
+    return mx.array(x)
+
+
+@pytest.mark.parametrize("m, k, n", [(256, 784, 512), (256, 512, 10), (256, 10, 512), (784, 256, 10),
+                                     (257, 513, 33), (13, 1030, 700), (700, 33, 17), (40, 300, 1000)])
+@pytest.mark.parametrize("la, lb", [("", ""), ("T", ""), ("", "T"), ("T", "T"), ("wide", "wide"),
+                                    ("wide", "T")])
+def test_matmul_single_float32_product_layouts(m, k, n, la, lb, rng):
+    # Single products above the always-split size run on our own gemm split over the pool
+    # (AVX-512 CPUs): transposed operands are packed, row-major a is read in place, narrow c
+    # uses one-vector slivers, a thin c times a transposed a runs as its transpose.
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    y = rng.standard_normal((k, n)).astype(np.float32)
+    got = _float32_operand(x, la) @ _float32_operand(y, lb)
+    assert_close(got, x.astype(np.float64) @ y.astype(np.float64), dtype=mx.float32,
+                 rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+GEMM_THREADS_SCRIPT = """
+import hashlib, numpy as np, pullback.core as mx
+rng = np.random.default_rng(5)
+h = hashlib.sha256()
+for m, k, n, ta, tb in [(256, 784, 512, 0, 0), (512, 256, 512, 1, 0), (256, 512, 512, 0, 1),
+                        (256, 512, 10, 0, 0), (512, 256, 10, 1, 0), (300, 1100, 70, 0, 0)]:
+    x = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    y = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    a, b = mx.array(x), mx.array(y)
+    h.update(np.array((a.T if ta else a) @ (b.T if tb else b)).tobytes())
+x = mx.array(rng.standard_normal((16, 128, 200)).astype(np.float32))
+y = mx.array(rng.standard_normal((16, 200, 96)).astype(np.float32))
+h.update(np.array(mx.einsum("bij,bjk->bik", x, y)).tobytes())
+print(h.hexdigest())
+"""
+
+
+def _own_gemm_runs():
+    """Whether float32 products run on our own gemm: AVX-512 (avx512f/vl/dq/bw, as simd_math's
+    dispatch asks), not capped lower by PULLBACK_ISA."""
+    if os.environ.get("PULLBACK_ISA") in ("baseline", "avx2"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return all(x in flags for x in ("avx512f", "avx512vl", "avx512dq", "avx512bw"))
+
+
+@pytest.mark.skipif(not _own_gemm_runs(),
+                    reason="OpenBLAS's threaded sgemm (the fallback) gives no such promise")
+def test_float32_gemm_is_the_same_with_any_thread_count():
+    # Each element of c is computed by one thread in a fixed order, however the product is
+    # split: the bits do not depend on PULLBACK_NUM_THREADS.
+    from test_parallel_kernels import stdout_per_thread_count
+
+    results = stdout_per_thread_count(GEMM_THREADS_SCRIPT)
+    assert results[0] == results[1] == results[2]

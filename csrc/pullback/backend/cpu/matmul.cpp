@@ -1,4 +1,5 @@
-// Matmul through OpenBLAS (scipy-openblas32, whose symbols carry a scipy_ prefix).
+// Matmul through OpenBLAS (scipy-openblas32, whose symbols carry a scipy_ prefix), and for
+// float32 on AVX-512 CPUs through our own gemm (own_gemm.h), which runs on our thread pool.
 #include <cblas.h>
 
 #include <algorithm>
@@ -6,13 +7,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pullback/backend/cpu/blas_threads.h"
 #include "pullback/backend/cpu/parallel.h"
-#include "pullback/backend/cpu/small_gemm.h"
+#include "pullback/backend/cpu/own_gemm.h"
 #include "pullback/backend/cpu/strided.h"
 #include "pullback/interrupt.h"
 #include "pullback/ops.h"
@@ -167,18 +169,28 @@ void dot(int64_t k, const T* a, int64_t inca, const T* b, int64_t incb, T* c) {
   *c = T(sum);
 }
 
+// Which gemm a float32 product runs on: OpenBLAS's, or ours (own_gemm.h) on the calling thread
+// (one product of a batch split over the pool) or split over the pool itself.
+enum class Gemm { kBlas, kOwnOneThread, kOwnThreaded };
+
 // One (m x k) @ (k x n) product into the row-contiguous c. A single row by a single column is
 // a dot; a single row or column otherwise goes to gemv, which skips the packing that gemm does.
 template <typename T>
 void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t n, int64_t k,
-             const T* a, const T* b, T* c, bool own_kernel = false) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (own_kernel) {
-      cpu::small_sgemm(m, n, k, a, la.transposed ? 1 : la.ld, la.transposed ? la.ld : 1, b,
-                       lb.ld, c);
-      return;
+             const T* a, const T* b, T* c, Gemm which = Gemm::kBlas) {
+  // Rows [r, r + rows) of the product, through `which` gemm.
+  auto rows_gemm = [&](int64_t r, int64_t rows) {
+    const T* a_rows = la.transposed ? a + r : a + r * la.ld;
+    if constexpr (std::is_same_v<T, float>) {
+      if (which != Gemm::kBlas) {
+        const cpu::SgemmOperand sa{a_rows, la.transposed ? 1 : la.ld, la.transposed ? la.ld : 1};
+        const cpu::SgemmOperand sb{b, lb.transposed ? 1 : lb.ld, lb.transposed ? lb.ld : 1};
+        cpu::own_sgemm(rows, n, k, sa, sb, c + r * n, n, which == Gemm::kOwnThreaded);
+        return;
+      }
     }
-  }
+    gemm(la, lb, rows, n, k, a_rows, b, c + r * n);
+  };
   if (m == 1 && n == 1) {
     dot(k, a, la.transposed ? la.ld : 1, b, lb.transposed ? 1 : lb.ld, c);
   } else if (n == 1) {
@@ -196,7 +208,7 @@ void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t 
       gemv(true, k, n, b, lb.ld, a, incx, c);
     }
   } else if (static_cast<double>(m) * n * k <= kInterruptibleGemmFlops) {
-    gemm(la, lb, m, n, k, a, b, c);
+    rows_gemm(0, m);
   } else {
     // A long product runs as panels of rows, each still one large gemm, with a poll for an
     // interrupt between them (interrupt.h).
@@ -205,8 +217,7 @@ void product(const MatrixLayout& la, const MatrixLayout& lb, int64_t m, int64_t 
         std::max<int64_t>(kMinPanelRows, static_cast<int64_t>(m * (kPanelFlops / flops)));
     for (int64_t r = 0; r < m; r += panel) {
       if (r > 0 && interrupt_kernel_now()) throw Interrupted();
-      const T* a_rows = la.transposed ? a + r : a + r * la.ld;
-      gemm(la, lb, std::min(panel, m - r), n, k, a_rows, b, c + r * n);
+      rows_gemm(r, std::min(panel, m - r));
     }
   }
 }
@@ -216,6 +227,17 @@ void check_blas_size(int64_t v, const array& a, const array& b) {
     throw std::invalid_argument("[matmul] Matrices of a " + shape_str(a.shape()) + " and b " +
                                 shape_str(b.shape()) + " exceed the 32-bit sizes BLAS accepts.");
   }
+}
+
+// Which gemm an m x k by k x n product of T runs on (`one_thread`: on the calling thread).
+template <typename T>
+Gemm own_gemm(int64_t m, int64_t n, int64_t k, bool one_thread) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (cpu::own_sgemm_suits(m, n, k)) {
+      return one_thread ? Gemm::kOwnOneThread : Gemm::kOwnThreaded;
+    }
+  }
+  return Gemm::kBlas;
 }
 
 // out (already allocated, row-contiguous) = a @ b, batch axes broadcast.
@@ -253,38 +275,41 @@ void matmul_into(const array& a_in, const array& b_in, array& out) {
       expect *= batch[d];
     }
     if (stacked && nbatch * m <= INT_MAX) {
-      product(la, lb, nbatch * m, n, k, pa, pb, c);
+      product(la, lb, nbatch * m, n, k, pa, pb, c, own_gemm<T>(nbatch * m, n, k, false));
       return;
     }
   }
 
   const int64_t mn = m * n;
   const double flops = static_cast<double>(m) * n * k;
-  // float32 products that run one per thread go to our own kernel where it suits them
-  // (small_gemm.h). It reads b row-major only: a b^T would need a transposing pack, and
-  // OpenBLAS already ran attention's q k^T batches at twice PyTorch's speed.
-  const bool own_kernel =
-      std::is_same_v<T, float> && !lb.transposed && cpu::small_sgemm_suits(m, n, k);
-  auto run = [&](size_t i, bool own) {
+  const Gemm one_each = own_gemm<T>(m, n, k, true);
+  auto run = [&](size_t i, Gemm which) {
     product(la, lb, m, n, k, pa + cpu::offset_of(i, batch, sa), pb + cpu::offset_of(i, batch, sb),
-            c + static_cast<int64_t>(i) * mn, own);
+            c + static_cast<int64_t>(i) * mn, which);
   };
   const double single_threaded = (m == 1 || n == 1) ? kSingleThreadedGemv : kSingleThreadedGemm;
   if (nbatch > 1 && flops <= single_threaded) {
     const auto grain = static_cast<size_t>(std::max(1.0, kBatchGrainFlops / flops));
     cpu::parallel_for(nbatch, grain, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) run(i, own_kernel);
+      for (size_t i = begin; i < end; ++i) run(i, one_each);
     });
   } else if (split_batch(nbatch, flops)) {
-    SingleThreadedBlas hold;
-    cpu::parallel_for(nbatch, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) run(i, own_kernel);
-    });
+    std::optional<SingleThreadedBlas> hold;
+    if (one_each == Gemm::kBlas) hold.emplace();
+    // Chunks of a few products, taken in turn: a thread the machine runs slower (or that
+    // joins late) leaves the rest of the batch to the others.
+    const size_t chunk = std::max<size_t>(1, static_cast<size_t>(nbatch) / (8 * cpu::num_threads()));
+    cpu::parallel_for(
+        nbatch, 1, [&](size_t begin, size_t end) {
+          for (size_t i = begin; i < end; ++i) run(i, one_each);
+        },
+        chunk);
   } else {
-    // Products BLAS runs on all threads, one after another, with a poll between them.
+    // Products split over all threads, one after another, with a poll between them.
+    const Gemm threaded = own_gemm<T>(m, n, k, false);
     for (int64_t i = 0; i < nbatch; ++i) {
       if (i > 0 && interrupt_kernel_now()) throw Interrupted();
-      run(static_cast<size_t>(i), own_kernel && cpu::num_threads() < 2);
+      run(static_cast<size_t>(i), threaded);
     }
   }
 }
