@@ -107,3 +107,27 @@ TEST(OwnGemm, LeadingDimensionsOnFewCacheSets) {
     if (HasFatalFailure()) return;
   }
 }
+
+TEST(OwnGemm, AccumulatesIntoC) {
+  // c += a @ b (conv.cpp sums blocks of taps this way): the product lands on top of what c held,
+  // including the thin shapes that would otherwise run as dot products.
+  if (!available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const int64_t shapes[][3] = {{33, 64, 576}, {64, 576, 227}, {100, 7, 300}, {12, 32, 600}};
+  for (const auto& s : shapes) {
+    for (int t = 0; t < 4; ++t) {
+      const int64_t m = s[0], n = s[1], k = s[2];
+      std::mt19937 gen(static_cast<unsigned>(m + n * 31 + k * 7 + t));
+      const Stored a(m, k, t & 1, 0, gen), b(k, n, t & 2, 0, gen), start(m, n, false, 0, gen);
+      std::vector<float> c = start.data;
+      own_sgemm(m, n, k, a.operand(), b.operand(), c.data(), n, t & 1, true);
+      const double tol = 1e-6 * (8.0 + static_cast<double>(k));
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double want = start.at(i, j);
+          for (int64_t p = 0; p < k; ++p) want += double(a.at(i, p)) * double(b.at(p, j));
+          ASSERT_NEAR(c[static_cast<size_t>(i * n + j)], want, tol) << m << "x" << k << "x" << n;
+        }
+      }
+    }
+  }
+}

@@ -236,6 +236,7 @@ struct Problem {
   SgemmOperand a, b;
   float* c;
   int64_t c_rs, c_cs;
+  bool accumulate;  // c += a @ b
 };
 
 // Runs f(begin, end) over [0, n): on the pool when `threaded`, else on the calling thread.
@@ -325,7 +326,7 @@ void run(const Problem& pr, bool threaded) {
               const int64_t j = q * nr;
               tiles[h - 1](kc, a, pr.a.rs, pb + (q - g0) * nr * kc,
                            pr.c + i * pr.c_rs + j * pr.c_cs, pr.c_rs, pr.c_cs, std::min(nr, n - j),
-                           b > 0);
+                           b > 0 || pr.accumulate);
             }
           }
         }
@@ -389,17 +390,18 @@ bool own_sgemm_suits(int64_t m, int64_t n, int64_t k) {
 }
 
 void own_sgemm(int64_t m, int64_t n, int64_t k, SgemmOperand a, SgemmOperand b, float* c,
-               int64_t ldc, bool threaded) {
-  if (n <= kDotColumns && a.cs == 1) {
+               int64_t ldc, bool threaded, bool accumulate) {
+  if (n <= kDotColumns && a.cs == 1 && !accumulate) {
     run_dots(m, n, k, a, b, c, ldc, threaded);
     return;
   }
   // A thin c (few columns, many rows) times a transposed a runs as its transpose, b^T a^T, so
   // that the 32-wide tiles run along m (a, now b, is packed by contiguous copies).
   if (a.rs == 1 && tile_cost(n, m) * 1.25 < tile_cost(m, n)) {
-    run(Problem{n, m, k, {b.data, b.cs, b.rs}, {a.data, a.cs, a.rs}, c, 1, ldc}, threaded);
+    run(Problem{n, m, k, {b.data, b.cs, b.rs}, {a.data, a.cs, a.rs}, c, 1, ldc, accumulate},
+        threaded);
   } else {
-    run(Problem{m, n, k, a, b, c, ldc, 1}, threaded);
+    run(Problem{m, n, k, a, b, c, ldc, 1, accumulate}, threaded);
   }
 }
 

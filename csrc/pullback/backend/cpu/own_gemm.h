@@ -21,10 +21,11 @@ bool own_sgemm_available();
 // small-matrix kernels skip packing.
 bool own_sgemm_suits(int64_t m, int64_t n, int64_t k);
 
-// c = a @ b, a m x k, b k x n, c(i, j) at c[i * ldc + j]. Requires k >= 1. With `threaded`, the
-// blocks of c are shared over the thread pool (parallel.h); each element of c is computed by
-// one thread in the same order whatever the thread count, so results do not depend on it.
+// c = a @ b (c += a @ b with `accumulate`), a m x k, b k x n, c(i, j) at c[i * ldc + j].
+// Requires k >= 1. With `threaded`, the blocks of c are shared over the thread pool
+// (parallel.h); each element of c is computed by one thread in the same order whatever the
+// thread count, so results do not depend on it.
 void own_sgemm(int64_t m, int64_t n, int64_t k, SgemmOperand a, SgemmOperand b, float* c,
-               int64_t ldc, bool threaded);
+               int64_t ldc, bool threaded, bool accumulate = false);
 
 }  // namespace pullback::cpu
