@@ -31,7 +31,7 @@ def _mirror(parameters: Any, state: Any) -> Any:
     return state
 
 
-def _one_pass(update: Callable) -> Callable:
+def _compiled_step(update: Callable) -> Callable:
     """``update`` (a function of arrays only) compiled once for every shape: the elementwise
     arithmetic of a parameter's step then runs as a few fused passes over memory instead of
     one pass per operation, each writing a new array (an Adam step of a 784x512 matrix reads
@@ -41,52 +41,52 @@ def _one_pass(update: Callable) -> Callable:
     return mx.compile(update, shapeless=True)
 
 
-@_one_pass
+@_compiled_step
 def _adam_step(p, g, m, v, rate, keep, b1, c1, b2, c2, eps):
     m = b1 * m + c1 * g
     v = b2 * v + c2 * mx.square(g)
     return p * keep - rate * m / (mx.sqrt(v) + eps), m, v
 
 
-@_one_pass
+@_compiled_step
 def _adam_step_corrected(p, g, m, v, v_scale, rate, keep, b1, c1, b2, c2, eps):
     m = b1 * m + c1 * g
     v = b2 * v + c2 * mx.square(g)
     return p * keep - rate * m / (mx.sqrt(v) * v_scale + eps), m, v
 
 
-@_one_pass
+@_compiled_step
 def _adamax_step(p, g, m, v, rate, b1, c1, b2, eps):
     m = b1 * m + c1 * g
     v = mx.maximum(b2 * v, mx.abs(g))
     return p - rate * m / (v + eps), m, v
 
 
-@_one_pass
+@_compiled_step
 def _momentum_step(p, g, v, rate, momentum, damped):
     v = momentum * v + damped * g
     return p - rate * v, v
 
 
-@_one_pass
+@_compiled_step
 def _nesterov_step(p, g, v, rate, momentum):
     v = momentum * v + g
     return p - rate * (g + momentum * v), v
 
 
-@_one_pass
+@_compiled_step
 def _rms_step(p, g, v, rate, alpha, c, eps):
     v = alpha * v + c * mx.square(g)
     return p - rate * g / (mx.sqrt(v) + eps), v
 
 
-@_one_pass
+@_compiled_step
 def _adagrad_step(p, g, v, rate, eps):
     v = v + mx.square(g)
     return p - rate * g / (mx.sqrt(v) + eps), v
 
 
-@_one_pass
+@_compiled_step
 def _lion_step(p, g, m, rate, keep, b1, c1, b2, c2):
     direction = mx.sign(b1 * m + c1 * g)
     return keep * p - rate * direction, b2 * m + c2 * g
@@ -166,8 +166,8 @@ class Optimizer:
     def _rate(self, like: mx.array) -> mx.array:
         return self.learning_rate.astype(like.dtype)
 
-    def _one_pass(self, step: Callable, arrays: Sequence[mx.array], *values: Any) -> Any:
-        """``step(*arrays, *values)``, a function made by ``_one_pass``, compiled when the
+    def _run_step(self, step: Callable, arrays: Sequence[mx.array], *values: Any) -> Any:
+        """``step(*arrays, *values)``, a function made by ``_compiled_step``, compiled when the
         arrays share one dtype: Python scalars among ``values`` then enter as 0-d arrays of that
         dtype (made once), the values they would take in the arithmetic; arrays among them (a
         learning rate) enter as they are. Mixed dtypes (restored float32 moments of a bfloat16
@@ -272,9 +272,9 @@ class SGD(Optimizer):
             return parameter - self._rate(gradient) * gradient
         arrays, rate = (parameter, gradient, state["v"]), self._rate(gradient)
         if self.nesterov:  # dampening is 0 here
-            parameter, state["v"] = self._one_pass(_nesterov_step, arrays, rate, self.momentum)
+            parameter, state["v"] = self._run_step(_nesterov_step, arrays, rate, self.momentum)
         else:
-            parameter, state["v"] = self._one_pass(_momentum_step, arrays, rate, self.momentum,
+            parameter, state["v"] = self._run_step(_momentum_step, arrays, rate, self.momentum,
                                                    1 - self.dampening)
         return parameter
 
@@ -296,7 +296,7 @@ class RMSprop(Optimizer):
         state["v"] = mx.zeros_like(parameter)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
-        parameter, state["v"] = self._one_pass(_rms_step, (parameter, gradient, state["v"]),
+        parameter, state["v"] = self._run_step(_rms_step, (parameter, gradient, state["v"]),
                                                self._rate(gradient), self.alpha,
                                                1 - self.alpha, self.eps)
         return parameter
@@ -316,7 +316,7 @@ class Adagrad(Optimizer):
         state["v"] = mx.zeros_like(parameter)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
-        parameter, state["v"] = self._one_pass(_adagrad_step, (parameter, gradient, state["v"]),
+        parameter, state["v"] = self._run_step(_adagrad_step, (parameter, gradient, state["v"]),
                                                self._rate(gradient), self.eps)
         return parameter
 
@@ -391,7 +391,7 @@ class Adam(Optimizer):
             arrays.append(mx.rsqrt(1 - b2 ** count).astype(gradient.dtype))
             rate = (rate / (1 - b1 ** count)).astype(gradient.dtype)
             step = _adam_step_corrected
-        parameter, state["m"], state["v"] = self._one_pass(step, arrays, rate, keep, b1, 1 - b1,
+        parameter, state["m"], state["v"] = self._run_step(step, arrays, rate, keep, b1, 1 - b1,
                                                            b2, 1 - b2, self.eps)
         return parameter
 
@@ -422,7 +422,7 @@ class Adamax(Adam):
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
         b1, b2 = self.betas
-        parameter, state["m"], state["v"] = self._one_pass(
+        parameter, state["m"], state["v"] = self._run_step(
             _adamax_step, (parameter, gradient, state["m"], state["v"]), self._rate(gradient),
             b1, 1 - b1, b2, self.eps)
         return parameter
@@ -447,7 +447,7 @@ class Lion(Optimizer):
         rate = self._rate(gradient)
         b1, b2 = self.betas
         keep = 1 - rate * self.weight_decay if self.weight_decay > 0 else 1.0
-        parameter, state["m"] = self._one_pass(_lion_step, (parameter, gradient, state["m"]),
+        parameter, state["m"] = self._run_step(_lion_step, (parameter, gradient, state["m"]),
                                                rate, keep, b1, 1 - b1, b2, 1 - b2)
         return parameter
 
