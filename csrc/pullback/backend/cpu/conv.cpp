@@ -35,8 +35,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
   const auto oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>) {
     // Our own gemm where it runs (own_gemm.h): it matches MKL where OpenBLAS trails it (the
-    // ResNet block's forward 12.8 -> 9.3 ms). Each call here is one block on one pool thread,
-    // so it runs unthreaded.
+    // ResNet block: forward 13.5 -> 10.7 ms, fwd+bwd 38.9 -> 32.4 ms). Each call here is one
+    // block on one pool thread, so it runs unthreaded.
     if (cpu::own_sgemm_suits(m, n, k)) {
       cpu::own_sgemm(m, n, k, {a, ta ? 1 : lda, ta ? lda : 1}, {b, tb ? 1 : ldb, tb ? ldb : 1},
                      c, ldc, false, add);
