@@ -185,6 +185,26 @@ def test_max_grad_with_ties_splits_or_picks_consistently():
     assert mx.sum(g).item() == pytest.approx(1.0)
 
 
+
+def test_maximum_minimum_ties_send_the_derivative_to_the_second_operand():
+    # MLX's rule (checked against mlx 0.32): at a tie the whole derivative goes to b, so
+    # relu's derivative at 0 is 0 and clip's is 0 at both bounds.
+    a, b = mx.array([0.0, 1.0, -2.0]), mx.array([0.0, 0.0, 0.0])
+    ga, gb = mx.grad(lambda x, y: mx.maximum(x, y).sum(), argnums=(0, 1))(a, b)
+    assert ga.tolist() == [0.0, 1.0, 0.0] and gb.tolist() == [1.0, 0.0, 1.0]
+    ga, gb = mx.grad(lambda x, y: mx.minimum(x, y).sum(), argnums=(0, 1))(a, b)
+    assert ga.tolist() == [0.0, 0.0, 1.0] and gb.tolist() == [1.0, 1.0, 0.0]
+    _, (t,) = mx.jvp(mx.maximum, [a, b], [mx.array([1.0, 1.0, 1.0]), mx.array([10.0] * 3)])
+    assert t.tolist() == [10.0, 1.0, 10.0]
+    _, (t,) = mx.jvp(mx.minimum, [a, b], [mx.array([1.0, 1.0, 1.0]), mx.array([10.0] * 3)])
+    assert t.tolist() == [10.0, 10.0, 1.0]
+    x = mx.array([0.0, 1.0, -1.0, 0.5])
+    assert mx.grad(lambda v: mx.clip(v, 0.0, 1.0).sum())(x).tolist() == [0.0, 0.0, 0.0, 1.0]
+    import pullback.nn as nn
+    assert mx.grad(lambda v: nn.relu(v).sum())(x).tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert mx.grad(lambda v: nn.elu(v).sum())(x).tolist()[0] == 1.0  # the exp branch at 0
+
+
 # ---------------------------------------------------------------- matmul
 
 MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)),

@@ -39,10 +39,10 @@ array Binary::partial(const Arrays& p, const array& out, int wrt) {
       return where(equal(a, array(0.0, a.dtype()), s), array(0.0, a.dtype()),
                    multiply(out, log(a, s), s), s);
     case BinaryOp::Maximum:
-      // Ties send the whole cotangent to a.
-      return astype(wrt == 0 ? greater_equal(a, b, s) : less(a, b, s), a.dtype(), s);
+      // Ties send the whole derivative to b, as in MLX (so relu's is 0 at 0, as everywhere).
+      return astype(wrt == 0 ? greater(a, b, s) : less_equal(a, b, s), a.dtype(), s);
     case BinaryOp::Minimum:
-      return astype(wrt == 0 ? less_equal(a, b, s) : greater(a, b, s), a.dtype(), s);
+      return astype(wrt == 0 ? less(a, b, s) : greater_equal(a, b, s), a.dtype(), s);
     case BinaryOp::ArcTan2: {
       array denom = add(square(a, s), square(b, s), s);
       return wrt == 0 ? divide(b, denom, s) : divide(negative(a, s), denom, s);

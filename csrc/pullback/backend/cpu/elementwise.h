@@ -175,17 +175,45 @@ void unary_kernel_loop(const array& in, array& out, simd::UnaryKernel kernel,
 }
 
 // float32 `a op b` with kernels[Operands] when each operand is row-contiguous or a broadcast
-// scalar; returns false, doing nothing, for other layouts.
+// scalar, or, after collapsing axes, reads its last axis as a run or one repeated value;
+// returns false, doing nothing, for other layouts (and rows too short to pay for a call).
 inline bool binary_kernel_loop(const array& a, const array& b, array& out,
                                const simd::BinaryKernel* kernels) {
   const bool ca = a.flags().row_contiguous, cb = b.flags().row_contiguous;
   const bool a_scalar = !ca && a.data_size() == 1, b_scalar = !cb && b.data_size() == 1;
-  if (!(ca || a_scalar) || !(cb || b_scalar)) return false;
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   float* po = out.data<float>();
   const size_t n = out.size();
   using simd::Operands;
+  if (!(ca || a_scalar) || !(cb || b_scalar)) {
+    // Broadcast or strided operands (a bias added to every row, say): row by row through the
+    // same kernels where each operand's last axis is a run or a repeated value.
+    Shape shape = out.shape();
+    std::vector<Strides> st{a.strides(), b.strides(), row_major_strides(out.shape())};
+    collapse_dims(shape, st);
+    const int64_t xa = st[0].back(), xb = st[1].back();
+    if ((xa != 0 && xa != 1) || (xb != 0 && xb != 1) || shape.back() < 16) return false;
+    const Operands form = xa == 0 && xb == 0 ? Operands::VectorVector  // one value per row
+                          : xa == 0         ? Operands::ScalarVector
+                          : xb == 0         ? Operands::VectorScalar
+                                            : Operands::VectorVector;
+    const simd::BinaryKernel kernel = kernels[size_t(form)];
+    for_each_row<3>(shape, {st[0].data(), st[1].data(), st[2].data()},
+                    [&](const std::array<int64_t, 3>& o, int64_t s, int64_t e) {
+                      const float* ra = pa + o[0] + (xa ? s : 0);
+                      const float* rb = pb + o[1] + (xb ? s : 0);
+                      float* ro = po + o[2] + s;
+                      if (xa == 0 && xb == 0) {
+                        float v;
+                        kernel(ra, rb, &v, 1);
+                        std::fill(ro, ro + (e - s), v);
+                      } else {
+                        kernel(ra, rb, ro, e - s);
+                      }
+                    });
+    return true;
+  }
   if (a_scalar && b_scalar) {
     float v;
     kernels[size_t(Operands::VectorVector)](pa, pb, &v, 1);

@@ -21,6 +21,7 @@ class Pool {
     int n = static_cast<int>(std::thread::hardware_concurrency());
     if (const char* env = std::getenv("PULLBACK_NUM_THREADS")) n = std::atoi(env);
     n_ = n < 1 ? 1 : n;
+    if (const char* env = std::getenv("PULLBACK_SPIN_US")) spin_us_ = std::atoi(env);
     for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { work(i); });
   }
   ~Pool() {
@@ -39,27 +40,32 @@ class Pool {
   // workers that have started to finish.
   void run(const std::function<void(int)>& job) {
     std::lock_guard<std::mutex> serial(run_mu_);
+    bool any_asleep;
     {
       std::lock_guard<std::mutex> lock(mu_);
       job_ = &job;
       ++generation_;
       published_.store(generation_, std::memory_order_release);
+      any_asleep = asleep_ > 0;
     }
-    cv_.notify_all();
+    // A spinning worker sees published_ change; only sleeping ones need the (system) call.
+    if (any_asleep) cv_.notify_all();
     job(0);
+    // The workers that joined usually finish within microseconds of the caller: spin for them
+    // before sleeping, since a sleep and its wake-up are two system calls (and, on a virtual
+    // machine, an interrupt to the other CPU), tens of microseconds on every parallel loop.
+    spin_until([this] { return active_.load(std::memory_order_acquire) == 0; }, spin_us_);
     std::unique_lock<std::mutex> lock(mu_);
     job_ = nullptr;
-    done_cv_.wait(lock, [this] { return active_ == 0; });
+    done_cv_.wait(lock, [this] { return active_.load(std::memory_order_relaxed) == 0; });
   }
 
  private:
-  // After a job a worker spins a little before it sleeps: kernels tend to come back to back,
-  // and a worker that is still running joins the next one at once, where waking a sleeping
-  // thread takes tens of microseconds (far more on a busy machine).
-  void spin_for_next_job(size_t seen) const {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+  template <class Ready>
+  static void spin_until(Ready ready, int microseconds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
     for (unsigned i = 1;; ++i) {
-      if (published_.load(std::memory_order_acquire) != seen) return;
+      if (ready()) return;
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
 #endif
@@ -71,19 +77,24 @@ class Pool {
     size_t seen = 0;
     for (;;) {
       const std::function<void(int)>* job;
-      spin_for_next_job(seen);
+      // After a job a worker spins a while before it sleeps: kernels tend to come back to
+      // back, and a worker that is still running joins the next one at once, where waking a
+      // sleeping thread takes tens of microseconds (far more on a busy machine).
+      spin_until([&] { return published_.load(std::memory_order_acquire) != seen; }, spin_us_);
       {
         std::unique_lock<std::mutex> lock(mu_);
+        ++asleep_;
         cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        --asleep_;
         if (stop_) return;
         seen = generation_;
         job = job_;
         if (!job) continue;  // woke after the caller had finished: nothing to join
-        ++active_;
+        active_.fetch_add(1, std::memory_order_relaxed);
       }
       (*job)(index);
       std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_cv_.notify_one();
+      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_one();
     }
   }
 
@@ -92,11 +103,12 @@ class Pool {
   std::mutex mu_, run_mu_;
   std::condition_variable cv_, done_cv_;
   const std::function<void(int)>* job_ = nullptr;
-  int active_ = 0;  // workers inside the current job
+  std::atomic<int> active_{0};  // workers inside the current job (changed under mu_)
+  int asleep_ = 0;              // workers waiting on cv_
   size_t generation_ = 0;
   std::atomic<size_t> published_{0};  // generation_, readable without the lock
   bool stop_ = false;
-  static constexpr int kSpinMicroseconds = 200;
+  int spin_us_ = 200;
 };
 
 Pool& pool() {

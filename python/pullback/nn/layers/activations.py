@@ -46,7 +46,7 @@ def log_softmax(x: mx.array, axis: int = -1) -> mx.array:
 def elu(x: mx.array, alpha: float = 1.0) -> mx.array:
     """Exponential linear unit: ``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
     # expm1 keeps the digits that exp(x) - 1 loses for small negative x.
-    return mx.where(x > 0, x, alpha * mx.expm1(mx.minimum(x, 0)))
+    return mx.where(x > 0, x, alpha * mx.expm1(mx.minimum(0, x)))
 
 
 def softmax(x: mx.array, axis: int = -1) -> mx.array:
