@@ -268,6 +268,47 @@ def test_sdpa_float32_wide_heads(mask):
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=2e-3, atol=2e-4)
 
 
+
+@pytest.mark.parametrize("tq,tk", [(70, 70), (33, 90)])
+@pytest.mark.parametrize("dtype", [mx.float32, mx.float64])
+def test_sdpa_additive_causal_mask_matches_causal(tq, tk, dtype):
+    """A causal mask written out as an additive array (nn.MultiHeadAttention's) runs as
+    mask="causal": the same values and derivatives, and the same as the unfused reference."""
+    import pullback.nn as nn
+    q = RNG.standard_normal((2, 4, tq, 16))
+    k = RNG.standard_normal((2, 2, tk, 16))
+    v = RNG.standard_normal((2, 2, tk, 8))
+    ct = RNG.standard_normal((2, 4, tq, 8))
+    lowest = np.finfo(np.float32 if dtype == mx.float32 else np.float64).min
+    allowed = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + (tk - tq)
+    additive = mx.array(np.where(allowed, 0.0, lowest), dtype)
+    if tq == tk:
+        made = nn.MultiHeadAttention.create_additive_causal_mask(tq, dtype)
+        assert np.array_equal(np.array(made), np.array(additive))
+    args = [mx.array(a, dtype) for a in (q, k, v)]
+    outs = {}
+    for name, m in (("additive", additive), ("causal", "causal")):
+        f = lambda q, k, v: sdpa(q, k, v, scale=0.3, mask=m)
+        outs[name] = mx.vjp(f, args, [mx.array(ct, dtype)])
+    u = lambda q, k, v: _fast._sdpa_unfused(q, k, v, scale=0.3, mask="causal")
+    want, w = mx.vjp(u, [A(a) for a in (q, k, v)], [A(ct)])
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == mx.float32 else dict(rtol=1e-9, atol=1e-11)
+    for name in outs:
+        y, g = outs[name]
+        np.testing.assert_allclose(np.array(y[0]), np.array(want[0]), **tol)
+        for a, b in zip(g, w):
+            np.testing.assert_allclose(np.array(a), np.array(b), rtol=tol["rtol"] * 10,
+                                       atol=tol["atol"] * 10)
+    # A key that is not finite is not skipped: the masked score is still added, as unfused.
+    k_nan = k.copy()
+    k_nan[0, 0, -1, 0] = np.nan
+    y = sdpa(args[0], mx.array(k_nan, dtype), args[2], scale=0.3, mask=additive)
+    y_ref = _fast._sdpa_unfused(args[0], mx.array(k_nan, dtype), args[2], scale=0.3,
+                                mask=additive)
+    np.testing.assert_array_equal(np.isnan(np.array(y)), np.isnan(np.array(y_ref)))
+    assert np.isnan(np.array(y)[0, 0]).all()
+
+
 # ---- cross_entropy ----
 
 def ref_ce(logits, t):

@@ -492,10 +492,40 @@ struct Attention {
       if (mask == AttentionMask::Bool) bool_mask = m.data<bool>();
       else add_mask = m.data<W>();
     }
+    if (add_mask && is_causal_additive_mask()) {
+      mask_kind = AttentionMask::Causal;
+      add_mask = nullptr;
+    }
     if (has_sinks) {
       sinks = in[next].data<W>();  // made row-contiguous by the caller
       sink_batches = in[next].shape(0);
     }
+  }
+
+  // Whether the additive mask is a causal mask written out (what nn.MultiHeadAttention's
+  // create_additive_causal_mask makes): one (lq, lk) matrix for every batch and head, 0 on and
+  // below the (bottom-right aligned) diagonal and at most -1e30 above it, every row keeping a
+  // key, and k finite. Then every score above the diagonal is so low that its exponential is
+  // exactly 0 (scores of finite inputs stay far below 1e29), so the kernels may skip those keys
+  // as for mask="causal", which halves the work (PyTorch's is_causal does the same).
+  bool is_causal_additive_mask() const {
+    if (ms[0] != 0 || ms[1] != 0 || lk < lq || lq == 0) return false;
+    const W low = W(-1e30);
+    for (int64_t i = 0; i < lq; ++i) {
+      const W* row = add_mask + i * ms[2];
+      const int64_t last = i + lk - lq;  // the last key row i sees
+      for (int64_t j = 0; j < lk; ++j) {
+        const W m = row[j * ms[3]];
+        if (j <= last ? m != W(0) : !(m <= low)) return false;
+      }
+    }
+    const int64_t n = batch * kv_heads * lk * d;
+    int not_finite = 0;  // x * 0 is NaN exactly for inf and NaN; an OR reduction vectorizes
+    for (int64_t i = 0; i < n; ++i) {
+      const W z = k[i] * W(0);
+      not_finite |= z != z;
+    }
+    return !not_finite;
   }
 
   const W* q_rows(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * lq + i) * d; }
