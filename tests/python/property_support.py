@@ -286,7 +286,8 @@ def _sign(x):
         with np.errstate(all="ignore"):
             mag = np.abs(x)
             return np.where(mag == 0, 0, x / np.where(mag == 0, 1, mag))
-    return np.sign(x)
+    s = np.sign(x)
+    return np.where(np.isnan(x), 0, s).astype(s.dtype) if x.dtype.kind == "f" else s  # MLX: 0 at NaN
 
 
 def _sigmoid(x):

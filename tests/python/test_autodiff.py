@@ -205,6 +205,21 @@ def test_maximum_minimum_ties_send_the_derivative_to_the_second_operand():
     assert mx.grad(lambda v: nn.elu(v).sum())(x).tolist()[0] == 1.0  # the exp branch at 0
 
 
+
+def test_sign_abs_and_power_exponent_edges_follow_mlx():
+    nan = float("nan")
+    assert mx.sign(mx.array([nan, -0.0, 2.0, -3.0])).tolist() == [0.0, 0.0, 1.0, -1.0]
+    assert mx.grad(lambda v: mx.abs(v).sum())(mx.array([nan, 0.0, -2.0])).tolist() == [0.0, 0.0, -1.0]
+    a = mx.array([0.0, 0.0, -100.0, 2.0, 4.0])
+    b = mx.array([-1.0, 2.0, -100.0, 0.0, 0.5])
+    g = mx.grad(lambda e: mx.power(a, e).sum())(b)
+    # a^b log a, and 0 wherever a^b is 0 (0 to a positive power, or an underflow).
+    np.testing.assert_allclose(np.array(g), [-np.inf, 0.0, 0.0, np.log(2.0), 2 * np.log(4.0)],
+                               rtol=1e-6)
+    _, (t,) = mx.jvp(lambda e: mx.power(a, e), [b], [mx.ones_like(b)])
+    np.testing.assert_allclose(np.array(t), np.array(g), rtol=1e-6)
+
+
 # ---------------------------------------------------------------- matmul
 
 MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)),

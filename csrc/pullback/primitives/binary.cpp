@@ -35,8 +35,9 @@ array Binary::partial(const Arrays& p, const array& out, int wrt) {
       return wrt == 0 ? one : negative(floor_divide(a, b, s), s);
     case BinaryOp::Power:
       if (wrt == 0) return multiply(b, power(a, subtract(b, one, s), s), s);
-      // d/db a^b = a^b log a; taken as 0 where a == 0 (the limit from a > 0 when b > 0).
-      return where(equal(a, array(0.0, a.dtype()), s), array(0.0, a.dtype()),
+      // d/db a^b = a^b log a, taken as 0 wherever a^b is 0 (a == 0 with b > 0: the limit from
+      // a > 0; or an underflow), as MLX does; -inf at 0^0.
+      return where(equal(out, array(0.0, out.dtype()), s), array(0.0, a.dtype()),
                    multiply(out, log(a, s), s), s);
     case BinaryOp::Maximum:
       // Ties send the whole derivative to b, as in MLX (so relu's is 0 at 0, as everywhere).

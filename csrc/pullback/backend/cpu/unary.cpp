@@ -165,11 +165,9 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
           return m == 0.f ? complex64_t(0.f) : x / m;
         });
       }
+      // sign(NaN) is 0, as in MLX (NumPy says NaN), which also makes abs's derivative 0 there.
       return any_op(in, out, [](auto x) {
         using T = decltype(x);
-        if constexpr (std::is_floating_point_v<T>) {
-          if (std::isnan(x)) return x;
-        }
         return static_cast<T>((T(0) < x) - (x < T(0)));
       });
     case UnaryOp::Square:
