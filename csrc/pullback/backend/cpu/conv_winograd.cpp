@@ -369,7 +369,7 @@ void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y)
   const int64_t C = g.C, O = g.O, T = tl.block;
   auto run = [&](size_t begin, size_t end) {
     auto v = buffer(A2 * T * C), p = buffer(A2 * T * O);
-    auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(A * std::max(C, O));
+    auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(std::max(A, M * M) * std::max(C, O));
     for (size_t b = begin; b < end; ++b) {
       const int64_t t0 = static_cast<int64_t>(b) * T, nt = std::min(T, tl.count - t0);
       for (int64_t t = 0; t < nt; ++t) {
@@ -398,7 +398,7 @@ void weight_grad_tiles(const WinogradConv& g, const float* x, const float* ct, f
   std::vector<float> partial(static_cast<size_t>(chunks * part));
   auto run = [&](size_t begin, size_t end) {
     auto v = buffer(A2 * T * C), z = buffer(A2 * T * O);
-    auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(A * std::max(C, O));
+    auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(std::max(A, M * M) * std::max(C, O));
     for (size_t chunk = begin; chunk < end; ++chunk) {
       float* acc = partial.data() + chunk * part;
       const int64_t b0 = tl.blocks * static_cast<int64_t>(chunk) / chunks;
