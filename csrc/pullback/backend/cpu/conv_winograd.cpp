@@ -317,46 +317,48 @@ void grad_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl,
   for (int j = 0; j < A; ++j) rk.grad(rows + j * O, A * O, z + j * zs, A * zs, O);
 }
 
-// U[xi] (C x O) = G w G^T per channel pair, w flipped when the convolution is; in double,
-// vectorized along the input channels, output channels spread over the pool.
+// U[xi] (C x O) = G w G^T per channel pair, w flipped when the convolution is; in double. The
+// taps are first laid out as nine C x O matrices, so that the transform runs along contiguous
+// channel pairs (vectorized, spread over the pool).
 template <int M>
 std::vector<float> transformed_weight(const WinogradConv& g, const float* w) {
   constexpr int A = Tile<M>::kA;
   const auto& G = Tile<M>::kG;
-  const int64_t C = g.C, O = g.O;
-  std::vector<float> u(static_cast<size_t>(A * A * C * O));
-  auto run = [&](size_t o0, size_t o1) {
-    std::vector<double> h(static_cast<size_t>(A * 3 * C));
-    for (size_t o = o0; o < o1; ++o) {
-      const float* k[3][3];  // tap (a, b)'s C channels
-      for (int a = 0; a < 3; ++a) {
-        for (int b = 0; b < 3; ++b) {
-          const int sa = g.flip ? 2 - a : a, sb = g.flip ? 2 - b : b;
-          k[a][b] = w + ((static_cast<int64_t>(o) * 3 + sa) * 3 + sb) * C;
+  const int64_t C = g.C, O = g.O, Q = C * O;
+  std::vector<float> taps(static_cast<size_t>(9 * Q));
+  for (int64_t o = 0; o < O; ++o) {
+    for (int k = 0; k < 9; ++k) {
+      const float* src = w + (o * 9 + (g.flip ? 8 - k : k)) * C;
+      float* dst = taps.data() + k * Q + o;
+      for (int64_t c = 0; c < C; ++c) dst[c * O] = src[c];
+    }
+  }
+  std::vector<float> u(static_cast<size_t>(A * A * Q));
+  auto run = [&](size_t begin, size_t end) {
+    const int64_t q0 = static_cast<int64_t>(begin), n = static_cast<int64_t>(end - begin);
+    std::vector<double> h(static_cast<size_t>(A * 3 * n));  // G w, row i and column b
+    for (int i = 0; i < A; ++i) {
+      for (int b = 0; b < 3; ++b) {
+        double* hr = h.data() + (i * 3 + b) * n;
+        const float* k0 = taps.data() + b * Q + q0;
+        const float* k1 = k0 + 3 * Q;
+        const float* k2 = k0 + 6 * Q;
+        for (int64_t q = 0; q < n; ++q) {
+          hr[q] = G[i][0] * double(k0[q]) + G[i][1] * double(k1[q]) + G[i][2] * double(k2[q]);
         }
       }
-      for (int i = 0; i < A; ++i) {
-        for (int b = 0; b < 3; ++b) {
-          double* hr = h.data() + (i * 3 + b) * C;
-          for (int64_t c = 0; c < C; ++c) {
-            hr[c] = G[i][0] * double(k[0][b][c]) + G[i][1] * double(k[1][b][c]) +
-                    G[i][2] * double(k[2][b][c]);
-          }
-        }
-      }
-      for (int i = 0; i < A; ++i) {
-        const double* h0 = h.data() + i * 3 * C;
-        for (int j = 0; j < A; ++j) {
-          float* ur = u.data() + (i * A + j) * C * O + o;
-          for (int64_t c = 0; c < C; ++c) {
-            ur[c * O] = static_cast<float>(h0[c] * G[j][0] + h0[C + c] * G[j][1] +
-                                           h0[2 * C + c] * G[j][2]);
-          }
+    }
+    for (int i = 0; i < A; ++i) {
+      const double* h0 = h.data() + i * 3 * n;
+      for (int j = 0; j < A; ++j) {
+        float* ur = u.data() + (i * A + j) * Q + q0;
+        for (int64_t q = 0; q < n; ++q) {
+          ur[q] = static_cast<float>(h0[q] * G[j][0] + h0[n + q] * G[j][1] + h0[2 * n + q] * G[j][2]);
         }
       }
     }
   };
-  parallel_for(static_cast<size_t>(O), 8, run);
+  parallel_for(static_cast<size_t>(Q), 4096, run);
   return u;
 }
 
