@@ -20,11 +20,12 @@
 // Measured on the ResNet block (32x32x32x64 -> 64, pad 1), one thread, and the largest error
 // against float64 relative to the largest output (also with inputs spread over e^-8..e^8):
 //                          forward   dx        dw        error fwd / dx / dw
-//   im2col (before)        ~15 ms    ~16 ms    ~19 ms    6.7e-7 / 6.6e-7 / 3.3e-7
-//   F(2x2)                 12.8      13.0      15.6      3.6e-7 / 3.6e-7 / 4.0e-7
+//   im2col (conv.cpp)      x 1.85    x 1.85    x 1.7     6.7e-7 / 6.6e-7 / 3.3e-7
+//   F(2x2)                 12.8 ms   13.0 ms   15.6 ms   3.6e-7 / 3.6e-7 / 4.0e-7
 //   F(4x4), 0 +-1 +-2      7.4       7.6       9.0       8.2e-6 / 9.4e-6 / 3.9e-6
 //   F(4x4), 0 +-1 2 -1/2   7.5       7.7       9.4       3.2e-6 / 2.9e-6 / 1.3e-6
-// F(4x4) with the better-conditioned points is the default; F(2x2) takes small outputs (see
+// (im2col: its time over the default's, measured side by side on a busier machine.) F(4x4) with
+// the better-conditioned points is the default; F(2x2) takes small outputs (see
 // tile_size). The tests' float32 tolerance (2e-5 of the largest output) holds for all of them.
 #include "pullback/backend/cpu/conv_winograd.h"
 
@@ -230,6 +231,14 @@ struct Tiling {
     block = std::min(block, count);
     blocks = (count + block - 1) / block;
   }
+
+  // Tile t: its image and the output position of its first row and column.
+  struct Origin {
+    int64_t n, y, x;
+  };
+  Origin origin(int64_t t) const {
+    return {t / (rows * cols), (t / cols) % rows * M, t % cols * M};
+  }
 };
 
 // Runs f(begin, end) over blocks [0, n) on the pool, OpenBLAS held to one thread meanwhile.
@@ -249,8 +258,8 @@ void input_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl
                 int64_t t, float* v, int64_t vs, float* rows, float* gather) {
   constexpr int A = Tile<M>::kA;
   const int64_t C = g.C;
-  const int64_t n = t / (tl.rows * tl.cols), ty = (t / tl.cols) % tl.rows, tx = t % tl.cols;
-  const int64_t y0 = ty * M - g.lo0, x0 = tx * M - g.lo1;
+  const auto at = tl.origin(t);
+  const int64_t y0 = at.y - g.lo0, x0 = at.x - g.lo1;
   for (int i = 0; i < A; ++i) {
     float* row = rows + i * A * C;
     const int64_t iy = y0 + i;
@@ -258,14 +267,14 @@ void input_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl
       std::memset(row, 0, sizeof(float) * A * C);
       continue;
     }
-    const float* src = x + ((n * g.H + iy) * g.W + x0) * C;
+    const float* line = x + (at.n * g.H + iy) * g.W * C;
     if (x0 >= 0 && x0 + A <= g.W) {
-      rk.input(src, C, row, C, C);
+      rk.input(line + x0 * C, C, row, C, C);
     } else {
       for (int j = 0; j < A; ++j) {
         const int64_t ix = x0 + j;
         if (ix < 0 || ix >= g.W) std::memset(gather + j * C, 0, sizeof(float) * C);
-        else std::memcpy(gather + j * C, src + j * C, sizeof(float) * C);
+        else std::memcpy(gather + j * C, line + ix * C, sizeof(float) * C);
       }
       rk.input(gather, C, row, C, C);
     }
@@ -280,10 +289,10 @@ void output_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& t
                  const float* p, int64_t ps, int64_t t, float* y, float* rows, float* tile) {
   constexpr int A = Tile<M>::kA;
   const int64_t O = g.O;
-  const int64_t n = t / (tl.rows * tl.cols), ty = (t / tl.cols) % tl.rows, tx = t % tl.cols;
-  const int64_t y0 = ty * M, x0 = tx * M;
+  const auto at = tl.origin(t);
+  const int64_t y0 = at.y, x0 = at.x;
   for (int i = 0; i < A; ++i) rk.output(p + i * A * ps, ps, rows + i * M * O, O, O);
-  float* dst = y + ((n * g.P0 + y0) * g.P1 + x0) * O;
+  float* dst = y + ((at.n * g.P0 + y0) * g.P1 + x0) * O;
   const bool inside = y0 + M <= g.P0 && x0 + M <= g.P1;
   for (int j = 0; j < M; ++j) {
     if (inside) rk.output(rows + j * O, M * O, dst + j * O, g.P1 * O, O);
@@ -303,8 +312,8 @@ void grad_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl,
                int64_t t, float* z, int64_t zs, float* rows, float* gather) {
   constexpr int A = Tile<M>::kA;
   const int64_t O = g.O;
-  const int64_t n = t / (tl.rows * tl.cols), ty = (t / tl.cols) % tl.rows, tx = t % tl.cols;
-  const int64_t y0 = ty * M, x0 = tx * M;
+  const auto at = tl.origin(t);
+  const int64_t y0 = at.y, x0 = at.x;
   const int64_t w = std::min<int64_t>(M, g.P1 - x0);
   for (int i = 0; i < M; ++i) {
     float* row = rows + i * A * O;
@@ -312,7 +321,7 @@ void grad_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl,
       std::memset(row, 0, sizeof(float) * A * O);
       continue;
     }
-    const float* src = ct + ((n * g.P0 + y0 + i) * g.P1 + x0) * O;
+    const float* src = ct + ((at.n * g.P0 + y0 + i) * g.P1 + x0) * O;
     if (w == M) {
       rk.grad(src, O, row, O, O);
     } else {
