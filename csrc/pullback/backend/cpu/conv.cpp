@@ -2,7 +2,9 @@
 // a small (cache-resident) column buffer, which one OpenBLAS gemm multiplies by the weight.
 // Blocks run on the pool's threads, each with a single-threaded gemm. Input dilation, padding
 // (negative: cropping), kernel dilation and flipping are all resolved by per-axis index tables,
-// so one kernel serves the forward convolution and both of its derivatives.
+// so one kernel serves the forward convolution and both of its derivatives. Float32 2-D 3x3
+// stride-1 convolutions (the input derivative of one is another) and their weight derivatives
+// go to the Winograd kernels of conv_winograd.cpp instead, where the channels suit them.
 #include <algorithm>
 #include <climits>
 #include <cstring>
