@@ -1,5 +1,6 @@
 """The Winograd path of 2-D convolutions (float32, 3x3 kernels, stride 1, no dilation, one group,
-at least 8 input and output channels; backend/cpu/conv_winograd.cpp): the forward convolution,
+at least 8 input and output channels, and at most 64 x 64 of them or many tiles;
+backend/cpu/conv_winograd.cpp): the forward convolution,
 its input gradient (a flipped convolution of the same kind) and its weight gradient, against a
 float64 reference, against finite differences, for tile-unaligned sizes, both tile sizes,
 half-precision inputs, non-contiguous inputs, large values and any thread count."""

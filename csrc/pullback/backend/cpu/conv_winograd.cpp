@@ -221,13 +221,14 @@ struct Tiling {
   int64_t rows, cols, count;  // tiles per image along each axis, tiles in all
   int64_t block, blocks;      // tiles per block, blocks
 
-  explicit Tiling(const WinogradConv& g) {
+  Tiling(const WinogradConv& g, int64_t min_block) {
     rows = (g.P0 + M - 1) / M;
     cols = (g.P1 + M - 1) / M;
     count = g.N * rows * cols;
-    // Enough tiles per block for the gemms to run well, few enough for L2. Independent of the
-    // thread count.
-    block = std::clamp<int64_t>(kBlockFloats / (kA2 * (g.C + g.O)), 8, 512);
+    // Few enough tiles per block for L2, but at least min_block (the gemms' rows, or the
+    // length of the weight derivative's sums) for the gemms to run well where the channels
+    // are many. Independent of the thread count.
+    block = std::clamp<int64_t>(kBlockFloats / (kA2 * (g.C + g.O)), min_block, 512);
     block = std::min(block, count);
     blocks = (count + block - 1) / block;
   }
@@ -337,26 +338,31 @@ void grad_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl,
 // taps are first laid out as nine C x O matrices, so that the transform runs along contiguous
 // channel pairs (vectorized, spread over the pool).
 template <int M>
-std::vector<float> transformed_weight(const WinogradConv& g, const float* w) {
+std::unique_ptr<float[]> transformed_weight(const WinogradConv& g, const float* w) {
   constexpr int A = Tile<M>::kA;
   const auto& G = Tile<M>::kG;
   const int64_t C = g.C, O = g.O, Q = C * O;
-  std::vector<float> taps(static_cast<size_t>(9 * Q));
-  for (int64_t o = 0; o < O; ++o) {
-    for (int k = 0; k < 9; ++k) {
-      const float* src = w + (o * 9 + (g.flip ? 8 - k : k)) * C;
-      float* dst = taps.data() + k * Q + o;
-      for (int64_t c = 0; c < C; ++c) dst[c * O] = src[c];
+  // Transposed in 16 x 16 blocks of (o, c), so that reads and writes both stay in cache.
+  auto taps = buffer(9 * Q);
+  for (int64_t o0 = 0; o0 < O; o0 += 16) {
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      for (int k = 0; k < 9; ++k) {
+        float* dst = taps.get() + k * Q;
+        for (int64_t o = o0; o < std::min(o0 + 16, O); ++o) {
+          const float* src = w + (o * 9 + (g.flip ? 8 - k : k)) * C;
+          for (int64_t c = c0; c < std::min(c0 + 16, C); ++c) dst[c * O + o] = src[c];
+        }
+      }
     }
   }
-  std::vector<float> u(static_cast<size_t>(A * A * Q));
+  auto u = buffer(A * A * Q);
   auto run = [&](size_t begin, size_t end) {
     const int64_t q0 = static_cast<int64_t>(begin), n = static_cast<int64_t>(end - begin);
     std::vector<double> h(static_cast<size_t>(A * 3 * n));  // G w, row i and column b
     for (int i = 0; i < A; ++i) {
       for (int b = 0; b < 3; ++b) {
         double* hr = h.data() + (i * 3 + b) * n;
-        const float* k0 = taps.data() + b * Q + q0;
+        const float* k0 = taps.get() + b * Q + q0;
         const float* k1 = k0 + 3 * Q;
         const float* k2 = k0 + 6 * Q;
         for (int64_t q = 0; q < n; ++q) {
@@ -367,7 +373,7 @@ std::vector<float> transformed_weight(const WinogradConv& g, const float* w) {
     for (int i = 0; i < A; ++i) {
       const double* h0 = h.data() + i * 3 * n;
       for (int j = 0; j < A; ++j) {
-        float* ur = u.data() + (i * A + j) * Q + q0;
+        float* ur = u.get() + (i * A + j) * Q + q0;
         for (int64_t q = 0; q < n; ++q) {
           ur[q] = static_cast<float>(h0[q] * G[j][0] + h0[n + q] * G[j][1] + h0[2 * n + q] * G[j][2]);
         }
@@ -382,8 +388,8 @@ template <int M>
 void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y) {
   constexpr int A = Tile<M>::kA, A2 = A * A;
   const RowKernels& rk = row_kernels<M>();
-  const Tiling<M> tl(g);
-  const std::vector<float> u = transformed_weight<M>(g, w);
+  const Tiling<M> tl(g, 32);
+  const auto u = transformed_weight<M>(g, w);
   const int64_t C = g.C, O = g.O, T = tl.block;
   auto run = [&](size_t begin, size_t end) {
     auto v = buffer(A2 * T * C), p = buffer(A2 * T * O);
@@ -394,7 +400,7 @@ void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y)
         input_tile<M>(g, rk, tl, x, t0 + t, v.get() + t * C, T * C, rows.get(), scratch.get());
       }
       for (int xi = 0; xi < A2; ++xi) {
-        sgemm(false, nt, O, C, v.get() + xi * T * C, C, u.data() + xi * C * O, O,
+        sgemm(false, nt, O, C, v.get() + xi * T * C, C, u.get() + xi * C * O, O,
               p.get() + xi * T * O, O, false);
       }
       for (int64_t t = 0; t < nt; ++t) {
@@ -409,16 +415,16 @@ template <int M>
 void weight_grad_tiles(const WinogradConv& g, const float* x, const float* ct, float* dw) {
   constexpr int A = Tile<M>::kA, A2 = A * A;
   const RowKernels& rk = row_kernels<M>();
-  const Tiling<M> tl(g);
+  const Tiling<M> tl(g, 64);
   const int64_t C = g.C, O = g.O, T = tl.block;
   const int64_t chunks = std::min(kWeightGradChunks, tl.blocks);
   const int64_t part = A2 * C * O;
-  std::vector<float> partial(static_cast<size_t>(chunks * part));
+  auto partial = buffer(chunks * part);  // each chunk's first block writes, the rest add
   auto run = [&](size_t begin, size_t end) {
     auto v = buffer(A2 * T * C), z = buffer(A2 * T * O);
     auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(std::max(A, M * M) * std::max(C, O));
     for (size_t chunk = begin; chunk < end; ++chunk) {
-      float* acc = partial.data() + chunk * part;
+      float* acc = partial.get() + chunk * part;
       const int64_t b0 = tl.blocks * static_cast<int64_t>(chunk) / chunks;
       const int64_t b1 = tl.blocks * static_cast<int64_t>(chunk + 1) / chunks;
       for (int64_t b = b0; b < b1; ++b) {
@@ -445,7 +451,7 @@ void weight_grad_tiles(const WinogradConv& g, const float* x, const float* ct, f
     const int64_t nq = std::min(kQ, C * O - q0);
     for (int xi = 0; xi < A2; ++xi) {
       double* d = du.data() + xi * kQ;
-      const float* src = partial.data() + xi * C * O + q0;
+      const float* src = partial.get() + xi * C * O + q0;
       for (int64_t q = 0; q < nq; ++q) d[q] = src[q];
       for (int64_t k = 1; k < chunks; ++k) {
         for (int64_t q = 0; q < nq; ++q) d[q] += src[k * part + q];
@@ -493,14 +499,25 @@ int tile_size(const WinogradConv& g) {
 }  // namespace
 
 bool winograd_suits(const WinogradConv& g) {
-  // Fewer channels leave the products too small to gain over im2col; more than 2^18 channel
-  // pairs make the transformed weight (36 floats per pair) large.
-  return g.C >= 8 && g.O >= 8 && g.C * g.O <= (int64_t(1) << 18) && g.P0 >= 1 && g.P1 >= 1;
+  // Fewer channels leave the products too small to gain over im2col. Transforming the weight
+  // costs about as much per channel pair as 30 tiles save, so few tiles only pay where the
+  // channels are few (im2col's gemm is then narrow and slow). Many channels make the
+  // transformed weight (36 floats per pair) outgrow L2, and every block streams it again.
+  // Measured against im2col, one thread: 64 x 64 channels 2x faster from 32 tiles on, 128 x
+  // 128 2.6x at 392 tiles; 256 x 256 1.3x at 128 tiles and 2x at 512; 512 x 512 at 128 tiles
+  // 1.15x slower; 4 to 32 tiles of 256 or 512 channels 1.3 to 4x slower.
+  if (g.C < 8 || g.O < 8 || g.P0 < 1 || g.P1 < 1) return false;
+  const int64_t m = tile_size(g), pairs = g.C * g.O;
+  const int64_t tiles = g.N * ((g.P0 + m - 1) / m) * ((g.P1 + m - 1) / m);
+  if (pairs <= 64 * 64) return true;
+  if (pairs <= 128 * 128) return tiles >= 128;
+  return pairs <= 256 * 256 && tiles >= 256;
 }
 
 bool winograd_weight_grad_suits(const WinogradConv& g) {
-  // The per-chunk sums hold 36 floats per channel pair in each of up to 4 chunks.
-  return winograd_suits(g) && g.C * g.O <= (int64_t(1) << 16);
+  // Its sums over tiles (one C x O gemm per position and block) gained nothing over im2col at
+  // 256 x 256 channels (128 and 512 tiles).
+  return winograd_suits(g) && g.C * g.O <= 128 * 128;
 }
 
 void winograd_conv(const WinogradConv& g, const float* x, const float* w, float* y) {
