@@ -388,7 +388,7 @@ template <int M>
 void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y) {
   constexpr int A = Tile<M>::kA, A2 = A * A;
   const RowKernels& rk = row_kernels<M>();
-  const Tiling<M> tl(g, 32);
+  const Tiling<M> tl(g, 16);
   const auto u = transformed_weight<M>(g, w);
   const int64_t C = g.C, O = g.O, T = tl.block;
   auto run = [&](size_t begin, size_t end) {
@@ -415,7 +415,7 @@ template <int M>
 void weight_grad_tiles(const WinogradConv& g, const float* x, const float* ct, float* dw) {
   constexpr int A = Tile<M>::kA, A2 = A * A;
   const RowKernels& rk = row_kernels<M>();
-  const Tiling<M> tl(g, 64);
+  const Tiling<M> tl(g, 24);
   const int64_t C = g.C, O = g.O, T = tl.block;
   const int64_t chunks = std::min(kWeightGradChunks, tl.blocks);
   const int64_t part = A2 * C * O;
