@@ -162,8 +162,8 @@ def test_non_contiguous_inputs():
 def test_derivatives_against_finite_differences(xs, O):
     """vjp and jvp in float32 (the Winograd path) against float64 central differences."""
     rng = np.random.default_rng(6)
-    check_grad(lambda a, b: mx.conv2d(a, b, padding=1), [rand(rng, *xs), rand(rng, O, 3, 3, xs[-1])],
-               f32_rtol=1e-4, f32_atol=1e-4)
+    check_grad(lambda a, b: mx.conv2d(a, b, padding=1),
+               [rand(rng, *xs), rand(rng, O, 3, 3, xs[-1])], f32_rtol=1e-4, f32_atol=1e-4)
 
 
 THREADS_SCRIPT = """

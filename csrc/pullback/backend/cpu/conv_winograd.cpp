@@ -165,26 +165,29 @@ struct RowKernels {
 };
 
 // The row kernels of both tiles, once per instruction set (ATTR: its target attribute).
-#define PB_WINOGRAD_ROWS(ns, ATTR)                                                           \
-  namespace ns {                                                                            \
-  template <int M>                                                                          \
-  ATTR void input(const float* in, int64_t is, float* out, int64_t os, int64_t n) {         \
-    transform_rows<M, Step::Input>(in, is, out, os, n);           \
-  }                                                                                         \
-  template <int M>                                                                          \
-  ATTR void output(const float* in, int64_t is, float* out, int64_t os, int64_t n) {        \
-    transform_rows<M, Step::Output>(in, is, out, os, n);                    \
-  }                                                                                         \
-  template <int M>                                                                          \
-  ATTR void grad(const float* in, int64_t is, float* out, int64_t os, int64_t n) {          \
-    transform_rows<M, Step::Grad>(in, is, out, os, n);                      \
-  }                                                                                         \
-  template <int M>                                                                          \
-  constexpr RowKernels table{input<M>, output<M>, grad<M>};                                 \
+#define PB_WINOGRAD_ROWS(ns, ATTR)                                                    \
+  namespace ns {                                                                     \
+  template <int M>                                                                   \
+  ATTR void input(const float* in, int64_t is, float* out, int64_t os, int64_t n) {  \
+    transform_rows<M, Step::Input>(in, is, out, os, n);                              \
+  }                                                                                  \
+  template <int M>                                                                   \
+  ATTR void output(const float* in, int64_t is, float* out, int64_t os, int64_t n) { \
+    transform_rows<M, Step::Output>(in, is, out, os, n);                             \
+  }                                                                                  \
+  template <int M>                                                                   \
+  ATTR void grad(const float* in, int64_t is, float* out, int64_t os, int64_t n) {   \
+    transform_rows<M, Step::Grad>(in, is, out, os, n);                               \
+  }                                                                                  \
+  template <int M>                                                                   \
+  constexpr RowKernels table{input<M>, output<M>, grad<M>};                          \
   }
+#define PB_AVX512_TARGET \
+  __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
 PB_WINOGRAD_ROWS(rows_baseline, )
 PB_WINOGRAD_ROWS(rows_avx2, __attribute__((target("avx2,fma"))))
-PB_WINOGRAD_ROWS(rows_avx512, __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512"))))
+PB_WINOGRAD_ROWS(rows_avx512, PB_AVX512_TARGET)
+#undef PB_AVX512_TARGET
 #undef PB_WINOGRAD_ROWS
 
 // The same choice as the elementwise kernels (PULLBACK_ISA caps both).
@@ -205,8 +208,8 @@ void sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
     own_sgemm(m, n, k, {a, ta ? 1 : lda, ta ? lda : 1}, {b, ldb, 1}, c, ldc, false, add);
     return;
   }
-  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, int(m), int(n), int(k),
-              1.0f, a, int(lda), b, int(ldb), add ? 1.0f : 0.0f, c, int(ldc));
+  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, int(m), int(n),
+                    int(k), 1.0f, a, int(lda), b, int(ldb), add ? 1.0f : 0.0f, c, int(ldc));
 }
 
 // A float buffer left uninitialized (every element is written before it is read).
@@ -375,7 +378,8 @@ std::unique_ptr<float[]> transformed_weight(const WinogradConv& g, const float* 
       for (int j = 0; j < A; ++j) {
         float* ur = u.get() + (i * A + j) * Q + q0;
         for (int64_t q = 0; q < n; ++q) {
-          ur[q] = static_cast<float>(h0[q] * G[j][0] + h0[n + q] * G[j][1] + h0[2 * n + q] * G[j][2]);
+          ur[q] = static_cast<float>(h0[q] * G[j][0] + h0[n + q] * G[j][1] +
+                                     h0[2 * n + q] * G[j][2]);
         }
       }
     }
@@ -393,7 +397,8 @@ void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y)
   const int64_t C = g.C, O = g.O, T = tl.block;
   auto run = [&](size_t begin, size_t end) {
     auto v = buffer(A2 * T * C), p = buffer(A2 * T * O);
-    auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(std::max(A, M * M) * std::max(C, O));
+    auto rows = buffer(A * A * std::max(C, O));
+    auto scratch = buffer(std::max(A, M * M) * std::max(C, O));
     for (size_t b = begin; b < end; ++b) {
       const int64_t t0 = static_cast<int64_t>(b) * T, nt = std::min(T, tl.count - t0);
       for (int64_t t = 0; t < nt; ++t) {
@@ -422,7 +427,8 @@ void weight_grad_tiles(const WinogradConv& g, const float* x, const float* ct, f
   auto partial = buffer(chunks * part);  // each chunk's first block writes, the rest add
   auto run = [&](size_t begin, size_t end) {
     auto v = buffer(A2 * T * C), z = buffer(A2 * T * O);
-    auto rows = buffer(A * A * std::max(C, O)), scratch = buffer(std::max(A, M * M) * std::max(C, O));
+    auto rows = buffer(A * A * std::max(C, O));
+    auto scratch = buffer(std::max(A, M * M) * std::max(C, O));
     for (size_t chunk = begin; chunk < end; ++chunk) {
       float* acc = partial.get() + chunk * part;
       const int64_t b0 = tl.blocks * static_cast<int64_t>(chunk) / chunks;
