@@ -91,6 +91,8 @@ CASES = [
     ("conv_resnet_fwd", "conv2d 32x32x32x64 -> 64, 3x3, pad 1", "ms", lambda t: t * 1e3),
     ("conv_resnet_fwdbwd", "same conv2d, forward + input and weight grads", "ms",
      lambda t: t * 1e3),
+    ("conv_resnet_dx", "same conv2d, input grad alone (forward done)", "ms", lambda t: t * 1e3),
+    ("conv_resnet_dw", "same conv2d, weight grad alone (forward done)", "ms", lambda t: t * 1e3),
     ("conv1d", "conv1d 16x2048x64 -> 64, k 5, pad 2", "ms", lambda t: t * 1e3),
     ("vmap_per_example_grad", f"per-example grads, vmap(grad) MLP {PER_EXAMPLE_BATCH}x784->256->10",
      "ms", lambda t: t * 1e3),
@@ -339,6 +341,10 @@ def bench_conv_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
         mx.eval(out, grads)
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
+    # One gradient alone: only the requested cotangent is evaluated (the forward is not needed).
+    for case, i in (("conv_resnet_dx", 0), ("conv_resnet_dw", 1)):
+        timer.measure(res, case, (lambda i: lambda: mx.eval(mx.vjp(
+            lambda a, b: mx.conv2d(a, b, padding=1), [d["x"], d["w"]], [d["ct"]])[1][i]))(i))
     timer.measure(res, "conv1d", lambda: mx.eval(mx.conv1d(d["x1"], d["w1"], padding=2)))
 def _vmap_data():
     """Inputs of the per-example gradient cases (vmap of grad over a batch of examples)."""
@@ -1065,6 +1071,11 @@ def bench_torch(timer: Timer):
         return torch.autograd.grad(y, (conv_x, conv_w), ct)
 
     timer.measure(res, "conv_resnet_fwdbwd", fwd_bwd)
+    # One gradient alone, from a forward done once (its graph kept).
+    y_kept = F.conv2d(conv_x, conv_w, padding=1)
+    for case, wrt in (("conv_resnet_dx", conv_x), ("conv_resnet_dw", conv_w)):
+        timer.measure(res, case, (lambda wrt: lambda: torch.autograd.grad(
+            y_kept, wrt, ct, retain_graph=True))(wrt))
     vd = {k: torch.from_numpy(v) for k, v in _vmap_data().items()}
     tokens = vd["tokens"].long()
 

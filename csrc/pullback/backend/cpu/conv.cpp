@@ -2,7 +2,9 @@
 // a small (cache-resident) column buffer, which one OpenBLAS gemm multiplies by the weight.
 // Blocks run on the pool's threads, each with a single-threaded gemm. Input dilation, padding
 // (negative: cropping), kernel dilation and flipping are all resolved by per-axis index tables,
-// so one kernel serves the forward convolution and both of its derivatives.
+// so one kernel serves the forward convolution and both of its derivatives. Float32 2-D 3x3
+// stride-1 convolutions (the input derivative of one is another) and their weight derivatives
+// go to the Winograd kernels of conv_winograd.cpp instead, where the channels suit them.
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "pullback/backend/cpu/blas_threads.h"
+#include "pullback/backend/cpu/conv_winograd.h"
 #include "pullback/backend/cpu/own_gemm.h"
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/strided.h"
@@ -151,6 +154,18 @@ Blocking blocking_of(const Geometry& g) {
   return b;
 }
 
+// The convolution as conv_winograd.h describes it, where it is one (2-D, 3x3, stride 1, no
+// dilation, one group) and that path suits it; x, w and out the forward's shapes.
+bool winograd_form(const Shape& x, const Shape& w, const Shape& out, const ConvParams& p,
+                   cpu::WinogradConv& wc, bool weight_grad) {
+  if (p.strides.size() != 2 || p.groups != 1 || w[1] != 3 || w[2] != 3) return false;
+  for (int i = 0; i < 2; ++i) {
+    if (p.strides[i] != 1 || p.kernel_dilation[i] != 1 || p.input_dilation[i] != 1) return false;
+  }
+  wc = {x[0], x[1], x[2], x[3], w[0], out[1], out[2], p.padding_lo[0], p.padding_lo[1], p.flip};
+  return weight_grad ? cpu::winograd_weight_grad_suits(wc) : cpu::winograd_suits(wc);
+}
+
 // Throws where a size exceeds the 32-bit ints of this BLAS.
 void check_blas_sizes(const Geometry& g, const Shape& w) {
   if (g.taps() * g.Cg > INT_MAX || g.O > INT_MAX || g.C > INT_MAX) {
@@ -174,6 +189,14 @@ void conv_into(const array& x, const array& w, array& out, const ConvParams& p) 
   const T* wd = w.data<T>();
 
   check_blas_sizes(g, w.shape());
+
+  if constexpr (std::is_same_v<T, float>) {
+    cpu::WinogradConv wc;
+    if (winograd_form(x.shape(), w.shape(), out.shape(), p, wc, false)) {
+      cpu::winograd_conv(wc, xd, wd, y);
+      return;
+    }
+  }
 
   if (is_pointwise(g) && M <= INT_MAX) {
     // One gemm per group over all rows, threaded by OpenBLAS.
@@ -225,6 +248,14 @@ void weight_grad_into(const array& x, const array& ct, array& dw, const ConvPara
   check_blas_sizes(g, dw.shape());
   const T* xd = x.data<T>();
   const T* cd = ct.data<T>();
+
+  if constexpr (std::is_same_v<T, float>) {
+    cpu::WinogradConv wc;
+    if (winograd_form(x.shape(), dw.shape(), ct.shape(), p, wc, true)) {
+      cpu::winograd_weight_grad(wc, xd, cd, out);
+      return;
+    }
+  }
 
   if (is_pointwise(g) && M <= INT_MAX) {
     for (int64_t gr = 0; gr < g.G; ++gr) {
