@@ -490,12 +490,18 @@ void weight_grad_tiles(const WinogradConv& g, const float* x, const float* ct, f
 // The tile size: F(4x4, 3x3) does 36 multiplications per 16 outputs, F(2x2, 3x3) 16 per 4, so
 // F(4x4) wins where the tiles cover the output well; F(2x2) where they do not (outputs of
 // 6x6 or less), being the more accurate (see the top of the file). PULLBACK_WINOGRAD_TILE=2|4
-// overrides the choice (for measuring).
-int tile_size(const WinogradConv& g) {
+// overrides the choice; 0 turns the Winograd path off (im2col's rounding, about 4 times smaller
+// than F(4x4)'s, for whoever needs it).
+int forced_tile() {
   static const int forced = [] {
     const char* env = std::getenv("PULLBACK_WINOGRAD_TILE");
-    return env ? std::atoi(env) : 0;
+    return env && *env ? std::atoi(env) : -1;
   }();
+  return forced;
+}
+
+int tile_size(const WinogradConv& g) {
+  const int forced = forced_tile();
   if (forced == 2 || forced == 4) return forced;
   const int64_t cost4 = ((g.P0 + 3) / 4) * ((g.P1 + 3) / 4) * 36;
   const int64_t cost2 = ((g.P0 + 1) / 2) * ((g.P1 + 1) / 2) * 16;
@@ -512,7 +518,7 @@ bool winograd_suits(const WinogradConv& g) {
   // Measured against im2col, one thread: 64 x 64 channels 2x faster from 32 tiles on, 128 x
   // 128 2.6x at 392 tiles; 256 x 256 1.3x at 128 tiles and 2x at 512; 512 x 512 at 128 tiles
   // 1.15x slower; 4 to 32 tiles of 256 or 512 channels 1.3 to 4x slower.
-  if (g.C < 8 || g.O < 8 || g.P0 < 1 || g.P1 < 1) return false;
+  if (forced_tile() == 0 || g.C < 8 || g.O < 8 || g.P0 < 1 || g.P1 < 1) return false;
   const int64_t m = tile_size(g), pairs = g.C * g.O;
   const int64_t tiles = g.N * ((g.P0 + m - 1) / m) * ((g.P1 + m - 1) / m);
   if (pairs <= 64 * 64) return true;

@@ -108,7 +108,7 @@ class Pool {
   size_t generation_ = 0;
   std::atomic<size_t> published_{0};  // generation_, readable without the lock
   bool stop_ = false;
-  int spin_us_ = 200;
+  int spin_us_ = 500;  // PULLBACK_SPIN_US
 };
 
 Pool& pool() {
