@@ -6,6 +6,8 @@
 // elementwise kernels' choice (simd::kernels().isa, which PULLBACK_ISA caps). Every copy gives
 // the same bits: integer arithmetic, and the normal's float steps are written out one
 // rounding at a time (no contraction, fused multiply-adds only where MLX's erfinv has them).
+// The normal's log (libm_logf.h) is libm's logf in every copy, though its double steps fuse
+// on AVX2 and AVX-512 only: they decide which lanes libm recomputes, not the result.
 #pragma GCC optimize("-ffp-contract=off")
 
 #include <algorithm>
