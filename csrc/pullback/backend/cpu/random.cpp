@@ -6,6 +6,8 @@
 // elementwise kernels' choice (simd::kernels().isa, which PULLBACK_ISA caps). Every copy gives
 // the same bits: integer arithmetic, and the normal's float steps are written out one
 // rounding at a time (no contraction, fused multiply-adds only where MLX's erfinv has them).
+// The normal's log (libm_logf.h) is libm's logf in every copy, though its double steps fuse
+// on AVX2 and AVX-512 only: they decide which lanes libm recomputes, not the result.
 #pragma GCC optimize("-ffp-contract=off")
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "pullback/backend/cpu/libm_logf.h"
 #include "pullback/backend/cpu/parallel.h"
 #include "pullback/backend/cpu/simd_math.h"
 #include "pullback/backend/cpu/strided.h"
@@ -93,10 +96,57 @@ PB_RANDOM_INLINE float erfinv_poly(float a, float t) {
 // Pairs per block of the normal kernel: its scratch stays in L1.
 constexpr size_t kNormalBlock = 256;
 
+// Positions of the set bits of each 8-bit mask, one a byte from the lowest, and their count:
+// for gathering the flagged lanes without a branch per lane.
+struct SetBitTable {
+  uint64_t positions[256];
+  uint8_t count[256];
+  constexpr SetBitTable() : positions(), count() {
+    for (int mask = 0; mask < 256; ++mask) {
+      for (int bit = 0; bit < 8; ++bit) {
+        if (mask >> bit & 1) positions[mask] |= uint64_t(bit) << (8 * count[mask]++);
+      }
+    }
+  }
+};
+constexpr SetBitTable kSetBits;
+
+// libm's logf of x[0..n) into y[0..n) (n <= kNormalBlock, x and y apart): the double route of
+// libm_logf.h, vectorized, then std::log for the flagged lanes (about 5% of the normal's), or
+// for all lanes when `all_libm` (a libm the margins were not made for).
+template <bool kFma>
+PB_RANDOM_INLINE void logf_like_libm(const float* __restrict x, float* __restrict y, size_t n,
+                                     bool all_libm) {
+  static_assert(kNormalBlock <= 256, "lane numbers are bytes");
+  // 32-bit flags: a narrower type would make GCC take 32 lanes a step, which spills.
+  uint32_t flagged[kNormalBlock];
+  for (size_t j = 0; j < n; ++j) {
+    bool needs_libm;
+    y[j] = logf_or_flag<kFma>(x[j], needs_libm);
+    flagged[j] = needs_libm | all_libm;
+  }
+  for (size_t j = n; j % 8; ++j) flagged[j] = 0;
+  // The flagged lane numbers, eight lanes a step: the eight 0/1 flags, read as four 64-bit
+  // words (flag 2i at bit 0 of word i, flag 2i + 1 at bit 32), become an 8-bit mask whose
+  // set-bit positions are stored at once.
+  unsigned char lanes[kNormalBlock + 8];
+  size_t count = 0;
+  for (size_t j = 0; j < n; j += 8) {
+    uint64_t pairs[4];
+    std::memcpy(pairs, flagged + j, sizeof pairs);
+    const uint64_t spread = pairs[0] | pairs[1] << 2 | pairs[2] << 4 | pairs[3] << 6;
+    const unsigned mask = unsigned((spread | spread >> 31) & 0xffu);
+    const uint64_t at = kSetBits.positions[mask] + uint64_t(j) * 0x0101010101010101ull;
+    std::memcpy(lanes + count, &at, 8);
+    count += kSetBits.count[mask];
+  }
+  for (size_t i = 0; i < count; ++i) y[lanes[i]] = std::log(x[lanes[i]]);
+}
+
 // The kernels of one instruction set. `pairs` writes words lo[j], hi[j] from the counters
 // (c0 + j, c1 + j), j < n. `normal_block` writes erfinv of the normal's uniform samples for
-// the same counters (n <= kNormalBlock); glibc's logf (MLX's log) runs between the two
-// vectorized halves, so that its results are bit for bit MLX's.
+// the same counters (n <= kNormalBlock); its log is libm's logf (MLX's log), bit for bit.
+// `logf_block` is logf_like_libm over any n (for the tests).
 #define PB_RANDOM_KERNELS                                                                    \
   ATTR void pairs(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1,                       \
                   uint32_t* __restrict lo, uint32_t* __restrict hi, size_t n) {             \
@@ -105,8 +155,9 @@ constexpr size_t kNormalBlock = 256;
     }                                                                                       \
   }                                                                                         \
   ATTR void normal_block(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1,                \
-                         float* __restrict lo, float* __restrict hi, size_t n) {            \
-    float t[2 * kNormalBlock];                                                              \
+                         float* __restrict lo, float* __restrict hi, size_t n,              \
+                         bool all_libm) {                                                   \
+    float t[2 * kNormalBlock], log_t[2 * kNormalBlock];                                     \
     for (size_t j = 0; j < n; ++j) {                                                        \
       uint32_t w0, w1;                                                                      \
       threefry(k0, k1, c0 + uint32_t(j), c1 + uint32_t(j), w0, w1);                         \
@@ -117,48 +168,83 @@ constexpr size_t kNormalBlock = 256;
       t[j] = __builtin_fmaf(a0, 0.0f - a0, 1.0f);                                           \
       t[kNormalBlock + j] = __builtin_fmaf(a1, 0.0f - a1, 1.0f);                            \
     }                                                                                       \
+    logf_like_libm<kFma>(t, log_t, n, all_libm);                                            \
+    logf_like_libm<kFma>(t + kNormalBlock, log_t + kNormalBlock, n, all_libm);              \
     for (size_t j = 0; j < n; ++j) {                                                        \
-      t[j] = std::log(t[j]);                                                                \
-      t[kNormalBlock + j] = std::log(t[kNormalBlock + j]);                                  \
-    }                                                                                       \
-    for (size_t j = 0; j < n; ++j) {                                                        \
-      lo[j] = erfinv_poly(lo[j], t[j]);                                                     \
-      hi[j] = erfinv_poly(hi[j], t[kNormalBlock + j]);                                      \
+      lo[j] = erfinv_poly(lo[j], log_t[j]);                                                 \
+      hi[j] = erfinv_poly(hi[j], log_t[kNormalBlock + j]);                                  \
     }                                                                                       \
   }                                                                                         \
-  const Kernels table{pairs, normal_block};
+  ATTR void logf_block(const float* x, float* y, size_t n) {                                \
+    for (size_t i = 0; i < n; i += kNormalBlock) {                                          \
+      float chunk[kNormalBlock];                                                            \
+      const size_t m = std::min(kNormalBlock, n - i);                                       \
+      logf_like_libm<kFma>(x + i, chunk, m, false);                                         \
+      std::memcpy(y + i, chunk, m * sizeof(float));                                         \
+    }                                                                                       \
+  }                                                                                         \
+  const Kernels table{pairs, normal_block, logf_block};
 
 struct Kernels {
   void (*pairs)(uint32_t, uint32_t, uint32_t, uint32_t, uint32_t*, uint32_t*, size_t);
-  void (*normal_block)(uint32_t, uint32_t, uint32_t, uint32_t, float*, float*, size_t);
+  void (*normal_block)(uint32_t, uint32_t, uint32_t, uint32_t, float*, float*, size_t, bool);
+  void (*logf_block)(const float*, float*, size_t);
 };
 
 namespace baseline {
 constexpr bool kUnsignedConvert = false;
+constexpr bool kFma = false;
 #define ATTR
 PB_RANDOM_KERNELS
 #undef ATTR
 }  // namespace baseline
 namespace avx2 {
 constexpr bool kUnsignedConvert = false;
+constexpr bool kFma = true;
 #define ATTR __attribute__((target("avx2,fma")))
 PB_RANDOM_KERNELS
 #undef ATTR
 }  // namespace avx2
 namespace avx512 {
 constexpr bool kUnsignedConvert = true;
+constexpr bool kFma = true;
 #define ATTR __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")))
 PB_RANDOM_KERNELS
 #undef ATTR
 }  // namespace avx512
 #undef PB_RANDOM_KERNELS
 
-const Kernels& kernels() {
-  switch (simd::kernels().isa) {
+const Kernels& kernels_of(simd::Isa isa) {
+  switch (isa) {
     case simd::Isa::Avx512: return avx512::table;
     case simd::Isa::Avx2: return avx2::table;
     default: return baseline::table;
   }
+}
+const Kernels& kernels() { return kernels_of(simd::kernels().isa); }
+
+// Whether this process's libm is the one the margins of libm_logf.h were made for, as far as
+// one float in 2^14 of [2^-126, 1] tells (a different logf algorithm differs on a good share
+// of them): otherwise the normal takes std::log for every lane (MLX's bits on that libm, at
+// the old speed). Once per process, about half a millisecond.
+bool libm_is_known() {
+  static const bool known = [] {
+    constexpr size_t kChunk = 4096;
+    float x[kChunk], y[kChunk];
+    const Kernels& k = kernels();
+    for (uint32_t bits = libm_logf_detail::kLowestBits; bits <= libm_logf_detail::kOneBits;) {
+      size_t n = 0;
+      for (; n < kChunk && bits <= libm_logf_detail::kOneBits; ++n, bits += 1u << 14) {
+        x[n] = simd::as_float(bits);
+      }
+      k.logf_block(x, y, n);
+      for (size_t j = 0; j < n; ++j) {
+        if (simd::as_bits(y[j]) != simd::as_bits(std::log(x[j]))) return false;
+      }
+    }
+    return true;
+  }();
+  return known;
 }
 
 // Pairs per parallel chunk: enough work (about 50 ns a pair) to pay for taking a chunk.
@@ -201,19 +287,20 @@ void key_bytes(uint32_t k0, uint32_t k1, unsigned char* dst, size_t nbytes) {
 template <typename Store>
 void key_normal(uint32_t k0, uint32_t k1, size_t n, Store&& store) {
   const Kernels& k = kernels();
+  const bool all_libm = !libm_is_known();
   const size_t half = n / 2, shift = half + n % 2;
   cpu::parallel_for(half, kPairGrain, [&](size_t b, size_t e) {
     float lo[kNormalBlock], hi[kNormalBlock];
     for (size_t i = b; i < e; i += kNormalBlock) {
       const size_t m = std::min(kNormalBlock, e - i);
-      k.normal_block(k0, k1, uint32_t(i), uint32_t(i + shift), lo, hi, m);
+      k.normal_block(k0, k1, uint32_t(i), uint32_t(i + shift), lo, hi, m, all_libm);
       store(i, lo, m);
       store(i + shift, hi, m);
     }
   });
   if (n % 2) {
     float lo[1], hi[1];
-    k.normal_block(k0, k1, uint32_t(half), 0, lo, hi, 1);
+    k.normal_block(k0, k1, uint32_t(half), 0, lo, hi, 1, all_libm);
     store(half, lo, 1);
   }
 }
@@ -245,6 +332,10 @@ void normal_into(const array& keys, array& out, size_t per_key, bool scaled) {
 void threefry2x32(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t& x0,
                   uint32_t& x1) {
   threefry(k0, k1, c0, c1, x0, x1);
+}
+
+void libm_logf(simd::Isa isa, const float* x, float* y, size_t n) {
+  kernels_of(isa).logf_block(x, y, n);
 }
 
 void RandomBits::eval_cpu(const std::vector<array>& inputs, array& out) {
