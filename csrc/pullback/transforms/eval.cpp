@@ -27,6 +27,15 @@ void run_node(array node, bool keep_graph, std::vector<array>& outs) {
     outs = node.outputs();
   }
   Primitive& p = node.primitive();
+  // Each output of a multi-output node holds a copy of the inputs. While the kernel runs only
+  // `node` does, so that an input nothing else holds can lend its buffer to an output (see
+  // array::is_donatable): a fused optimizer step then updates its arrays in place.
+  const bool lend = !keep_graph && outs.size() > 1;
+  if (lend) {
+    for (auto& o : outs) {
+      if (!o.is_same(node)) o.inputs().clear();
+    }
+  }
   try {
     KernelScope scope(node.inputs(), outs);
     if (p.device().type == Device::Type::cpu) {
@@ -37,7 +46,10 @@ void run_node(array node, bool keep_graph, std::vector<array>& outs) {
   } catch (...) {
     // A kernel stopped midway (an interrupt, an error): its outputs go back to unevaluated,
     // and the node keeps its graph, so it can be evaluated again.
-    for (auto& o : outs) o.reset_data();
+    for (auto& o : outs) {
+      o.reset_data();
+      if (lend && !o.is_same(node)) o.inputs() = node.inputs();
+    }
     outs.clear();
     throw;
   }
