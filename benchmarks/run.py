@@ -287,10 +287,13 @@ def bench_save_load(res: Dict[str, object], timer: "Timer", save: Callable, load
     file first: replacing an existing file through a rename makes ext4 flush the new file's
     pages (its guard against empty files after a crash), a cost of the filesystem and not of
     the code measured here, which an atomic writer (pullback's) pays and an in-place one not."""
+    import atexit
     import shutil
     import tempfile
 
+    # Removed at exit, not here: with --interleave the round trip runs after this returns.
     directory = tempfile.mkdtemp(prefix="pullback-bench-io-")
+    atexit.register(shutil.rmtree, directory, True)
     path = os.path.join(directory, "x.npy")
 
     def round_trip():
@@ -299,10 +302,7 @@ def bench_save_load(res: Dict[str, object], timer: "Timer", save: Callable, load
         save(path)
         load(path)
 
-    try:
-        timer.measure(res, "save_load_npy", round_trip)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    timer.measure(res, "save_load_npy", round_trip)
 
 
 def bench_io_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
@@ -313,14 +313,14 @@ def bench_io_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     bench_save_load(res, timer, lambda p: mx.save(p, x), lambda p: mx.eval(mx.load(p)))
 
 
-def bench_numpy(timer: "Timer"):
-    """NumPy only for the file cases (its save/load is the reference for .npy)."""
+def bench_numpy_io(res: Dict[str, object], timer: "Timer") -> None:
+    """NumPy's save/load, the reference for .npy."""
     import numpy as np
 
     x = np.random.default_rng(3).standard_normal(IO_N, dtype=np.float32)
-    res: Dict[str, object] = {}
     bench_save_load(res, timer, lambda p: np.save(p, x), np.load)
-    return {"numpy": res}
+
+
 def _conv_data():
     """The NumPy inputs of the convolution cases, channels last (MLX's layout)."""
     import numpy as np
@@ -346,6 +346,8 @@ def bench_conv_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
         timer.measure(res, case, (lambda i: lambda: mx.eval(mx.vjp(
             lambda a, b: mx.conv2d(a, b, padding=1), [d["x"], d["w"]], [d["ct"]])[1][i]))(i))
     timer.measure(res, "conv1d", lambda: mx.eval(mx.conv1d(d["x1"], d["w1"], padding=2)))
+
+
 def _vmap_data():
     """Inputs of the per-example gradient cases (vmap of grad over a batch of examples)."""
     import numpy as np
@@ -620,6 +622,8 @@ def bench_random_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     key = mx.random.key(0)
     timer.measure(res, "uniform_8m", lambda: mx.eval(mx.random.uniform(shape=(ELEMENTWISE_N,), key=key)))
     timer.measure(res, "normal_8m", lambda: mx.eval(mx.random.normal((ELEMENTWISE_N,), key=key)))
+
+
 def _special_data():
     """The NumPy inputs of the special-op cases (the same for every framework)."""
     import numpy as np
@@ -663,6 +667,8 @@ def bench_special_mlx_like(mx, res: Dict[str, object], timer: "Timer") -> None:
     timer.measure(res, "convolve", lambda: mx.eval(mx.convolve(d["signal"], d["taps"], "same")))
     timer.measure(res, "gather_mm", lambda: mx.eval(mx.gather_mm(
         d["tokens"], d["experts"], None, d["choice"], sorted_indices=True)))
+
+
 def _fft_data():
     """The NumPy inputs of the FFT cases (the same for every framework)."""
     import numpy as np
@@ -688,11 +694,15 @@ def bench_fft_cases(fft, convert, res: Dict[str, object], timer: "Timer", done=l
 
 
 def bench_numpy(timer: "Timer"):
+    """NumPy where it is the reference: pocketfft for the FFT cases, save/load for .npy."""
     import numpy as np
 
     res: Dict[str, object] = {}
     bench_fft_cases(np.fft, lambda v: v, res, timer)
+    bench_numpy_io(res, timer)
     return {"numpy": res}
+
+
 def _linalg_data():
     """The NumPy inputs of the linalg cases: well-conditioned square matrices, symmetric positive
     definite ones, right-hand sides (64 columns), as one 512x512 problem and a batch of 64."""
