@@ -218,3 +218,28 @@ def test_empty_batch_and_channels():
     assert mx.conv2d(x, w, padding=1).shape == (0, 8, 8, 16)
     _, (gw,) = mx.vjp(lambda b: mx.conv2d(x, b, padding=1), [w], [mx.zeros((0, 8, 8, 16))])
     np.testing.assert_array_equal(np.array(gw), np.zeros((16, 3, 3, 16)))
+
+
+def test_inf_and_nan_reach_only_the_outputs_a_direct_convolution_reaches():
+    """The transforms mix a tile's whole input patch into all of its outputs; where an output
+    is not finite the convolution is computed again directly, so non-finite values land
+    exactly where the direct sums put them, and the finite ones stay right."""
+    rng = np.random.default_rng(11)
+    x, w, ct = rand(rng, 2, 16, 16, 16), rand(rng, 16, 3, 3, 16), rand(rng, 2, 16, 16, 16)
+    x[0, 5, 5, 0], x[1, 9, 3, 2] = np.inf, np.nan
+    out, gx, gw = conv_and_grads(x, w, ct, (1, 1), (1, 1))
+    with np.errstate(invalid="ignore"):
+        want = ref_conv(x, w, lo=(1, 1), hi=(1, 1))
+        dx, dw = ref_grads(x, w, ct, (1, 1), (1, 1))
+    for got, ref in ((out, want), (gx, dx), (gw, dw)):
+        got = np.array(got)
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-4, atol=1e-4)
+    # A non-finite cotangent: the input derivative follows it the same way.
+    ct[1, 7, 7, 3] = np.inf
+    _, gx, gw = conv_and_grads(np.nan_to_num(x, posinf=0.0), w, ct, (1, 1), (1, 1))
+    with np.errstate(invalid="ignore"):
+        dx, dw = ref_grads(np.nan_to_num(x, posinf=0.0), w, ct, (1, 1), (1, 1))
+    for got, ref in ((gx, dx), (gw, dw)):
+        np.testing.assert_array_equal(np.isfinite(np.array(got)), np.isfinite(ref))

@@ -519,13 +519,7 @@ struct Attention {
         if (j <= last ? m != W(0) : !(m <= low)) return false;
       }
     }
-    const int64_t n = batch * kv_heads * lk * d;
-    int not_finite = 0;  // x * 0 is NaN exactly for inf and NaN; an OR reduction vectorizes
-    for (int64_t i = 0; i < n; ++i) {
-      const W z = k[i] * W(0);
-      not_finite |= z != z;
-    }
-    return !not_finite;
+    return simd::all_finite(k, static_cast<size_t>(batch * kv_heads * lk * d));
   }
 
   const W* q_rows(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * lq + i) * d; }

@@ -192,8 +192,8 @@ void conv_into(const array& x, const array& w, array& out, const ConvParams& p) 
 
   if constexpr (std::is_same_v<T, float>) {
     cpu::WinogradConv wc;
-    if (winograd_form(x.shape(), w.shape(), out.shape(), p, wc, false)) {
-      cpu::winograd_conv(wc, xd, wd, y);
+    if (winograd_form(x.shape(), w.shape(), out.shape(), p, wc, false) &&
+        cpu::winograd_conv(wc, xd, wd, y)) {
       return;
     }
   }
@@ -252,8 +252,8 @@ void weight_grad_into(const array& x, const array& ct, array& dw, const ConvPara
   if constexpr (std::is_same_v<T, float>) {
     cpu::WinogradConv wc;
     if (winograd_form(x.shape(), dw.shape(), ct.shape(), p, wc, true)) {
-      cpu::winograd_weight_grad(wc, xd, cd, out);
-      return;
+      if (cpu::winograd_weight_grad(wc, xd, cd, out)) return;
+      std::memset(out, 0, dw.nbytes());  // the sums below add into dw
     }
   }
 

@@ -30,6 +30,7 @@
 #include "pullback/backend/cpu/conv_winograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -287,9 +288,10 @@ void input_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl
 }
 
 // Transforms the products of tile `t` (position xi's O values at p + xi * ps) back into y.
-// `rows` (a * m * O) and `tile` (m * m * O) are scratch.
+// `rows` (a * m * O) and `tile` (m * m * O) are scratch. Returns whether the tile's outputs are
+// all finite (checked while they are in L1).
 template <int M>
-void output_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl,
+bool output_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& tl,
                  const float* p, int64_t ps, int64_t t, float* y, float* rows, float* tile) {
   constexpr int A = Tile<M>::kA;
   const int64_t O = g.O;
@@ -302,11 +304,14 @@ void output_tile(const WinogradConv& g, const RowKernels& rk, const Tiling<M>& t
     if (inside) rk.output(rows + j * O, M * O, dst + j * O, g.P1 * O, O);
     else rk.output(rows + j * O, M * O, tile + j * O, M * O, O);
   }
-  if (inside) return;
   const int64_t h = std::min<int64_t>(M, g.P0 - y0), w = std::min<int64_t>(M, g.P1 - x0);
+  bool finite = true;
   for (int64_t i = 0; i < h; ++i) {
-    std::memcpy(dst + i * g.P1 * O, tile + i * M * O, sizeof(float) * w * O);
+    float* row = dst + i * g.P1 * O;
+    if (!inside) std::memcpy(row, tile + i * M * O, sizeof(float) * w * O);
+    finite &= simd::all_finite(row, static_cast<size_t>(w * O));
   }
+  return finite;
 }
 
 // Transforms the output cotangent of tile `t` into z (position xi's O values at z + xi * zs).
@@ -389,13 +394,15 @@ std::unique_ptr<float[]> transformed_weight(const WinogradConv& g, const float* 
 }
 
 template <int M>
-void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y) {
+bool conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y) {
   constexpr int A = Tile<M>::kA, A2 = A * A;
   const RowKernels& rk = row_kernels<M>();
   const Tiling<M> tl(g, 16);
   const auto u = transformed_weight<M>(g, w);
   const int64_t C = g.C, O = g.O, T = tl.block;
+  std::atomic<bool> finite{true};
   auto run = [&](size_t begin, size_t end) {
+    bool block_finite = true;
     auto v = buffer(A2 * T * C), p = buffer(A2 * T * O);
     auto rows = buffer(A * A * std::max(C, O));
     auto scratch = buffer(std::max(A, M * M) * std::max(C, O));
@@ -409,11 +416,14 @@ void conv_tiles(const WinogradConv& g, const float* x, const float* w, float* y)
               p.get() + xi * T * O, O, false);
       }
       for (int64_t t = 0; t < nt; ++t) {
-        output_tile<M>(g, rk, tl, p.get() + t * O, T * O, t0 + t, y, rows.get(), scratch.get());
+        block_finite &= output_tile<M>(g, rk, tl, p.get() + t * O, T * O, t0 + t, y, rows.get(),
+                                       scratch.get());
       }
     }
+    if (!block_finite) finite.store(false, std::memory_order_relaxed);
   };
   for_blocks(tl.blocks, run, 4);
+  return finite.load();
 }
 
 template <int M>
@@ -532,14 +542,14 @@ bool winograd_weight_grad_suits(const WinogradConv& g) {
   return winograd_suits(g) && g.C * g.O <= 128 * 128;
 }
 
-void winograd_conv(const WinogradConv& g, const float* x, const float* w, float* y) {
-  if (tile_size(g) == 4) conv_tiles<4>(g, x, w, y);
-  else conv_tiles<2>(g, x, w, y);
+bool winograd_conv(const WinogradConv& g, const float* x, const float* w, float* y) {
+  return tile_size(g) == 4 ? conv_tiles<4>(g, x, w, y) : conv_tiles<2>(g, x, w, y);
 }
 
-void winograd_weight_grad(const WinogradConv& g, const float* x, const float* ct, float* dw) {
+bool winograd_weight_grad(const WinogradConv& g, const float* x, const float* ct, float* dw) {
   if (tile_size(g) == 4) weight_grad_tiles<4>(g, x, ct, dw);
   else weight_grad_tiles<2>(g, x, ct, dw);
+  return simd::all_finite(dw, static_cast<size_t>(g.O * 9 * g.C));
 }
 
 }  // namespace pullback::cpu

@@ -23,10 +23,15 @@ bool winograd_suits(const WinogradConv& g);
 // Whether winograd_weight_grad is worth taking (its partial sums grow with C * O).
 bool winograd_weight_grad_suits(const WinogradConv& g);
 
+// The Winograd transforms mix every value of a tile's input patch into every output of the
+// tile, so an inf or NaN reaches outputs a direct convolution keeps finite. Both functions
+// therefore return false where some output is not finite; the caller then computes the
+// convolution again directly (whose outputs are non-finite exactly where its sums are).
+
 // y = the convolution of x with w (all row-contiguous).
-void winograd_conv(const WinogradConv& g, const float* x, const float* w, float* y);
+bool winograd_conv(const WinogradConv& g, const float* x, const float* w, float* y);
 
 // dw (O, 3, 3, C) = the derivative of sum(y * ct) with respect to w, ct (N, P0, P1, O).
-void winograd_weight_grad(const WinogradConv& g, const float* x, const float* ct, float* dw);
+bool winograd_weight_grad(const WinogradConv& g, const float* x, const float* ct, float* dw);
 
 }  // namespace pullback::cpu

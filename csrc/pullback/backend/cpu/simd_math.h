@@ -31,6 +31,18 @@ PB_SIMD_INLINE float with_sign_of(float mag, float sign) {
   return as_float((as_bits(mag) & 0x7fffffffu) | (as_bits(sign) & 0x80000000u));
 }
 
+// Whether x[0..n) are all finite: x * 0 is 0 for finite x and NaN for inf and NaN, and an OR
+// over the comparisons vectorizes where a branch per element would not.
+template <typename T>
+inline bool all_finite(const T* x, size_t n) {
+  int not_finite = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const T z = x[i] * T(0);
+    not_finite |= z != z;
+  }
+  return !not_finite;
+}
+
 // c ? a : b, as bit masks. A plain ?: on floats lets GCC sink each side's arithmetic into a
 // branch, which it then will not flatten again (the arithmetic might trap), and the loop stays
 // scalar.
