@@ -240,7 +240,10 @@ void init_compose(nb::module_& m) {
   m.def("divmod", [](nb::handle a, nb::handle b, nb::handle s) {
     auto [x, y] = to_operands(a, b, "divmod");
     auto [q, r] = divmod(x, y, to_stream(s, "divmod"));
-    return nb::make_tuple(q, r);
+    nb::list out;  // a list, as MLX returns
+    out.append(nb::cast(q));
+    out.append(nb::cast(r));
+    return out;
   }, nb::arg("a").none(), nb::arg("b").none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("count_nonzero", [](nb::handle a, nb::handle axis, bool keepdims, nb::handle s) {
     return count_nonzero(to_array(a, std::nullopt, "count_nonzero"), to_axes(axis, "count_nonzero"), keepdims,
