@@ -194,6 +194,8 @@ ACCEPTED = [
 # Calls that kill the mlx process (SIGSEGV/SIGFPE) are not made.
 MLX_CRASHES = [
     r"^grad cum(max|min)\(nan/inf, axis=0\)",
+    r"0 step$",  # a[::0]
+    r"int oob$|take oob$",  # mlx reads/writes out of bounds without a check (heap corruption)
 ]
 
 
@@ -649,6 +651,306 @@ def section_reduce():
     check("reduce-grad", "grad std const", lambda fw: fw.grad(lambda y: fw.std(y))(make(fw, np.ones(3))))
     check("reduce-grad", "grad median even", lambda fw: fw.grad(lambda y: fw.median(y))(make(fw, np.array([4.0, 1.0, 3.0, 2.0]))))
     check("reduce-grad", "grad median ties", lambda fw: fw.grad(lambda y: fw.median(y))(make(fw, np.array([1.0, 2.0, 2.0, 2.0, 5.0]))))
+
+
+
+# --------------------------------------------------------------------------------------
+# everything else in mlx.core: creation, shapes, indexing, composites
+# --------------------------------------------------------------------------------------
+
+def A(fw, x, dtype=None):
+    return make(fw, np.asarray(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f" else None), dtype)
+
+
+X34 = np.arange(12.0).reshape(3, 4) - 5.5
+X234 = np.arange(24.0).reshape(2, 3, 4) * 0.5 - 3
+
+
+MISC = [
+    # creation (defaults: only the required arguments)
+    ("zeros", lambda m: m.zeros((2, 3))), ("zeros int", lambda m: m.zeros(3)),
+    ("zeros dtype", lambda m: m.zeros((2,), m.int8)), ("ones", lambda m: m.ones((2, 0))),
+    ("full", lambda m: m.full((2, 2), 3)), ("full float", lambda m: m.full((2, 2), 3.5)),
+    ("full bool", lambda m: m.full((2,), True)), ("full array", lambda m: m.full((2, 3), A(m, [1.0, 2.0, 3.0]))),
+    ("full dtype", lambda m: m.full((2,), 3.7, m.int32)), ("full neg", lambda m: m.full((-1,), 1)),
+    ("zeros_like", lambda m: m.zeros_like(A(m, X34, "int32"))), ("ones_like", lambda m: m.ones_like(A(m, X34), dtype=m.float16)),
+    ("full_like", lambda m: m.full_like(A(m, X34), 2)), ("full_like int vals", lambda m: m.full_like(A(m, X34, "int32"), 2.7)),
+    ("eye", lambda m: m.eye(3)), ("eye nm k", lambda m: m.eye(3, 4, 1)), ("eye k big", lambda m: m.eye(3, 4, 7)),
+    ("eye neg k", lambda m: m.eye(3, k=-2)), ("identity", lambda m: m.identity(3)),
+    ("identity int", lambda m: m.identity(2, m.int32)),
+    ("tri", lambda m: m.tri(3)), ("tri nmk", lambda m: m.tri(3, 4, -1)), ("tri dtype", lambda m: m.tri(2, dtype=m.int32)),
+    ("tril", lambda m: m.tril(A(m, X34))), ("triu k", lambda m: m.triu(A(m, X34), 1)),
+    ("tril 1d", lambda m: m.tril(A(m, [1.0, 2.0]))), ("tril 3d", lambda m: m.tril(A(m, X234), -1)),
+    ("arange 1", lambda m: m.arange(5)), ("arange float", lambda m: m.arange(0.5, 3)),
+    ("arange step", lambda m: m.arange(0, 10, 3)), ("arange neg", lambda m: m.arange(5, 0, -1.5)),
+    ("arange empty", lambda m: m.arange(5, 0)), ("arange dtype", lambda m: m.arange(0, 5, dtype=m.float16)),
+    ("arange float step", lambda m: m.arange(0, 1, 0.1)), ("arange int float-step", lambda m: m.arange(0, 5, 2.0)),
+    ("arange kw", lambda m: m.arange(start=1, stop=4)), ("arange stop kw", lambda m: m.arange(stop=4)),
+    ("arange bad step", lambda m: m.arange(0, 5, 0)), ("arange dtype int frac", lambda m: m.arange(0, 2.5, 0.5, m.int32)),
+    ("linspace", lambda m: m.linspace(0, 1)), ("linspace num", lambda m: m.linspace(0, 1, 5)),
+    ("linspace int dtype", lambda m: m.linspace(0, 10, 4, dtype=m.int32)), ("linspace 1", lambda m: m.linspace(2, 3, 1)),
+    ("linspace 0", lambda m: m.linspace(2, 3, 0)),
+    ("bartlett", lambda m: m.bartlett(5)), ("blackman", lambda m: m.blackman(6)), ("hamming", lambda m: m.hamming(1)),
+    ("hanning", lambda m: m.hanning(4)), ("hanning 0", lambda m: m.hanning(0)),
+    ("meshgrid", lambda m: m.meshgrid(A(m, [1.0, 2.0]), A(m, [3.0, 4.0, 5.0]))),
+    ("meshgrid ij", lambda m: m.meshgrid(A(m, [1.0, 2.0]), A(m, [3.0, 4.0, 5.0]), indexing="ij")),
+    ("meshgrid sparse", lambda m: m.meshgrid(A(m, [1.0, 2.0]), A(m, [3.0, 4.0, 5.0]), sparse=True)),
+    ("meshgrid bad", lambda m: m.meshgrid(A(m, [1.0]), indexing="xx")),
+    # shapes
+    ("reshape", lambda m: m.reshape(A(m, X34), (2, -1))), ("reshape bad", lambda m: m.reshape(A(m, X34), (5, -1))),
+    ("reshape empty", lambda m: m.reshape(A(m, np.zeros((0, 3))), (-1, 0))),
+    ("flatten", lambda m: m.flatten(A(m, X234))), ("flatten 1 2", lambda m: m.flatten(A(m, X234), 1, 2)),
+    ("flatten 0d", lambda m: m.flatten(A(m, 2.0))),
+    ("unflatten", lambda m: m.unflatten(A(m, X34), 1, (2, -1))), ("unflatten bad", lambda m: m.unflatten(A(m, X34), 1, (3, -1))),
+    ("squeeze", lambda m: m.squeeze(A(m, np.ones((1, 3, 1))))), ("squeeze ax", lambda m: m.squeeze(A(m, np.ones((1, 3, 1))), -1)),
+    ("squeeze tuple", lambda m: m.squeeze(A(m, np.ones((1, 3, 1))), (0, 2))),
+    ("expand_dims", lambda m: m.expand_dims(A(m, X34), (0, -1))), ("expand_dims neg", lambda m: m.expand_dims(A(m, X34), -4)),
+    ("transpose", lambda m: m.transpose(A(m, X234))), ("transpose axes", lambda m: m.transpose(A(m, X234), (1, 0, 2))),
+    ("transpose neg", lambda m: m.transpose(A(m, X234), (-1, 0, 1))), ("permute_dims", lambda m: m.permute_dims(A(m, X234), (2, 0, 1))),
+    ("swapaxes", lambda m: m.swapaxes(A(m, X234), 0, -1)), ("moveaxis", lambda m: m.moveaxis(A(m, X234), 0, -1)),
+    ("matrix_transpose", lambda m: m.matrix_transpose(A(m, X234))), ("matrix_transpose 1d", lambda m: m.matrix_transpose(A(m, [1.0]))),
+    ("broadcast_to", lambda m: m.broadcast_to(A(m, [1.0, 2.0]), (3, 2))), ("broadcast_to scalar", lambda m: m.broadcast_to(2.0, (2,))),
+    ("broadcast_arrays", lambda m: m.broadcast_arrays(A(m, [1.0, 2.0]), A(m, [[1.0], [2.0]]))),
+    ("broadcast_shapes", lambda m: m.broadcast_shapes((1, 2), (3, 1))), ("broadcast_shapes bad", lambda m: m.broadcast_shapes((2,), (3,))),
+    ("broadcast_shapes none", lambda m: m.broadcast_shapes()),
+    ("atleast_1d", lambda m: m.atleast_1d(A(m, 2.0))), ("atleast_2d", lambda m: m.atleast_2d(A(m, [1.0]))),
+    ("atleast_3d", lambda m: m.atleast_3d(A(m, X34))), ("atleast_1d multi", lambda m: m.atleast_1d(A(m, 2.0), A(m, [1.0]))),
+    ("atleast_3d 1d", lambda m: m.atleast_3d(A(m, [1.0, 2.0]))),
+    ("concatenate", lambda m: m.concatenate([A(m, X34), A(m, X34)], axis=1)), ("concatenate None", lambda m: m.concatenate([A(m, X34), A(m, [1.0])], axis=None)),
+    ("concat mixed", lambda m: m.concat([A(m, [1], "int32"), A(m, [1.5])])), ("concatenate 0d", lambda m: m.concatenate([A(m, 1.0), A(m, 2.0)])),
+    ("stack", lambda m: m.stack([A(m, X34), A(m, X34)], axis=-1)), ("stack mixed", lambda m: m.stack([A(m, [1], "int8"), A(m, [1], "uint8")])),
+    ("split int", lambda m: m.split(A(m, X34), 2, axis=1)), ("split list", lambda m: m.split(A(m, X34), [1, 3], axis=1)),
+    ("split list unsorted", lambda m: m.split(A(m, X34), [3, 1], axis=1)), ("split big index", lambda m: m.split(A(m, X34), [1, 9], axis=1)),
+    ("split uneven", lambda m: m.split(A(m, X34), 3, axis=1)), ("split default", lambda m: m.split(A(m, X34), 3)),
+    ("unstack", lambda m: m.unstack(A(m, X34))), ("unstack axis", lambda m: m.unstack(A(m, X34), axis=1)),
+    ("repeat", lambda m: m.repeat(A(m, X34), 2)), ("repeat axis", lambda m: m.repeat(A(m, X34), 2, axis=0)),
+    ("repeat 0", lambda m: m.repeat(A(m, X34), 0, axis=1)), ("repeat neg", lambda m: m.repeat(A(m, X34), -1, axis=1)),
+    ("tile", lambda m: m.tile(A(m, X34), 2)), ("tile tuple", lambda m: m.tile(A(m, X34), (2, 1, 2))),
+    ("tile 0", lambda m: m.tile(A(m, X34), (0, 1))),
+    ("flip", lambda m: m.flip(A(m, X34))), ("flip axis", lambda m: m.flip(A(m, X34), -1)), ("flip tuple", lambda m: m.flip(A(m, X234), (0, 2))),
+    ("roll", lambda m: m.roll(A(m, X34), 1)), ("roll axis", lambda m: m.roll(A(m, X34), -5, 1)),
+    ("roll tuple", lambda m: m.roll(A(m, X34), (1, 2), (0, 1))), ("roll mismatch", lambda m: m.roll(A(m, X34), (1, 2), 0)),
+    ("roll shift tuple one axis", lambda m: m.roll(A(m, X34), (1,), (0, 1))),
+    ("pad int", lambda m: m.pad(A(m, X34), 1)), ("pad tuple", lambda m: m.pad(A(m, X34), (1, 2))),
+    ("pad list", lambda m: m.pad(A(m, X34), [(0, 1), (2, 0)])), ("pad edge", lambda m: m.pad(A(m, X34), 2, mode="edge")),
+    ("pad reflect", lambda m: m.pad(A(m, X34), 1, mode="reflect")), ("pad symmetric", lambda m: m.pad(A(m, X34), 2, mode="symmetric")),
+    ("pad const", lambda m: m.pad(A(m, X34), 1, constant_values=7)), ("pad const arr", lambda m: m.pad(A(m, X34), 1, constant_values=A(m, 2.5))),
+    ("pad neg", lambda m: m.pad(A(m, X34), -1)), ("pad bad mode", lambda m: m.pad(A(m, X34), 1, mode="wrap")),
+    ("pad int dtype float const", lambda m: m.pad(A(m, X34, "int32"), 1, constant_values=2.5)),
+    ("pad reflect too big", lambda m: m.pad(A(m, X34), 3, mode="reflect")),
+    ("diag", lambda m: m.diag(A(m, X34))), ("diag k", lambda m: m.diag(A(m, X34), 1)), ("diag 1d", lambda m: m.diag(A(m, [1.0, 2.0]), -1)),
+    ("diag 3d", lambda m: m.diag(A(m, X234))),
+    ("diagonal", lambda m: m.diagonal(A(m, X234))), ("diagonal args", lambda m: m.diagonal(A(m, X234), 1, 2, 0)),
+    ("diagonal same axes", lambda m: m.diagonal(A(m, X234), 0, 1, 1)),
+    ("trace", lambda m: m.trace(A(m, X34))), ("trace args", lambda m: m.trace(A(m, X234), -1, 1, 2)),
+    ("trace int", lambda m: m.trace(A(m, X34, "int8"))), ("trace dtype", lambda m: m.trace(A(m, X34), dtype=m.int32)),
+    ("as_strided", lambda m: m.as_strided(A(m, X34), (2, 2), (1, 4), 1)), ("as_strided default", lambda m: m.as_strided(A(m, X34))),
+    ("contiguous", lambda m: m.contiguous(A(m, X34).T)),
+    ("view", lambda m: m.view(A(m, [1.0, 2.0]), m.int32)), ("view size", lambda m: m.view(A(m, [1.0, 2.0]), m.int16)),
+    ("view bad", lambda m: m.view(A(m, [1.0, 2.0, 3.0]), m.float64)),
+    ("astype", lambda m: m.astype(A(m, [1.7, -1.7, 300.0]), m.uint8)), ("astype bool", lambda m: m.astype(A(m, [0.0, 0.5]), m.bool_)),
+    ("astype nan int", lambda m: m.astype(A(m, [np.nan, np.inf]), m.int32)),
+    # indexing ops
+    ("take", lambda m: m.take(A(m, X34), A(m, [0, 5, -1]))), ("take axis", lambda m: m.take(A(m, X34), A(m, [[0, 2]]), axis=1)),
+    ("take int", lambda m: m.take(A(m, X34), 2, axis=1)), ("take neg", lambda m: m.take(A(m, X34), -1)),
+    ("take oob", lambda m: m.take(A(m, X34), A(m, [12]))), ("take float idx", lambda m: m.take(A(m, X34), A(m, [1.0]))),
+    ("take_along_axis", lambda m: m.take_along_axis(A(m, X34), A(m, [[0], [3], [1]]), axis=1)),
+    ("take_along_axis None", lambda m: m.take_along_axis(A(m, X34), A(m, [0, 11]), axis=None)),
+    ("take_along_axis bcast", lambda m: m.take_along_axis(A(m, X34), A(m, [[0, 1]]), axis=1)),
+    ("put_along_axis", lambda m: m.put_along_axis(A(m, X34), A(m, [[0], [3], [1]]), A(m, [[9.0], [8.0], [7.0]]), axis=1)),
+    ("put_along_axis None", lambda m: m.put_along_axis(A(m, X34), A(m, [0, 11]), A(m, 1.0), axis=None)),
+    ("put_along_axis scalar", lambda m: m.put_along_axis(A(m, X34), A(m, [[0], [3], [1]]), 5.0, axis=1)),
+    ("where", lambda m: m.where(A(m, [True, False]), A(m, [1.0, 2.0]), 3)), ("where int/float", lambda m: m.where(A(m, [1, 0]), 1, 2.5)),
+    ("where bcast", lambda m: m.where(A(m, [[True], [False]]), A(m, [1.0, 2.0]), A(m, X34[:2, :2]))),
+    ("where scalars", lambda m: m.where(True, 1, 2)),
+    ("clip", lambda m: m.clip(A(m, X34), -1, 2)), ("clip None", lambda m: m.clip(A(m, X34), None, 2)),
+    ("clip both None", lambda m: m.clip(A(m, X34), None, None)), ("clip int float", lambda m: m.clip(A(m, X34, "int32"), 0.5, 2.5)),
+    ("clip arrays", lambda m: m.clip(A(m, X34), A(m, [0.0, 1, 2, 3]), 4)), ("clip kw", lambda m: m.clip(A(m, X34), a_min=0, a_max=1)),
+    ("clip inverted", lambda m: m.clip(A(m, X34), 2, -1)), ("clip nan", lambda m: m.clip(A(m, [np.nan, 1.0]), 0, 0.5)),
+    ("nan_to_num", lambda m: m.nan_to_num(A(m, [np.nan, np.inf, -np.inf, 1.0]))),
+    ("nan_to_num args", lambda m: m.nan_to_num(A(m, [np.nan, np.inf, -np.inf, 1.0]), 1.0, 2.0, -2.0)),
+    ("nan_to_num f16", lambda m: m.nan_to_num(A(m, [np.nan, np.inf, -np.inf], "float16"))),
+    ("nan_to_num int", lambda m: m.nan_to_num(A(m, [1, 2], "int32"))),
+    ("isclose", lambda m: m.isclose(A(m, [1.0, np.nan, np.inf]), A(m, [1.0 + 1e-6, np.nan, np.inf]))),
+    ("isclose nan", lambda m: m.isclose(A(m, [np.nan]), A(m, [np.nan]), equal_nan=True)),
+    ("allclose", lambda m: m.allclose(A(m, [1.0]), A(m, [1.1]), rtol=0.2)), ("array_equal", lambda m: m.array_equal(A(m, [1.0]), A(m, [1], "int32"))),
+    ("array_equal shape", lambda m: m.array_equal(A(m, [1.0]), A(m, [1.0, 1.0]))), ("array_equal nan", lambda m: m.array_equal(A(m, [np.nan]), A(m, [np.nan]), equal_nan=True)),
+    ("array_equal scalars", lambda m: m.array_equal(1, 1.0)),
+    ("outer", lambda m: m.outer(A(m, [1.0, 2.0]), A(m, [[1.0, 2.0, 3.0]]))), ("inner", lambda m: m.inner(A(m, X34), A(m, X234))),
+    ("inner 0d", lambda m: m.inner(A(m, 2.0), A(m, X34))),
+    ("kron", lambda m: m.kron(A(m, [[1.0, 2.0]]), A(m, X34))), ("kron 1d 3d", lambda m: m.kron(A(m, [1.0, 2.0]), A(m, X234))),
+    ("tensordot", lambda m: m.tensordot(A(m, X234), A(m, X34.T), 1)), ("tensordot lists", lambda m: m.tensordot(A(m, X234), A(m, X34), [[1, 2], [0, 1]])),
+    ("tensordot 0", lambda m: m.tensordot(A(m, [1.0, 2.0]), A(m, [3.0]), 0)),
+    ("vecdot", lambda m: m.vecdot(A(m, X34), A(m, X34))), ("vecdot axis", lambda m: m.vecdot(A(m, X34), A(m, X34), axis=0)),
+    ("matmul 1d", lambda m: m.matmul(A(m, [1.0, 2.0]), A(m, [[1.0], [2.0]]))), ("matmul 1d1d", lambda m: m.matmul(A(m, [1.0, 2.0]), A(m, [3.0, 4.0]))),
+    ("matmul bcast", lambda m: m.matmul(A(m, X234), A(m, X34.T))), ("matmul int", lambda m: m.matmul(A(m, [[1, 2]]), A(m, [[3], [4]]))),
+    ("matmul f16", lambda m: m.matmul(A(m, X34, "float16"), A(m, X34.T, "float16"))),
+    ("matmul 0d", lambda m: m.matmul(A(m, 2.0), A(m, X34))), ("matmul empty", lambda m: m.matmul(A(m, np.zeros((2, 0))), A(m, np.zeros((0, 3))))),
+    ("addmm", lambda m: m.addmm(A(m, [1.0]), A(m, X34), A(m, X34.T), alpha=2.0, beta=0.5)),
+    ("addmm default", lambda m: m.addmm(A(m, X34[:, :3]), A(m, X34), A(m, X34.T[:, :3]))),
+    ("block_masked_mm", lambda m: m.block_masked_mm(A(m, np.ones((64, 64))), A(m, np.ones((64, 64))))),
+    ("gather_mm", lambda m: m.gather_mm(A(m, X234), A(m, X234.transpose(0, 2, 1)), A(m, [1, 0], "uint32"), A(m, [0, 0], "uint32"))),
+    ("segmented_mm", lambda m: m.segmented_mm(A(m, X34), A(m, X34.T), A(m, [[0, 2], [2, 4]], "uint32"))),
+    ("hadamard", lambda m: m.hadamard_transform(A(m, X34))), ("hadamard scale", lambda m: m.hadamard_transform(A(m, X34), 0.5)),
+    ("hadamard bad", lambda m: m.hadamard_transform(A(m, X34[:, :3]))),
+    ("einsum", lambda m: m.einsum("ij,kj->ik", A(m, X34), A(m, X34))), ("einsum trace", lambda m: m.einsum("ii", A(m, X34[:, :3]))),
+    ("einsum ellipsis", lambda m: m.einsum("...j,j", A(m, X234), A(m, [1.0, 2.0, 3.0, 4.0]))),
+    ("einsum bad", lambda m: m.einsum("ij,j->i", A(m, X34), A(m, [1.0]))),
+    ("einsum_path", lambda m: m.einsum_path("ij,jk->ik", A(m, X34), A(m, X34.T))[0]),
+    ("diff", lambda m: m.diff(A(m, X34))), ("diff n", lambda m: m.diff(A(m, X34), 2, axis=0)), ("diff n big", lambda m: m.diff(A(m, X34), 5)),
+    ("diff 0", lambda m: m.diff(A(m, X34), 0)), ("diff neg", lambda m: m.diff(A(m, X34), -1)), ("diff bool", lambda m: m.diff(A(m, [True, False, False]))),
+    ("convolve", lambda m: m.convolve(A(m, [1.0, 2.0, 3.0]), A(m, [0.0, 1.0, 0.5]))),
+    ("convolve same", lambda m: m.convolve(A(m, [1.0, 2.0, 3.0, 4.0]), A(m, [1.0, 0.5]), mode="same")),
+    ("convolve valid", lambda m: m.convolve(A(m, [1.0, 2.0, 3.0]), A(m, [1.0, 0.5, 2, 2]), mode="valid")),
+    ("round decimals", lambda m: m.round(A(m, [1.2345, -2.5, 0.5, 1.5]), 2)), ("round neg dec", lambda m: m.round(A(m, [1234.5, 15.0]), -1)),
+    ("round half", lambda m: m.round(A(m, [-2.5, 0.5, 1.5, 2.5]))), ("round int neg", lambda m: m.round(A(m, [15, 25, -15], "int32"), -1)),
+    ("degrees int", lambda m: m.degrees(A(m, [1], "int32"))), ("logaddexp inf", lambda m: m.logaddexp(A(m, [np.inf, -np.inf]), A(m, [np.inf, -np.inf]))),
+    ("searchsorted", lambda m: m.searchsorted(A(m, [1.0, 2.0, 2.0, 3.0]), A(m, [2.0, 0.0, 5.0]))),
+    ("searchsorted right", lambda m: m.searchsorted(A(m, [1.0, 2.0, 2.0, 3.0]), A(m, [2.0, 0.0, 5.0]), side="right")),
+    ("searchsorted scalar", lambda m: m.searchsorted(A(m, [1.0, 2.0]), 1.5)),
+    ("unique", lambda m: m.unique(A(m, [3.0, 1.0, 3.0, 2.0]), 4)),
+    ("unique all", lambda m: m.unique(A(m, [3.0, 1.0, 3.0, 2.0]), 4, return_index=True, return_inverse=True, return_counts=True)),
+    ("unique fill", lambda m: m.unique(A(m, [3.0, 1.0, 3.0]), 4, fill_value=-1)),
+    ("median", lambda m: m.median(A(m, X34), axis=0)), ("median nan", lambda m: m.median(A(m, [1.0, np.nan, 3.0]))),
+    ("softmax axes", lambda m: m.softmax(A(m, X234), axis=(0, 2))),
+    ("count_nonzero", lambda m: m.count_nonzero(A(m, X34), axis=1)),
+    ("result_type", lambda m: m.result_type(A(m, [1], "int8"), m.uint8, 2.5)),
+    ("can_cast", lambda m: m.can_cast(m.int32, m.float32)), ("can_cast arr", lambda m: m.can_cast(A(m, [1]), m.int8)),
+    ("issubdtype", lambda m: m.issubdtype(m.float16, m.floating)), ("issubdtype cat", lambda m: m.issubdtype(m.integer, m.number)),
+    ("isdtype", lambda m: m.isdtype(m.int8, "signed integer")), ("isdtype tuple", lambda m: m.isdtype(m.float32, ("integral", m.float32))),
+    ("finfo", lambda m: (m.finfo(m.float16).max, m.finfo(m.float32).eps, m.finfo(m.bfloat16).min, m.finfo(m.float32).tiny if hasattr(m.finfo(m.float32), "tiny") else 0)),
+    ("iinfo", lambda m: (m.iinfo(m.int8).min, m.iinfo(m.uint64).max, m.iinfo(m.int32).dtype)),
+    ("finfo int", lambda m: m.finfo(m.int32)),
+    ("asarray", lambda m: m.asarray([1, 2.5])), ("asarray dtype", lambda m: m.asarray([1, 2], dtype=m.int8)),
+    ("array nested", lambda m: m.array([[1, 2], [3, 4.5]])), ("array bool int", lambda m: m.array([True, 2])),
+    ("array ragged", lambda m: m.array([[1, 2], [3]])), ("array big int", lambda m: m.array([2 ** 40])),
+    ("array huge int", lambda m: m.array([2 ** 70])), ("array complex", lambda m: m.array([1 + 2j])),
+    ("array scalar", lambda m: m.array(2.5)), ("array int scalar", lambda m: m.array(7)), ("array empty", lambda m: m.array([])),
+    ("array np int64", lambda m: m.array(np.array([1, 2], np.int64))), ("array np f64", lambda m: m.array(np.array([1.5]))),
+    ("array np u16", lambda m: m.array(np.array([1], np.uint16))),
+    ("array dtype", lambda m: m.array([1.7, 2.2], m.int32)), ("array of arrays", lambda m: m.array([m.array([1.0]), m.array([2.0])])),
+    ("array of 0d", lambda m: m.array([m.array(1), m.array(2.0)])),
+    ("stop_gradient", lambda m: m.stop_gradient(A(m, X34))),
+]
+
+ARRAY_METHODS = [
+    ("item", lambda m: A(m, [2.5]).item()), ("item int", lambda m: A(m, 3, "int32").item()),
+    ("item bool", lambda m: A(m, True).item()), ("item multi", lambda m: A(m, [1.0, 2.0]).item()),
+    ("tolist", lambda m: A(m, X34).tolist()), ("tolist 0d", lambda m: A(m, 2.0).tolist()),
+    ("tolist bf16", lambda m: A(m, [1.5], "bfloat16").tolist()), ("tolist bool", lambda m: A(m, [True]).tolist()),
+    ("size ndim itemsize nbytes", lambda m: (A(m, X34).size, A(m, X34).ndim, A(m, X34).itemsize, A(m, X34).nbytes)),
+    ("len", lambda m: len(A(m, X34))), ("len 0d", lambda m: len(A(m, 2.0))),
+    ("T", lambda m: A(m, X234).T), ("abs", lambda m: abs(A(m, X34))), ("neg", lambda m: -A(m, X34)),
+    ("invert bool", lambda m: ~A(m, [True, False])), ("invert int", lambda m: ~A(m, [1, 2])), ("invert float", lambda m: ~A(m, [1.0])),
+    ("pow op", lambda m: A(m, X34) ** 2), ("rpow", lambda m: 2 ** A(m, X34)), ("rsub", lambda m: 1 - A(m, X34)),
+    ("rtruediv int", lambda m: 1 / A(m, [1, 2])), ("floordiv", lambda m: A(m, X34) // 2), ("mod", lambda m: A(m, X34) % 3),
+    ("rmod", lambda m: 7 % A(m, [2, 3])), ("matmul op", lambda m: A(m, X34) @ A(m, X34.T)),
+    ("and", lambda m: A(m, [1, 2]) & 3), ("or bool", lambda m: A(m, [True]) | False), ("xor", lambda m: A(m, [5]) ^ A(m, [3])),
+    ("lshift", lambda m: A(m, [1]) << 3), ("rshift", lambda m: A(m, [16]) >> A(m, [2])),
+    ("eq", lambda m: A(m, X34) == 0.5), ("ne None", lambda m: A(m, X34) != None), ("eq None", lambda m: A(m, X34) == None),
+    ("lt", lambda m: A(m, X34) < A(m, [0.0, 1.0, 2.0, 3.0])),
+    ("bool()", lambda m: bool(A(m, [1.0]))), ("bool() multi", lambda m: bool(A(m, [1.0, 2.0]))), ("int()", lambda m: int(A(m, 2.7))),
+    ("float()", lambda m: float(A(m, 2, "int32"))), ("float() multi", lambda m: float(A(m, [2.0, 1.0]))),
+    ("iter", lambda m: [x for x in A(m, X34)]), ("iter 0d", lambda m: [x for x in A(m, 2.0)]),
+    ("methods reshape", lambda m: A(m, X34).reshape(2, 6)), ("methods reshape tuple", lambda m: A(m, X34).reshape((2, 6))),
+    ("methods sum", lambda m: A(m, X34).sum(1, keepdims=True)), ("methods max", lambda m: A(m, X34).max()),
+    ("methods transpose", lambda m: A(m, X234).transpose(2, 0, 1)), ("methods transpose tuple", lambda m: A(m, X234).transpose((2, 0, 1))),
+    ("methods swapaxes", lambda m: A(m, X234).swapaxes(0, 1)), ("methods squeeze", lambda m: A(m, np.ones((1, 2))).squeeze()),
+    ("methods flatten", lambda m: A(m, X234).flatten(1)), ("methods astype", lambda m: A(m, X34).astype(m.int16)),
+    ("methods round", lambda m: A(m, X34 / 3).round(1)), ("methods var", lambda m: A(m, X34).var(ddof=1)),
+    ("methods split", lambda m: A(m, X34).split(2)), ("methods diagonal", lambda m: A(m, X34).diagonal()),
+    ("methods cumsum", lambda m: A(m, X34).cumsum()), ("methods logsumexp", lambda m: A(m, X34).logsumexp(0)),
+    ("methods argmax", lambda m: A(m, X34).argmax()), ("methods moveaxis", lambda m: A(m, X234).moveaxis(0, 2)),
+    ("methods conj", lambda m: A(m, X34).conj()), ("methods view", lambda m: A(m, X34).view(m.int32)),
+    ("methods square", lambda m: A(m, X34).square()), ("methods log1p", lambda m: A(m, X34 + 6).log1p()),
+    ("methods prod", lambda m: A(m, X34).prod(axis=0)), ("methods std", lambda m: A(m, X34).std()),
+    ("methods all", lambda m: A(m, X34).all()), ("methods any", lambda m: A(m, X34).any(axis=0)),
+    ("methods abs", lambda m: A(m, X34).abs()), ("methods exp", lambda m: A(m, X34).exp()), ("methods sqrt", lambda m: A(m, X34).sqrt()),
+    ("methods reciprocal", lambda m: A(m, X34).reciprocal()), ("methods rsqrt", lambda m: A(m, X34).rsqrt()),
+    ("methods min", lambda m: A(m, X34).min(0)), ("methods mean", lambda m: A(m, X34).mean(-1)),
+    ("methods cummax", lambda m: A(m, X34).cummax(1)), ("methods argmin", lambda m: A(m, X34).argmin(0, True)),
+    ("methods real imag", lambda m: (A(m, X34).real, A(m, X34).imag)),
+    ("dtype attr", lambda m: A(m, X34).dtype), ("shape attr", lambda m: A(m, X34).shape),
+    ("at add", lambda m: A(m, X34).at[A(m, [0, 0, 1])].add(1.0)), ("at subtract", lambda m: A(m, X34).at[0, 1].subtract(2.0)),
+    ("at multiply", lambda m: A(m, X34).at[A(m, [0, 0])].multiply(2.0)), ("at divide", lambda m: A(m, X34).at[1].divide(2.0)),
+    ("at max", lambda m: A(m, X34).at[A(m, [0, 0])].maximum(A(m, [[1.0, -9, 2, 3], [5, 5, 5, 5]]))),
+    ("at min", lambda m: A(m, X34).at[:, 1].minimum(0.0)),
+]
+
+INDEXING = [
+    ("int", lambda a: a[1]), ("neg int", lambda a: a[-1]), ("slice", lambda a: a[1:]), ("step", lambda a: a[::-2]),
+    ("tuple", lambda a: a[1, 2]), ("ellipsis", lambda a: a[..., 1]), ("None", lambda a: a[None, :, None]),
+    ("slice oob", lambda a: a[5:10]), ("slice neg step oob", lambda a: a[10:-10:-1]),
+    ("array idx", lambda a: a[[0, 2]]), ("array idx 2d", lambda a: a[[[0, 1], [1, 2]]]),
+    ("two arrays", lambda a: a[[0, 1], [2, 3]]), ("array slice array", lambda a: a[[0, 1], :, None]),
+    ("bcast arrays", lambda a: a[[[0], [1]], [1, 2]]), ("array then slice", lambda a: a[:, [0, 3]]),
+    ("separated arrays", lambda a: a[[0, 1], 1:3]), ("bool scalar", lambda a: a[True]),
+    ("int oob", lambda a: a[3]), ("too many", lambda a: a[0, 0, 0]), ("float idx", lambda a: a[1.0]),
+    ("neg array", lambda a: a[[-1, -3]]), ("empty list", lambda a: a[[]]), ("0 step", lambda a: a[::0]),
+    ("two ellipsis", lambda a: a[..., ...]),
+]
+
+
+def section_misc():
+    for case, f in MISC:
+        check("misc", case, lambda fw, f=f: f(fw))
+    for case, f in ARRAY_METHODS:
+        check("array", case, lambda fw, f=f: f(fw))
+    for case, f in INDEXING:
+        check("index", "get " + case, lambda fw, f=f: f(A(fw, X34)))
+        check("index", "get(mlx-array idx) " + case, lambda fw, f=f: f(A(fw, X34)))
+
+        def setter(fw, f=f):
+            a = A(fw, X34)
+            key = _capture_key(f)
+            a[key] = 100.0
+            return a
+        check("index", "set " + case, setter)
+        check("index-grad", "grad get " + case, lambda fw, f=f: fw.grad(lambda y: fw.sum(f(y) * 2))(A(fw, X34)))
+    # derivatives of differentiable misc ops with a weighting so every position counts
+    grads = [
+        ("pad edge", lambda m, y: m.pad(y, 2, mode="edge")), ("pad reflect", lambda m, y: m.pad(y, 1, mode="reflect")),
+        ("pad symmetric", lambda m, y: m.pad(y, 1, mode="symmetric")), ("roll", lambda m, y: m.roll(y, 1, 1)),
+        ("clip", lambda m, y: m.clip(y, -1.5, 2.5)), ("clip ties", lambda m, y: m.clip(y, -0.5, 0.5)),
+        ("diag", lambda m, y: m.diag(y, 1)), ("trace", lambda m, y: m.trace(y)), ("kron", lambda m, y: m.kron(y, y[:2, :2])),
+        ("tensordot", lambda m, y: m.tensordot(y, y.T, 1)), ("einsum", lambda m, y: m.einsum("ij,ij->i", y, y)),
+        ("take", lambda m, y: m.take(y, m.array([0, 0, 5]))), ("take_along_axis", lambda m, y: m.take_along_axis(y, m.array([[0], [0], [1]]), 1)),
+        ("put_along_axis", lambda m, y: m.put_along_axis(y, m.array([[0], [0], [1]]), y[:, :1] * 3, 1)),
+        ("where", lambda m, y: m.where(y > 0, y, y * y)), ("nan_to_num", lambda m, y: m.nan_to_num(y)),
+        ("cumsum", lambda m, y: m.cumsum(y, 1)), ("sort", lambda m, y: m.sort(y, 1)), ("median", lambda m, y: m.median(y, 1)),
+        ("diff", lambda m, y: m.diff(y, 2)), ("convolve", lambda m, y: m.convolve(y[0], y[1])),
+        ("hadamard", lambda m, y: m.hadamard_transform(y)), ("matmul", lambda m, y: y @ y.T),
+        ("addmm", lambda m, y: m.addmm(y[:, :3], y, y.T[:, :3], 2.0, 0.5)), ("softmax", lambda m, y: m.softmax(y, 1)),
+        ("logaddexp", lambda m, y: m.logaddexp(y, y.T[:3, :3].sum() * 0 + 0.5)), ("std", lambda m, y: m.std(y, 0)),
+        ("var ddof", lambda m, y: m.var(y, 1, ddof=1)), ("repeat", lambda m, y: m.repeat(y, 2, 1)), ("tile", lambda m, y: m.tile(y, 2)),
+        ("as_strided", lambda m, y: m.as_strided(y, (2, 2), (1, 4), 1)), ("split", lambda m, y: m.split(y, [1, 3], 1)[1]),
+        ("atleast_3d", lambda m, y: m.atleast_3d(y)), ("outer", lambda m, y: m.outer(y[0], y[1])),
+        ("inner", lambda m, y: m.inner(y, y)), ("slice_update-like at.add", lambda m, y: y.at[m.array([0, 0])].add(y[1])),
+        ("at.max", lambda m, y: y.at[m.array([0, 0])].maximum(y[1:3])),
+        ("block_masked_mm", lambda m, y: m.block_masked_mm(y[:2, :2], y[:2, :2], block_size=1)),
+        ("gather_mm", lambda m, y: m.gather_mm(y.reshape(3, 1, 4), y.T.reshape(1, 4, 3), m.array([2, 0], m.uint32), m.array([0, 0], m.uint32))),
+        ("round", lambda m, y: m.round(y, 1)), ("unflatten", lambda m, y: m.unflatten(y, 1, (2, 2))),
+    ]
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((3, 4)).round(2)
+    wts = rng.standard_normal(200)
+    for case, f in grads:
+        def loss(fw, y, f=f):
+            out = f(fw, y)
+            w = fw.array(wts[: out.size].astype(np.float32)).reshape(out.shape)
+            return fw.sum(out * w)
+        check("misc-grad", "grad " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, base)))
+        check("misc-grad", "grad ties " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, np.round(base))))
+        check("misc-grad", "jvp " + case, lambda fw, f=f: fw.jvp(lambda y: f(fw, y), [A(fw, base)], [A(fw, np.ones((3, 4)))])[1])
+
+
+def _capture_key(f):
+    """The key f uses, by indexing a recorder."""
+    class Rec:
+        def __getitem__(self, k):
+            return k
+    k = f(Rec())
+    return k
 
 
 def main():
