@@ -96,10 +96,14 @@ void init_ops(nb::module_& m) {
 
   // ---- creation ----
   m.def("arange", [](nb::handle a, nb::handle b, nb::handle c, nb::handle dtype, nb::handle s) {
+    // MLX's two forms: arange(start, stop, step) and arange(stop, step), so stop= alone works.
     nb::handle start = a, stop = b, step = c;
+    nb::object zero = nb::int_(0);
     if (stop.is_none()) {
       stop = a;
-      start = nb::int_(0);
+      start = zero;
+    } else if (start.is_none()) {
+      start = zero;
     }
     if (stop.is_none()) throw std::invalid_argument("[arange] A stop value is required.");
     bool all_int = is_int_like(start) && is_int_like(stop) && (step.is_none() || is_int_like(step));
@@ -117,7 +121,7 @@ void init_ops(nb::module_& m) {
     double st = step.is_none() ? 1.0 : to_float(step, "arange", "step");
     return arange(to_float(start, "arange", "start"), to_float(stop, "arange", "stop"), st, t,
                   to_stream(s, "arange"));
-  }, nb::arg("start").none(), nb::arg("stop").none() = nb::none(), nb::arg("step").none() = nb::none(), "dtype"_a = nb::none(), nb::kw_only(),
+  }, nb::arg("start").none() = nb::none(), nb::arg("stop").none() = nb::none(), nb::arg("step").none() = nb::none(), "dtype"_a = nb::none(), nb::kw_only(),
      "stream"_a = nb::none());
   m.def("linspace", [](nb::handle start, nb::handle stop, nb::handle num, bool endpoint,
                        nb::handle dtype, nb::handle s) {
@@ -238,6 +242,7 @@ void init_ops(nb::module_& m) {
                             to_stream(s, "broadcast_arrays"));
   }, "arrays"_a, nb::kw_only(), "stream"_a = nb::none());
   m.def("broadcast_shapes", [](nb::args shapes) {
+    if (shapes.size() == 0) throw std::invalid_argument("[broadcast_shapes] Must provide at least one shape.");
     Shape out;
     for (nb::handle sh : shapes) out = broadcast_shapes(out, to_shape(sh, "broadcast_shapes", "shapes"));
     return nb::tuple(nb::cast(out));

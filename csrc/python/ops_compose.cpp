@@ -99,8 +99,15 @@ void init_compose(nb::module_& m) {
     return tile(to_array(a, std::nullopt, "tile"), to_int_list(reps, "tile", "reps"), to_stream(s, "tile"));
   }, nb::arg("a").none(), nb::arg("reps").none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("roll", [](nb::handle a, nb::handle shift, nb::handle axis, nb::handle s) {
-    return roll(to_array(a, std::nullopt, "roll"), to_int_list(shift, "roll", "shift"),
-                to_axes(axis, "roll"), to_stream(s, "roll"));
+    auto shifts = to_int_list(shift, "roll", "shift");
+    auto axes = to_axes(axis, "roll");
+    // An int shift applies to every axis; a sequence needs one per axis (MLX).
+    if (axes && !nb::isinstance<nb::int_>(shift) && shifts.size() < axes->size()) {
+      throw std::invalid_argument("[roll] At least one shift value per axis is required, " +
+                                  std::to_string(shifts.size()) + " provided for " +
+                                  std::to_string(axes->size()) + " axes.");
+    }
+    return roll(to_array(a, std::nullopt, "roll"), shifts, axes, to_stream(s, "roll"));
   }, nb::arg("a").none(), nb::arg("shift").none(), nb::arg("axis").none() = nb::none(), nb::kw_only(),
      "stream"_a = nb::none());
   m.def("flip", [](nb::handle a, nb::handle axis, nb::handle s) {

@@ -226,10 +226,21 @@ def test_error_inside_lazy_graph_is_raised_at_construction():
 
 
 @pytest.mark.parametrize("op", ["power", "floor_divide", "remainder"])
-def test_integer_style_ops_reject_booleans_at_the_call(op):
+def test_integer_style_ops_take_booleans_as_mlx(op):
+    # MLX computes these on booleans as 0/1 and keeps bool (see test_ops_elementwise for values).
     a = mx.array([True, False])
-    with pytest.raises(ValueError, match=rf"\[{op}\]"):
-        getattr(mx, op)(a, a)
+    assert getattr(mx, op)(a, a).dtype == mx.bool_
+
+
+def test_roll_and_broadcast_shapes_argument_errors_as_mlx():
+    a = mx.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"\[roll\] At least one shift value per axis"):
+        mx.roll(a, [1], (0, 1))
+    assert mx.roll(mx.arange(4).reshape(2, 2), 1, (0, 1)).tolist() == [[3, 2], [1, 0]]
+    with pytest.raises(ValueError, match=r"\[broadcast_shapes\]"):
+        mx.broadcast_shapes()
+    assert mx.arange(stop=3).tolist() == [0, 1, 2]
+    assert mx.arange(5, step=2).tolist() == [0, 2, 4]
 
 
 @pytest.mark.parametrize(
