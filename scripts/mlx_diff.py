@@ -188,6 +188,8 @@ ACCEPTED = [
     (r"^power\((int|bool|uint).*value at", "integer power with negative exponent"),
     # mlx accepts python scalars where the docs say array; accepting them too is harmless
     (r"mlx raises TypeError\(\w+\(\): incompatible function arguments.*ours returns", "ours accepts more argument types"),
+    # derivatives mlx does not implement (ours are checked against finite differences in tests)
+    (r"mlx raises \w+\(.*(Not implemented for|not yet implemented|JVP is not implemented|Cannot calculate VJP).*ours returns", "derivative missing in mlx"),
 ]
 
 
@@ -951,6 +953,552 @@ def _capture_key(f):
             return k
     k = f(Rec())
     return k
+
+
+
+# --------------------------------------------------------------------------------------
+# linalg and fft
+# --------------------------------------------------------------------------------------
+
+SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+GEN = np.array([[2.0, -1.0, 0.5], [0.3, 1.5, -0.7], [1.0, 0.2, 3.0]])
+
+
+def cpu(m):
+    return {"stream": m.cpu}
+
+
+LINALG = [
+    ("norm", lambda m: m.linalg.norm(A(m, X34))), ("norm vec", lambda m: m.linalg.norm(A(m, [3.0, 4.0]))),
+    ("norm ord 1 vec", lambda m: m.linalg.norm(A(m, [3.0, -4.0]), 1)), ("norm ord inf vec", lambda m: m.linalg.norm(A(m, [3.0, -4.0]), np.inf)),
+    ("norm ord -inf vec", lambda m: m.linalg.norm(A(m, [3.0, -4.0]), -np.inf)), ("norm ord 0 vec", lambda m: m.linalg.norm(A(m, [3.0, 0.0]), 0)),
+    ("norm ord 3 vec", lambda m: m.linalg.norm(A(m, [3.0, -4.0]), 3)), ("norm ord -1 vec", lambda m: m.linalg.norm(A(m, [3.0, -4.0]), -1)),
+    ("norm fro", lambda m: m.linalg.norm(A(m, X34), "fro")), ("norm nuc", lambda m: m.linalg.norm(A(m, X34), "nuc", **cpu(m))),
+    ("norm mat 1", lambda m: m.linalg.norm(A(m, X34), 1)), ("norm mat -1", lambda m: m.linalg.norm(A(m, X34), -1)),
+    ("norm mat inf", lambda m: m.linalg.norm(A(m, X34), np.inf)), ("norm mat 2", lambda m: m.linalg.norm(A(m, X34), 2, **cpu(m))),
+    ("norm mat -2", lambda m: m.linalg.norm(A(m, X34), -2, **cpu(m))), ("norm axis", lambda m: m.linalg.norm(A(m, X234), axis=1)),
+    ("norm axes", lambda m: m.linalg.norm(A(m, X234), axis=(0, 2))), ("norm keepdims", lambda m: m.linalg.norm(A(m, X234), axis=-1, keepdims=True)),
+    ("norm 3d noaxis", lambda m: m.linalg.norm(A(m, X234))), ("norm 3d ord", lambda m: m.linalg.norm(A(m, X234), 2)),
+    ("norm fro vec", lambda m: m.linalg.norm(A(m, [1.0]), "fro")), ("norm int", lambda m: m.linalg.norm(A(m, [3, 4], "int32"))),
+    ("norm f16", lambda m: m.linalg.norm(A(m, [3, 4], "float16"))), ("norm bad str", lambda m: m.linalg.norm(A(m, X34), "foo")),
+    ("norm empty", lambda m: m.linalg.norm(A(m, np.zeros((0,))))),
+    ("inv", lambda m: m.linalg.inv(A(m, GEN), **cpu(m))), ("inv batch", lambda m: m.linalg.inv(A(m, np.stack([GEN, SPD])), **cpu(m))),
+    ("inv singular", lambda m: m.linalg.inv(A(m, np.ones((2, 2))), **cpu(m))), ("inv nonsquare", lambda m: m.linalg.inv(A(m, X34), **cpu(m))),
+    ("inv int", lambda m: m.linalg.inv(A(m, [[2, 0], [0, 4]], "int32"), **cpu(m))), ("inv f64", lambda m: m.linalg.inv(A(m, GEN, "float64"), **cpu(m))),
+    ("inv 1d", lambda m: m.linalg.inv(A(m, [1.0]), **cpu(m))),
+    ("tri_inv", lambda m: m.linalg.tri_inv(A(m, np.tril(GEN)), **cpu(m))), ("tri_inv upper", lambda m: m.linalg.tri_inv(A(m, np.triu(GEN)), upper=True, **cpu(m))),
+    ("cholesky", lambda m: m.linalg.cholesky(A(m, SPD), **cpu(m))), ("cholesky upper", lambda m: m.linalg.cholesky(A(m, SPD), upper=True, **cpu(m))),
+    ("cholesky not spd", lambda m: m.linalg.cholesky(A(m, GEN - 3 * np.eye(3)), **cpu(m))),
+    ("cholesky_inv", lambda m: m.linalg.cholesky_inv(A(m, np.linalg.cholesky(SPD)), **cpu(m))),
+    ("cholesky_inv upper", lambda m: m.linalg.cholesky_inv(A(m, np.linalg.cholesky(SPD).T), upper=True, **cpu(m))),
+    ("qr", lambda m: m.linalg.qr(A(m, GEN), **cpu(m))), ("qr wide", lambda m: m.linalg.qr(A(m, X34), **cpu(m))),
+    ("qr tall", lambda m: m.linalg.qr(A(m, np.vstack([GEN, [1.0, 2.0, 0.5]])), **cpu(m))),
+    ("svd", lambda m: m.linalg.svd(A(m, SPD), **cpu(m))), ("svd S", lambda m: m.linalg.svd(A(m, X34), compute_uv=False, **cpu(m))),
+    ("svd shapes", lambda m: [x.shape for x in m.linalg.svd(A(m, X34), **cpu(m))]),
+    ("eigh", lambda m: m.linalg.eigh(A(m, SPD), **cpu(m))), ("eigh U", lambda m: m.linalg.eigvalsh(A(m, np.triu(SPD)), UPLO="U", **cpu(m))),
+    ("eigvalsh", lambda m: m.linalg.eigvalsh(A(m, SPD), **cpu(m))),
+    ("eigvals", lambda m: m.linalg.eigvals(A(m, SPD), **cpu(m))), ("eig shapes", lambda m: [(x.shape, x.dtype) for x in m.linalg.eig(A(m, GEN), **cpu(m))]),
+    ("lu", lambda m: m.linalg.lu(A(m, GEN), **cpu(m))), ("lu_factor", lambda m: m.linalg.lu_factor(A(m, GEN), **cpu(m))),
+    ("lu wide", lambda m: m.linalg.lu(A(m, X34), **cpu(m))),
+    ("solve", lambda m: m.linalg.solve(A(m, GEN), A(m, [1.0, 2.0, 3.0]), **cpu(m))),
+    ("solve mat", lambda m: m.linalg.solve(A(m, GEN), A(m, X34[:, :3].T), **cpu(m))),
+    ("solve batch bcast", lambda m: m.linalg.solve(A(m, np.stack([GEN, SPD])), A(m, [1.0, 2.0, 3.0]), **cpu(m))),
+    ("solve bad", lambda m: m.linalg.solve(A(m, GEN), A(m, [1.0, 2.0]), **cpu(m))),
+    ("solve_triangular", lambda m: m.linalg.solve_triangular(A(m, np.tril(GEN)), A(m, [1.0, 2.0, 3.0]), **cpu(m))),
+    ("solve_triangular upper", lambda m: m.linalg.solve_triangular(A(m, np.triu(GEN)), A(m, X34[:, :3].T), upper=True, **cpu(m))),
+    ("pinv", lambda m: m.linalg.pinv(A(m, X34), **cpu(m))), ("pinv square", lambda m: m.linalg.pinv(A(m, GEN), **cpu(m))),
+    ("det", lambda m: m.linalg.det(A(m, GEN), **cpu(m))), ("det singular", lambda m: m.linalg.det(A(m, np.ones((3, 3))), **cpu(m))),
+    ("slogdet", lambda m: m.linalg.slogdet(A(m, GEN), **cpu(m))), ("slogdet neg", lambda m: m.linalg.slogdet(A(m, -np.eye(3)), **cpu(m))),
+    ("slogdet singular", lambda m: m.linalg.slogdet(A(m, np.ones((3, 3))), **cpu(m))),
+    ("cross", lambda m: m.linalg.cross(A(m, [1.0, 2.0, 3.0]), A(m, [4.0, 5.0, 6.0]))),
+    ("cross bcast", lambda m: m.linalg.cross(A(m, X34[:, :3]), A(m, [4.0, 5.0, 6.0]))),
+    ("cross axis", lambda m: m.linalg.cross(A(m, X34[:, :3].T), A(m, X34[:, 1:].T), axis=0)),
+    ("cross 2", lambda m: m.linalg.cross(A(m, [1.0, 2.0]), A(m, [4.0, 5.0]))),
+    ("cross int", lambda m: m.linalg.cross(A(m, [1, 2, 3]), A(m, [4, 5, 6]))),
+]
+
+
+def _sign_fix(fw, outs):
+    # eigenvectors / singular vectors are unique up to sign: compare |values|
+    return [fw.abs(o) for o in outs]
+
+
+LINALG_GRAD = [
+    ("inv", lambda m, y: m.linalg.inv(y, **cpu(m))), ("cholesky", lambda m, y: m.linalg.cholesky(y @ y.T + 3 * m.eye(3), **cpu(m))),
+    ("solve", lambda m, y: m.linalg.solve(y + 3 * m.eye(3), y[:, 0], **cpu(m))),
+    ("solve_triangular", lambda m, y: m.linalg.solve_triangular(m.tril(y) + 3 * m.eye(3), y[0], **cpu(m))),
+    ("det", lambda m, y: m.linalg.det(y, **cpu(m))), ("slogdet", lambda m, y: m.linalg.slogdet(y, **cpu(m))[1]),
+    ("norm", lambda m, y: m.linalg.norm(y)), ("norm 1", lambda m, y: m.linalg.norm(y, 1)),
+    ("norm inf vec", lambda m, y: m.linalg.norm(y[0], np.inf)), ("norm nuc", lambda m, y: m.linalg.norm(y, "nuc", **cpu(m))),
+    ("norm 2", lambda m, y: m.linalg.norm(y, 2, **cpu(m))), ("eigvalsh", lambda m, y: m.linalg.eigvalsh(y + y.T, **cpu(m))),
+    ("svd S", lambda m, y: m.linalg.svd(y, compute_uv=False, **cpu(m))), ("qr R", lambda m, y: m.linalg.qr(y, **cpu(m))[1]),
+    ("pinv", lambda m, y: m.linalg.pinv(y, **cpu(m))), ("cross", lambda m, y: m.linalg.cross(y[0], y[1])),
+    ("tri_inv", lambda m, y: m.linalg.tri_inv(m.tril(y) + 3 * m.eye(3), **cpu(m))),
+    ("cholesky_inv", lambda m, y: m.linalg.cholesky_inv(m.tril(y) + 3 * m.eye(3), **cpu(m))),
+    ("lu U", lambda m, y: m.linalg.lu(y, **cpu(m))[2]), ("eigh vals", lambda m, y: m.linalg.eigh(y + y.T, **cpu(m))[0]),
+]
+
+
+def section_linalg():
+    for case, f in LINALG:
+        if case in ("eigh", "svd", "qr", "qr wide", "qr tall", "lu", "lu_factor"):
+            check("linalg", case, lambda fw, f=f: _sign_fix(fw, f(fw)), rtol=1e-4, atol=1e-5)
+        else:
+            check("linalg", case, lambda fw, f=f: f(fw), rtol=1e-4, atol=1e-5)
+    rng = np.random.default_rng(7)
+    base = GEN + 0.1 * rng.standard_normal((3, 3))
+    wts = rng.standard_normal(9)
+    for case, f in LINALG_GRAD:
+        def loss(fw, y, f=f):
+            out = f(fw, y)
+            w = fw.array(wts[: out.size].astype(np.float32)).reshape(out.shape)
+            return fw.sum(out * w)
+        check("linalg-grad", "grad " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, base)), rtol=1e-3, atol=1e-4)
+        check("linalg-grad", "jvp " + case, lambda fw, f=f: fw.jvp(lambda y: f(fw, y), [A(fw, base)], [A(fw, np.ones((3, 3)))])[1], rtol=1e-3, atol=1e-4)
+    check("linalg-grad", "grad norm at 0", lambda fw: fw.grad(lambda y: fw.linalg.norm(y))(A(fw, np.zeros((2, 2)))))
+    check("linalg-grad", "grad norm 1 at 0", lambda fw: fw.grad(lambda y: fw.linalg.norm(y, 1))(A(fw, np.array([0.0, 1.0, -2.0]))))
+    check("linalg-grad", "grad norm inf ties", lambda fw: fw.grad(lambda y: fw.linalg.norm(y, np.inf))(A(fw, np.array([2.0, -2.0, 1.0]))))
+
+
+FFT = [
+    ("fft", lambda m, x: m.fft.fft(x)), ("fft n pad", lambda m, x: m.fft.fft(x, 6)), ("fft n crop", lambda m, x: m.fft.fft(x, 2, axis=0)),
+    ("ifft", lambda m, x: m.fft.ifft(x)), ("rfft", lambda m, x: m.fft.rfft(x)), ("rfft n", lambda m, x: m.fft.rfft(x, 5)),
+    ("irfft", lambda m, x: m.fft.irfft(m.fft.rfft(x))), ("irfft n", lambda m, x: m.fft.irfft(m.fft.rfft(x), 5)),
+    ("fft2", lambda m, x: m.fft.fft2(x)), ("ifft2", lambda m, x: m.fft.ifft2(x)), ("rfft2", lambda m, x: m.fft.rfft2(x)),
+    ("irfft2", lambda m, x: m.fft.irfft2(m.fft.rfft2(x))), ("fftn", lambda m, x: m.fft.fftn(x)), ("ifftn", lambda m, x: m.fft.ifftn(x)),
+    ("rfftn", lambda m, x: m.fft.rfftn(x)), ("irfftn", lambda m, x: m.fft.irfftn(m.fft.rfftn(x))),
+    ("fftn s", lambda m, x: m.fft.fftn(x, s=(2, 5))), ("fftn axes", lambda m, x: m.fft.fftn(x, axes=(0,))),
+    ("rfftn s axes", lambda m, x: m.fft.rfftn(x, s=(4, 2), axes=(1, 0))), ("fft2 s", lambda m, x: m.fft.fft2(x, s=(3, 3))),
+    ("fft norm ortho", lambda m, x: m.fft.fft(x, norm="ortho") if "norm" in _kw(m.fft.fft) else m.fft.fft(x) / 2),
+    ("fftshift", lambda m, x: m.fft.fftshift(x)), ("ifftshift", lambda m, x: m.fft.ifftshift(x, axes=[1])),
+    ("fftfreq", lambda m, x: m.fft.fftfreq(5, 0.5)), ("rfftfreq", lambda m, x: m.fft.rfftfreq(6)),
+    ("fft int", lambda m, x: m.fft.fft(x.astype(m.int32))), ("fft f64", lambda m, x: m.fft.fft(x.astype(m.float64))),
+    ("fft bad n", lambda m, x: m.fft.fft(x, 0)), ("fft 0d", lambda m, x: m.fft.fft(x[0, 0])),
+    ("irfft odd", lambda m, x: m.fft.irfft(x.astype(m.complex64), 7)),
+    ("stft", lambda m, x: m.fft.stft(m.arange(64.0), 16)), ("istft", lambda m, x: m.fft.istft(m.fft.stft(m.arange(64.0), 16), 16)),
+]
+
+
+def _kw(f):
+    sig = parse_sig(f) or []
+    return [n for n, _, _ in sig]
+
+
+def section_fft():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4)).round(2)
+    for case, f in FFT:
+        check("fft", case, lambda fw, f=f: f(fw, A(fw, x)), rtol=1e-4, atol=1e-4)
+    w = rng.standard_normal(64)
+    for case, f in FFT[:20]:
+        def loss(fw, y, f=f):
+            out = f(fw, y)
+            out = fw.real(out) + 2 * fw.imag(out) if out.dtype == fw.complex64 else out
+            ww = fw.array(w[: out.size].astype(np.float32)).reshape(out.shape)
+            return fw.sum(out * ww)
+        check("fft-grad", "grad " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, x)), rtol=1e-4, atol=1e-4)
+
+
+
+# --------------------------------------------------------------------------------------
+# nn: activations, layers (weights copied over), losses, init
+# --------------------------------------------------------------------------------------
+
+def _nn(fw):
+    if fw is M:
+        import mlx.nn as nn
+    else:
+        import pullback.nn as nn
+    return nn
+
+
+def _opt(fw):
+    if fw is M:
+        import mlx.optimizers as o
+    else:
+        import pullback.optimizers as o
+    return o
+
+
+def _utils(fw):
+    if fw is M:
+        import mlx.utils as u
+    else:
+        import pullback.utils as u
+    return u
+
+
+ACTS = ["celu", "elu", "gelu", "gelu_approx", "gelu_fast_approx", "glu", "hard_shrink", "hard_tanh",
+        "hardswish", "leaky_relu", "log_sigmoid", "log_softmax", "mish", "relu", "relu2", "relu6",
+        "selu", "sigmoid", "silu", "softmax", "softmin", "softplus", "softshrink", "softsign", "step", "tanh"]
+ACT_LAYERS = [("CELU", ()), ("ELU", ()), ("GELU", ()), ("GELU", ("precise",)), ("GELU", ("tanh",)), ("GELU", ("fast",)),
+              ("GLU", ()), ("HardShrink", ()), ("HardTanh", ()), ("Hardswish", ()), ("LeakyReLU", ()), ("LeakyReLU", (0.2,)),
+              ("LogSigmoid", ()), ("LogSoftmax", ()), ("Mish", ()), ("PReLU", ()), ("ReLU", ()), ("ReLU2", ()), ("ReLU6", ()),
+              ("SELU", ()), ("SiLU", ()), ("Sigmoid", ()), ("Softmax", ()), ("Softmin", ()), ("Softplus", ()),
+              ("Softshrink", ()), ("Softsign", ()), ("Step", ()), ("Step", (0.5,)), ("Tanh", ()), ("Identity", ())]
+
+
+def copy_params(src_fw, src_model, dst_fw, dst_model):
+    flat = _utils(src_fw).tree_flatten(src_model.parameters())
+    params = [(k, dst_fw.array(np.array(v.astype(src_fw.float32)) if dname(v.dtype) in ("bfloat16",) else np.array(v))) for k, v in flat]
+    dst_model.update(_utils(dst_fw).tree_unflatten(params))
+
+
+def layer_case(name, ctor, x, train=False):
+    """Build the layer in mlx, copy its parameters into ours, compare the forward pass."""
+    def run(fw):
+        nn = _nn(fw)
+        M.random.seed(0)
+        lm = ctor(_nn(M))
+        if fw is M:
+            model = lm
+        else:
+            model = ctor(nn)
+            copy_params(M, lm, P, model)
+        if not train:
+            model.eval()
+        xs = x if isinstance(x, tuple) else (x,)
+        return model(*[A(fw, v) if isinstance(v, np.ndarray) else v for v in xs])
+    return run
+
+
+def section_nn():
+    rng = np.random.default_rng(11)
+    xa = np.concatenate([SPECIAL[np.isfinite(SPECIAL)], rng.standard_normal(6).round(2), [0.5, 1.0, 6.0, -6.0, 20.0, -20.0]])
+    x4 = xa[: 16].reshape(4, 4)
+    for name in ACTS:
+        check("nn-act", name, lambda fw, n=name: getattr(_nn(fw), n)(A(fw, x4)))
+        check("nn-act", name + " f16", lambda fw, n=name: getattr(_nn(fw), n)(A(fw, x4, "float16")))
+        check("nn-act", name + " int", lambda fw, n=name: getattr(_nn(fw), n)(A(fw, np.array([[-2, 0], [1, 3]]), "int32")))
+        check("nn-act", name + " inf/nan", lambda fw, n=name: getattr(_nn(fw), n)(A(fw, np.array([[-np.inf, np.inf], [np.nan, 0.0]]))))
+        check("nn-act-grad", "grad " + name, lambda fw, n=name: fw.grad(lambda y: fw.sum(getattr(_nn(fw), n)(y) * fw.arange(16.0).reshape(4, 4)))(A(fw, x4)))
+        check("nn-act-grad", "grad at 0 " + name, lambda fw, n=name: fw.grad(lambda y: fw.sum(getattr(_nn(fw), n)(y)))(A(fw, np.zeros((2, 2)))))
+    check("nn-act", "prelu", lambda fw: _nn(fw).prelu(A(fw, x4), A(fw, [0.1, 0.2, 0.3, 0.4])))
+    check("nn-act", "leaky_relu slope", lambda fw: _nn(fw).leaky_relu(A(fw, x4), 0.3))
+    check("nn-act", "hard_tanh args", lambda fw: _nn(fw).hard_tanh(A(fw, x4), -0.5, 2.0))
+    check("nn-act", "glu axis", lambda fw: _nn(fw).glu(A(fw, x4), 0))
+    check("nn-act", "glu odd", lambda fw: _nn(fw).glu(A(fw, x4[:, :3])))
+    check("nn-act", "softmax axis", lambda fw: _nn(fw).softmax(A(fw, x4), axis=0))
+    check("nn-act", "celu alpha", lambda fw: _nn(fw).celu(A(fw, x4), 2.0))
+    for name, args in ACT_LAYERS:
+        check("nn-actlayer", "%s%r" % (name, args), layer_case(name, lambda nn, n=name, a=args: getattr(nn, n)(*a), x4))
+
+    img = rng.standard_normal((2, 6, 6, 3)).round(2)
+    seq = rng.standard_normal((2, 7, 4)).round(2)
+    vol = rng.standard_normal((1, 4, 4, 4, 2)).round(2)
+    layers = [
+        ("Linear", lambda nn: nn.Linear(4, 3), seq), ("Linear nobias", lambda nn: nn.Linear(4, 3, bias=False), seq),
+        ("Bilinear", lambda nn: nn.Bilinear(4, 4, 2), (seq, seq)), ("Embedding", lambda nn: nn.Embedding(10, 3), np.array([[1, 2], [9, 0]])),
+        ("Conv1d", lambda nn: nn.Conv1d(4, 5, 3, stride=2, padding=1), seq), ("Conv1d groups", lambda nn: nn.Conv1d(4, 4, 3, groups=2, dilation=2), seq),
+        ("Conv2d", lambda nn: nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=1), img), ("Conv3d", lambda nn: nn.Conv3d(2, 3, 2), vol),
+        ("ConvTranspose1d", lambda nn: nn.ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=1), seq),
+        ("ConvTranspose2d", lambda nn: nn.ConvTranspose2d(3, 2, 3, stride=2), img), ("ConvTranspose3d", lambda nn: nn.ConvTranspose3d(2, 2, 2, stride=2), vol),
+        ("LayerNorm", lambda nn: nn.LayerNorm(4), seq), ("LayerNorm noaffine", lambda nn: nn.LayerNorm(4, affine=False), seq),
+        ("LayerNorm nobias", lambda nn: nn.LayerNorm(4, bias=False), seq), ("RMSNorm", lambda nn: nn.RMSNorm(4), seq),
+        ("GroupNorm", lambda nn: nn.GroupNorm(2, 4), seq), ("GroupNorm pt", lambda nn: nn.GroupNorm(2, 4, pytorch_compatible=True), seq),
+        ("InstanceNorm", lambda nn: nn.InstanceNorm(4), seq), ("InstanceNorm affine", lambda nn: nn.InstanceNorm(4, affine=True), seq),
+        ("BatchNorm eval", lambda nn: nn.BatchNorm(4), seq), ("BatchNorm 4d", lambda nn: nn.BatchNorm(3), img),
+        ("MaxPool1d", lambda nn: nn.MaxPool1d(2), seq), ("MaxPool1d stride pad", lambda nn: nn.MaxPool1d(3, 2, 1), seq),
+        ("AvgPool1d", lambda nn: nn.AvgPool1d(3, 1, 1), seq), ("MaxPool2d", lambda nn: nn.MaxPool2d(2), img),
+        ("AvgPool2d", lambda nn: nn.AvgPool2d((2, 3), (1, 2), (1, 1)), img), ("MaxPool3d", lambda nn: nn.MaxPool3d(2), vol),
+        ("AvgPool3d", lambda nn: nn.AvgPool3d(2, 1), vol),
+        ("Upsample nearest", lambda nn: nn.Upsample(2), img), ("Upsample linear", lambda nn: nn.Upsample(2, "linear"), img),
+        ("Upsample linear ac", lambda nn: nn.Upsample((1.5, 2), "linear", align_corners=True), img),
+        ("Upsample cubic", lambda nn: nn.Upsample(2, "cubic"), img), ("Upsample cubic ac", lambda nn: nn.Upsample(2, "cubic", align_corners=True), img),
+        ("Upsample 1d", lambda nn: nn.Upsample(3, "linear"), seq),
+        ("RoPE", lambda nn: nn.RoPE(4), seq), ("RoPE trad", lambda nn: nn.RoPE(4, traditional=True, base=100, scale=0.5), seq),
+        ("RoPE offset", lambda nn: nn.RoPE(2), (seq, 3)),
+        ("SinusoidalPE", lambda nn: nn.SinusoidalPositionalEncoding(4), np.arange(5.0)),
+        ("SinusoidalPE opts", lambda nn: nn.SinusoidalPositionalEncoding(6, cos_first=True, full_turns=True, scale=0.5), np.arange(5.0)),
+        ("ALiBi", lambda nn: nn.ALiBi(), (np.zeros((1, 2, 3, 3)),)),
+        ("MultiHeadAttention", lambda nn: nn.MultiHeadAttention(4, 2), (seq, seq, seq)),
+        ("MultiHeadAttention bias", lambda nn: nn.MultiHeadAttention(4, 2, bias=True, value_dims=6), (seq, seq, seq)),
+        ("MHA mask", lambda nn: nn.MultiHeadAttention(4, 2), (seq, seq, seq, None)),
+        ("RNN", lambda nn: nn.RNN(4, 3), seq), ("GRU", lambda nn: nn.GRU(4, 3), seq), ("LSTM", lambda nn: nn.LSTM(4, 3), seq),
+        ("RNN nobias", lambda nn: nn.RNN(4, 3, bias=False), seq[0]), ("GRU 2d", lambda nn: nn.GRU(4, 3), seq[0]),
+        ("TransformerEncoderLayer", lambda nn: nn.TransformerEncoderLayer(4, 2, 8), (seq, None)),
+        ("TransformerEncoder", lambda nn: nn.TransformerEncoder(2, 4, 2), (seq, None)),
+        ("TransformerEncoder post", lambda nn: nn.TransformerEncoder(1, 4, 2, norm_first=False), (seq, None)),
+        ("TransformerDecoder", lambda nn: nn.TransformerDecoder(1, 4, 2), (seq, seq, None, None)),
+        ("Transformer", lambda nn: nn.Transformer(4, 2, 1, 1, 8), (seq, seq, None, None, None)),
+        ("Sequential", lambda nn: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), seq),
+        ("Dropout eval", lambda nn: nn.Dropout(0.5), seq), ("Dropout2d eval", lambda nn: nn.Dropout2d(), img),
+        ("Dropout p=0 train", lambda nn: nn.Dropout(0.0), seq),
+    ]
+    for case, ctor, x in layers:
+        check("nn-layer", case, layer_case(case, ctor, x), rtol=1e-4, atol=1e-5)
+        # parameter names, shapes, dtypes match
+        check("nn-params", case, lambda fw, ctor=ctor: sorted((k, tuple(v.shape), dname(v.dtype)) for k, v in
+                                                             _utils(fw).tree_flatten(ctor(_nn(fw)).parameters())))
+    check("nn-layer", "BatchNorm train", layer_case("bn", lambda nn: nn.BatchNorm(4), seq, train=True), rtol=1e-4, atol=1e-5)
+
+    def bn_stats(fw):
+        nn = _nn(fw)
+        bn = nn.BatchNorm(4)
+        bn(A(fw, seq))
+        return bn.running_mean, bn.running_var
+    check("nn-layer", "BatchNorm running stats", bn_stats, rtol=1e-4, atol=1e-5)
+    check("nn-layer", "MHA causal mask", lambda fw: _nn(fw).MultiHeadAttention.create_additive_causal_mask(4))
+    check("nn-layer", "Module state keys", lambda fw: sorted(k for k, _ in _utils(fw).tree_flatten(_nn(fw).Sequential(_nn(fw).Linear(2, 2), _nn(fw).LayerNorm(2)).parameters())))
+    check("nn-layer", "trainable after freeze", lambda fw: sorted(k for k, _ in _utils(fw).tree_flatten(_frozen(fw).trainable_parameters())))
+    check("nn-layer", "Module repr-ish", lambda fw: [type(m).__name__ for m in _nn(fw).Sequential(_nn(fw).Linear(2, 2), _nn(fw).ReLU()).modules()])
+
+    def vg(fw):
+        nn = _nn(fw)
+        M.random.seed(0)
+        lm = _nn(M).Linear(4, 2)
+        model = lm if fw is M else nn.Linear(4, 2)
+        if fw is P:
+            copy_params(M, lm, P, model)
+        loss_fn = lambda mdl, x: fw.mean(mdl(x) ** 2)
+        return nn.value_and_grad(model, loss_fn)(model, A(fw, seq))
+    check("nn-layer", "nn.value_and_grad", vg, rtol=1e-4, atol=1e-6)
+
+
+def _frozen(fw):
+    nn = _nn(fw)
+    m = nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2))
+    m.freeze()
+    m.layers[1].unfreeze()
+    return m
+
+
+def section_losses():
+    rng = np.random.default_rng(13)
+    logits = rng.standard_normal((4, 5)).round(2)
+    tgt = np.array([0, 3, 4, 1])
+    probs = 1 / (1 + np.exp(-logits))
+    y01 = (rng.random((4, 5)) > 0.5).astype(np.float64)
+    pred = rng.standard_normal((4, 5)).round(2)
+    L = lambda fw: _nn(fw).losses
+    cases = [
+        ("cross_entropy", lambda fw: L(fw).cross_entropy(A(fw, logits), A(fw, tgt))),
+        ("cross_entropy probs", lambda fw: L(fw).cross_entropy(A(fw, logits), A(fw, np.eye(5)[tgt]))),
+        ("cross_entropy smooth", lambda fw: L(fw).cross_entropy(A(fw, logits), A(fw, tgt), label_smoothing=0.1, reduction="mean")),
+        ("cross_entropy weights", lambda fw: L(fw).cross_entropy(A(fw, logits), A(fw, tgt), weights=A(fw, [1.0, 2, 0, 1]), reduction="sum")),
+        ("cross_entropy axis", lambda fw: L(fw).cross_entropy(A(fw, logits.T), A(fw, tgt), axis=0)),
+        ("cross_entropy bad red", lambda fw: L(fw).cross_entropy(A(fw, logits), A(fw, tgt), reduction="avg")),
+        ("binary_cross_entropy", lambda fw: L(fw).binary_cross_entropy(A(fw, logits), A(fw, y01))),
+        ("bce probs", lambda fw: L(fw).binary_cross_entropy(A(fw, probs), A(fw, y01), with_logits=False)),
+        ("bce probs edge", lambda fw: L(fw).binary_cross_entropy(A(fw, [0.0, 1.0, 0.5]), A(fw, [0.0, 0.0, 1.0]), with_logits=False, reduction="none")),
+        ("bce weights", lambda fw: L(fw).binary_cross_entropy(A(fw, logits), A(fw, y01), weights=A(fw, np.ones(5) * 0.5), reduction="sum")),
+        ("l1_loss", lambda fw: L(fw).l1_loss(A(fw, pred), A(fw, logits))), ("mse_loss", lambda fw: L(fw).mse_loss(A(fw, pred), A(fw, logits), "none")),
+        ("nll_loss", lambda fw: L(fw).nll_loss(A(fw, np.log(np.abs(probs))), A(fw, tgt))),
+        ("gaussian_nll", lambda fw: L(fw).gaussian_nll_loss(A(fw, pred), A(fw, logits), A(fw, probs))),
+        ("gaussian_nll full", lambda fw: L(fw).gaussian_nll_loss(A(fw, pred), A(fw, logits), A(fw, probs), full=True, reduction="none")),
+        ("kl_div", lambda fw: L(fw).kl_div_loss(A(fw, np.log(probs)), A(fw, np.log(probs[::-1])))),
+        ("smooth_l1", lambda fw: L(fw).smooth_l1_loss(A(fw, pred), A(fw, logits), beta=0.5)),
+        ("triplet", lambda fw: L(fw).triplet_loss(A(fw, pred), A(fw, logits), A(fw, probs))),
+        ("triplet p1", lambda fw: L(fw).triplet_loss(A(fw, pred), A(fw, logits), A(fw, probs), p=1, margin=0.5, reduction="mean")),
+        ("hinge", lambda fw: L(fw).hinge_loss(A(fw, pred), A(fw, np.sign(logits)))),
+        ("huber", lambda fw: L(fw).huber_loss(A(fw, pred), A(fw, logits), delta=0.7)),
+        ("log_cosh", lambda fw: L(fw).log_cosh_loss(A(fw, pred), A(fw, logits))),
+        ("cosine_similarity", lambda fw: L(fw).cosine_similarity_loss(A(fw, pred), A(fw, logits))),
+        ("cosine_similarity zero", lambda fw: L(fw).cosine_similarity_loss(A(fw, np.zeros((2, 3))), A(fw, np.ones((2, 3))))),
+        ("margin_ranking", lambda fw: L(fw).margin_ranking_loss(A(fw, pred[0]), A(fw, logits[0]), A(fw, np.sign(probs[0] - 0.5)), margin=0.1)),
+        ("mse shape mismatch", lambda fw: L(fw).mse_loss(A(fw, pred), A(fw, logits[0]))),
+        ("l1 int", lambda fw: L(fw).l1_loss(A(fw, [1, 2], "int32"), A(fw, [2, 2], "int32"))),
+    ]
+    for case, f in cases:
+        check("losses", case, f, rtol=1e-4, atol=1e-5)
+    grads = [
+        ("cross_entropy", lambda fw, y: L(fw).cross_entropy(y, A(fw, tgt), label_smoothing=0.1, reduction="mean")),
+        ("bce", lambda fw, y: L(fw).binary_cross_entropy(y, A(fw, y01))),
+        ("huber at delta", lambda fw, y: L(fw).huber_loss(y, y * 0 + A(fw, logits), delta=1.0, reduction="sum")),
+        ("smooth_l1", lambda fw, y: L(fw).smooth_l1_loss(y, A(fw, logits))), ("l1 at 0", lambda fw, y: L(fw).l1_loss(y, y * 0 + A(fw, pred))),
+        ("hinge", lambda fw, y: L(fw).hinge_loss(y, A(fw, np.sign(logits)), reduction="sum")),
+        ("triplet", lambda fw, y: L(fw).triplet_loss(y, A(fw, logits), A(fw, probs), reduction="sum")),
+        ("cosine", lambda fw, y: L(fw).cosine_similarity_loss(y, A(fw, logits), reduction="sum")),
+        ("log_cosh", lambda fw, y: L(fw).log_cosh_loss(y, A(fw, logits), reduction="sum")),
+        ("kl", lambda fw, y: L(fw).kl_div_loss(y, A(fw, np.log(probs)), reduction="sum")),
+        ("gaussian_nll", lambda fw, y: L(fw).gaussian_nll_loss(y, A(fw, logits), A(fw, probs))),
+    ]
+    for case, f in grads:
+        check("losses-grad", case, lambda fw, f=f: fw.grad(lambda y: f(fw, y))(A(fw, pred)), rtol=1e-4, atol=1e-5)
+    check("losses-grad", "l1 ties", lambda fw: fw.grad(lambda y: L(fw).l1_loss(y, A(fw, pred)))(A(fw, pred)))
+
+
+def section_init():
+    for name, args in [("constant", (0.5,)), ("identity", ()), ("normal", ()), ("uniform", ()), ("glorot_normal", ()),
+                       ("glorot_uniform", ()), ("he_normal", ()), ("he_uniform", ()), ("orthogonal", ()), ("sparse", (0.5,))]:
+        for shape in ((3, 3), (4, 2), (2, 3, 4)):
+            def shp(fw, n=name, a=args, s=shape):
+                init = getattr(_nn(fw).init, n)(*a)
+                out = init(fw.zeros(s))
+                return (tuple(out.shape), dname(out.dtype))
+            check("init", "%s %s" % (name, shape), shp)
+        check("init", "%s dtype" % name, lambda fw, n=name, a=args: dname(getattr(_nn(fw).init, n)(*a, dtype=fw.float16)(fw.zeros((3, 3))).dtype))
+    check("init", "constant value", lambda fw: _nn(fw).init.constant(0.5)(fw.zeros((2, 2))))
+    check("init", "identity value", lambda fw: _nn(fw).init.identity()(fw.zeros((3, 3))))
+    check("init", "orthogonal is orthogonal", lambda fw: (lambda q: fw.round(q @ q.T, 4))(_nn(fw).init.orthogonal()(fw.zeros((3, 3)))))
+    check("init", "sparse fraction per row", lambda fw: fw.sum(_nn(fw).init.sparse(0.5)(fw.zeros((4, 6))) == 0, axis=1))
+    check("init", "he_uniform fan_out", lambda fw: _nn(fw).init.he_uniform()(fw.zeros((3, 3)), mode="fan_out").shape)
+    check("init", "glorot gain", lambda fw: _nn(fw).init.glorot_normal()(fw.zeros((3, 3)), gain=2.0).shape)
+    check("init", "identity nonsquare", lambda fw: _nn(fw).init.identity()(fw.zeros((3, 2))))
+
+
+def section_optim():
+    rng = np.random.default_rng(17)
+    w0 = {"w": rng.standard_normal((3, 4)).round(2), "b": rng.standard_normal(4).round(2), "s": np.array(0.5)}
+    grads = [{k: rng.standard_normal(np.shape(v)).round(2) for k, v in w0.items()} for _ in range(4)]
+    opts = [("SGD", dict(learning_rate=0.1)), ("SGD mom", dict(learning_rate=0.1, momentum=0.9, weight_decay=0.01, dampening=0.1)),
+            ("SGD nesterov", dict(learning_rate=0.1, momentum=0.9, nesterov=True)), ("RMSprop", dict(learning_rate=0.01)),
+            ("Adagrad", dict(learning_rate=0.1)), ("AdaDelta", dict(learning_rate=1.0)), ("Adam", dict(learning_rate=0.01)),
+            ("Adam bc", dict(learning_rate=0.01, bias_correction=True)), ("AdamW", dict(learning_rate=0.01)),
+            ("AdamW bc", dict(learning_rate=0.01, weight_decay=0.1, bias_correction=True)), ("Adamax", dict(learning_rate=0.01)),
+            ("Lion", dict(learning_rate=0.01, weight_decay=0.1)), ("Adafactor", dict()), ("Adafactor lr", dict(learning_rate=0.01, beta_1=0.9, relative_step=False)),
+            ("Adafactor noscale", dict(learning_rate=0.01, scale_parameter=False, relative_step=False, weight_decay=0.01)),
+            ("Muon", dict(learning_rate=0.01)), ("Muon nonest", dict(learning_rate=0.01, nesterov=False, weight_decay=0.0))]
+    for case, kw in opts:
+        cls = case.split()[0]
+
+        def run(fw, cls=cls, kw=kw):
+            o = _opt(fw)
+            opt = getattr(o, cls)(**kw)
+            params = {k: A(fw, v) for k, v in w0.items()}
+            for g in grads:
+                params = opt.apply_gradients({k: A(fw, v) for k, v in g.items()}, params)
+            return params, opt.step
+        check("optim", case, run, rtol=1e-4, atol=1e-6)
+
+        def state(fw, cls=cls, kw=kw):
+            o = _opt(fw)
+            opt = getattr(o, cls)(**kw)
+            params = {k: A(fw, v) for k, v in w0.items()}
+            opt.init(params)
+            return sorted(k for k, _ in _utils(fw).tree_flatten(opt.state))
+        check("optim-state", case, state)
+
+    def sched(fw):
+        o = _opt(fw)
+        s1 = o.cosine_decay(0.1, 10, 0.01)
+        s2 = o.exponential_decay(0.1, 0.9)
+        s3 = o.step_decay(0.1, 0.5, 3)
+        s4 = o.linear_schedule(0.0, 0.1, 5)
+        s5 = o.join_schedules([s4, s1], [5])
+        return [[float(s(fw.array(i))) for i in range(0, 14, 2)] for s in (s1, s2, s3, s4, s5)]
+    check("optim", "schedules", sched, rtol=1e-5)
+
+    def sched_opt(fw):
+        o = _opt(fw)
+        opt = o.Adam(learning_rate=o.linear_schedule(0.0, 0.1, 3))
+        params = {k: A(fw, v) for k, v in w0.items()}
+        for g in grads:
+            params = opt.apply_gradients({k: A(fw, v) for k, v in g.items()}, params)
+        return params, opt.learning_rate
+    check("optim", "scheduled Adam", sched_opt, rtol=1e-4, atol=1e-6)
+
+    def clip(fw):
+        o = _opt(fw)
+        g, n = o.clip_grad_norm({k: A(fw, v) for k, v in grads[0].items()}, 1.0)
+        return g, n
+    check("optim", "clip_grad_norm", clip, rtol=1e-5)
+
+    def multi(fw):
+        o = _opt(fw)
+        opt = o.MultiOptimizer([o.SGD(0.1), o.Adam(0.01)], [lambda name, w: name == "w"])
+        params = {k: A(fw, v) for k, v in w0.items()}
+        for g in grads:
+            params = opt.apply_gradients({k: A(fw, v) for k, v in g.items()}, params)
+        return params
+    check("optim", "MultiOptimizer", multi, rtol=1e-4, atol=1e-6)
+
+    def update_model(fw):
+        nn, o = _nn(fw), _opt(fw)
+        M.random.seed(0)
+        lm = _nn(M).Linear(4, 2)
+        model = lm if fw is M else nn.Linear(4, 2)
+        if fw is P:
+            copy_params(M, lm, P, model)
+        opt = o.AdamW(0.01)
+        x = A(fw, rng.standard_normal((3, 4)).round(2) * 0 + 0.5)
+        for _ in range(3):
+            _, g = nn.value_and_grad(model, lambda mdl, v: fw.sum(mdl(v) ** 2))(model, x)
+            opt.update(model, g)
+        return model.parameters()
+    check("optim", "update model", update_model, rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# transforms
+# --------------------------------------------------------------------------------------
+
+def section_transforms():
+    x = np.array([0.5, -1.0, 2.0])
+    X = np.arange(6.0).reshape(2, 3) * 0.3 - 0.5
+
+    def f(fw):
+        return lambda a, b: fw.sum(fw.sin(a) * b ** 2)
+    cases = [
+        ("grad", lambda fw: fw.grad(f(fw))(A(fw, x), A(fw, x))),
+        ("grad argnums tuple", lambda fw: fw.grad(f(fw), argnums=(0, 1))(A(fw, x), A(fw, x))),
+        ("grad argnums neg", lambda fw: fw.grad(f(fw), argnums=-1)(A(fw, x), A(fw, x))),
+        ("grad argnums oob", lambda fw: fw.grad(f(fw), argnums=2)(A(fw, x), A(fw, x))),
+        ("grad argnames", lambda fw: fw.grad(lambda a, b=None: fw.sum(a * b), argnames="b")(A(fw, x), b=A(fw, x))),
+        ("grad argnames+nums", lambda fw: fw.grad(lambda a, b=None: fw.sum(a * b), argnums=0, argnames=["b"])(A(fw, x), b=A(fw, x))),
+        ("grad no argnums only names", lambda fw: fw.grad(lambda a, b=None: fw.sum(a * b), argnums=[], argnames="b")(A(fw, x), b=A(fw, x))),
+        ("grad dict", lambda fw: fw.grad(lambda d: fw.sum(d["a"] * d["b"][0]))({"a": A(fw, x), "b": [A(fw, x)]})),
+        ("grad nonscalar", lambda fw: fw.grad(lambda a: a * 2)(A(fw, x))),
+        ("grad int input", lambda fw: fw.grad(lambda a: fw.sum(a * a))(A(fw, [1, 2], "int32"))),
+        ("grad python float", lambda fw: fw.grad(lambda a: a * a)(2.0)),
+        ("grad tuple out", lambda fw: fw.grad(lambda a: (fw.sum(a), a))(A(fw, x))),
+        ("value_and_grad", lambda fw: fw.value_and_grad(f(fw))(A(fw, x), A(fw, x))),
+        ("value_and_grad aux", lambda fw: fw.value_and_grad(lambda a: (fw.sum(a * a), a + 1))(A(fw, x))),
+        ("vjp", lambda fw: fw.vjp(lambda a, b: a * b, [A(fw, x), A(fw, x)], [A(fw, np.ones(3))])),
+        ("vjp multi out", lambda fw: fw.vjp(lambda a: (a * 2, fw.sum(a)), [A(fw, x)], [A(fw, np.ones(3)), A(fw, 1.0)])),
+        ("vjp bad ct shape", lambda fw: fw.vjp(lambda a: a * 2, [A(fw, x)], [A(fw, np.ones(2))])),
+        ("jvp", lambda fw: fw.jvp(lambda a, b: a * b, [A(fw, x), A(fw, x)], [A(fw, np.ones(3)), A(fw, np.zeros(3))])),
+        ("jvp wrong count", lambda fw: fw.jvp(lambda a, b: a * b, [A(fw, x), A(fw, x)], [A(fw, np.ones(3))])),
+        ("vmap", lambda fw: fw.vmap(lambda a: a * 2 + fw.sum(a))(A(fw, X))),
+        ("vmap in_axes", lambda fw: fw.vmap(lambda a, b: a + b, in_axes=(1, None))(A(fw, X), A(fw, [1.0, 2.0]))),
+        ("vmap out_axes", lambda fw: fw.vmap(lambda a: a * 2, out_axes=1)(A(fw, X))),
+        ("vmap neg axes", lambda fw: fw.vmap(lambda a: a * 2, in_axes=-1, out_axes=-1)(A(fw, X))),
+        ("vmap size mismatch", lambda fw: fw.vmap(lambda a, b: a + b)(A(fw, X), A(fw, x))),
+        ("vmap dict", lambda fw: fw.vmap(lambda d: d["a"] * 2, in_axes=({"a": 0},))({"a": A(fw, X)})),
+        ("vmap tuple out", lambda fw: fw.vmap(lambda a: (a, fw.sum(a)))(A(fw, X))),
+        ("vmap matmul", lambda fw: fw.vmap(lambda a, b: a @ b, in_axes=(0, None))(A(fw, X.reshape(2, 1, 3)), A(fw, X.T))),
+        ("vmap nested", lambda fw: fw.vmap(fw.vmap(lambda a: a * a))(A(fw, X))),
+        ("vmap None all", lambda fw: fw.vmap(lambda a: a * 2, in_axes=None)(A(fw, X))),
+        ("grad(vmap(grad))", lambda fw: fw.grad(lambda z: fw.sum(fw.vmap(fw.grad(lambda y: fw.sum(fw.sin(y) * y)))(z)))(A(fw, X))),
+        ("vmap(grad)", lambda fw: fw.vmap(fw.grad(lambda y: fw.sum(fw.exp(y) * y)))(A(fw, X))),
+        ("grad(grad)", lambda fw: fw.grad(fw.grad(lambda y: y ** 3))(A(fw, 2.0))),
+        ("jvp(grad)", lambda fw: fw.jvp(fw.grad(lambda y: fw.sum(y ** 3)), [A(fw, x)], [A(fw, np.ones(3))])),
+        ("grad(jvp)", lambda fw: fw.grad(lambda y: fw.sum(fw.jvp(lambda z: fw.sin(z), [y], [fw.ones_like(y)])[1][0]))(A(fw, x))),
+        ("vjp(vmap)", lambda fw: fw.vjp(fw.vmap(lambda a: fw.sum(a * a)), [A(fw, X)], [A(fw, np.ones(2))])),
+        ("vmap(jvp)", lambda fw: fw.vmap(lambda a: fw.jvp(fw.tanh, [a], [fw.ones_like(a)])[1][0])(A(fw, X))),
+        ("checkpoint", lambda fw: fw.grad(lambda y: fw.sum(fw.checkpoint(lambda z: fw.sin(z) * z)(y)))(A(fw, x))),
+        ("compile", lambda fw: fw.compile(lambda a, b: fw.exp(a) * b + 1)(A(fw, x), A(fw, x))),
+        ("compile grad", lambda fw: fw.compile(fw.grad(lambda a: fw.sum(fw.exp(a) * a)))(A(fw, x))),
+        ("stop_gradient in grad", lambda fw: fw.grad(lambda a: fw.sum(fw.stop_gradient(a) * a))(A(fw, x))),
+        ("custom_function", lambda fw: _custom(fw)),
+        ("grad of where nan-safe", lambda fw: fw.grad(lambda a: fw.sum(fw.where(a > 0, fw.sqrt(a), 0.0)))(A(fw, [0.0, 4.0, -1.0]))),
+        ("grad abs at 0", lambda fw: fw.grad(lambda a: fw.sum(fw.abs(a)))(A(fw, [0.0, -0.0, 1.0]))),
+        ("grad sqrt at 0", lambda fw: fw.grad(lambda a: fw.sum(fw.sqrt(a)))(A(fw, [0.0]))),
+        ("grad power 0^0", lambda fw: fw.grad(lambda a, b: fw.sum(fw.power(a, b)), argnums=(0, 1))(A(fw, [0.0, 0.0, 2.0]), A(fw, [0.0, 1.0, 0.0]))),
+        ("grad clip bounds", lambda fw: fw.grad(lambda a: fw.sum(fw.clip(a, 0.0, 1.0)))(A(fw, [0.0, 1.0, 0.5, 2.0]))),
+        ("grad relu at 0", lambda fw: fw.grad(lambda a: fw.sum(_nn(fw).relu(a)))(A(fw, [0.0, 1.0]))),
+        ("grad sort ties", lambda fw: fw.grad(lambda a: fw.sum(fw.sort(a) * fw.arange(4.0)))(A(fw, [1.0, 1.0, 0.0, 1.0]))),
+        ("grad logsumexp ties", lambda fw: fw.grad(lambda a: fw.logsumexp(a))(A(fw, [1.0, 1.0]))),
+        ("grad round", lambda fw: fw.grad(lambda a: fw.sum(fw.round(a)))(A(fw, [0.5, 1.5]))),
+        ("grad astype int", lambda fw: fw.grad(lambda a: fw.sum(a.astype(fw.int32).astype(fw.float32)))(A(fw, [0.5, 1.5]))),
+        ("grad complex", lambda fw: fw.grad(lambda a: fw.sum(fw.abs(a * (1 + 2j))))(A(fw, [1.0, 2.0]))),
+        ("grad of complex input", lambda fw: fw.grad(lambda a: fw.sum(fw.real(a * a)))(A(fw, [1 + 1j], "complex64"))),
+        ("grad bool out", lambda fw: fw.grad(lambda a: fw.sum(a > 0))(A(fw, x))),
+        ("value_and_grad nonscalar", lambda fw: fw.value_and_grad(lambda a: a)(A(fw, x))),
+    ]
+    for case, fn in cases:
+        check("transforms", case, fn, rtol=1e-5, atol=1e-6)
+
+
+def _custom(fw):
+    @fw.custom_function
+    def g(a):
+        return fw.sin(a)
+
+    @g.vjp
+    def g_vjp(primals, cotangent, output):
+        return (cotangent * 3,)
+    return fw.grad(lambda a: fw.sum(g(a)))(A(fw, [0.5, 1.0]))
 
 
 def main():
