@@ -279,3 +279,14 @@ def test_derivative_with_respect_to_indices_is_an_error():
         mx.grad(f)(mx.array([0.0, 1.0]))
     g = lambda x: mx.take(x, mx.stop_gradient(mx.astype(x, mx.int32))).sum()
     assert mx.grad(g)(mx.array([0.0, 1.0])).tolist() == [1.0, 1.0]
+
+
+def test_scatter_max_min_vjp_at_ties_follows_mlx():
+    # MLX's rule (checked against mlx 0.32): every source equal to the result (the original
+    # element and each tied update) gets the whole cotangent.
+    y0 = mx.array([[1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0]])
+    w = mx.arange(12.0).reshape(3, 4)
+    g = mx.grad(lambda y: mx.sum(y.at[mx.array([0, 0])].maximum(y[1:3]) * w))(y0)
+    assert g.tolist() == [[0, 1, 2, 0], [4, 5, 8, 10], [8, 10, 10, 11]]
+    g = mx.grad(lambda y: mx.sum(y.at[mx.array([0])].minimum(y[1:2]) * w))(y0)
+    assert g.tolist() == [[0, 0, 2, 3], [4, 6, 8, 7], [8, 9, 10, 11]]
