@@ -81,10 +81,17 @@ void init_ops(nb::module_& m) {
   PB_BINARY(add) PB_BINARY(subtract) PB_BINARY(multiply) PB_BINARY(divide) PB_BINARY(floor_divide)
   PB_BINARY(remainder) PB_BINARY(power) PB_BINARY(maximum) PB_BINARY(minimum) PB_BINARY(arctan2)
   PB_BINARY(logaddexp) PB_BINARY(equal) PB_BINARY(not_equal) PB_BINARY(less) PB_BINARY(less_equal)
-  PB_BINARY(greater) PB_BINARY(greater_equal) PB_BINARY(logical_and) PB_BINARY(logical_or)
+  PB_BINARY(greater) PB_BINARY(greater_equal)
   PB_BINARY(matmul) PB_BINARY(bitwise_and) PB_BINARY(bitwise_or) PB_BINARY(bitwise_xor)
   PB_BINARY(left_shift) PB_BINARY(right_shift)
 #undef PB_BINARY
+#define PB_LOGICAL(name)                                                        \
+  m.def(#name, [](nb::handle a, nb::handle b, nb::handle s) {                  \
+    auto [x, y] = to_logical_operands(a, b, #name);                             \
+    return name(x, y, to_stream(s, #name));                                     \
+  }, nb::arg("a").none(), nb::arg("b").none(), nb::kw_only(), "stream"_a = nb::none());
+  PB_LOGICAL(logical_and) PB_LOGICAL(logical_or)
+#undef PB_LOGICAL
 
   m.def("where", [](nb::handle c, nb::handle x, nb::handle y, nb::handle s) {
     auto [a, b] = to_operands(x, y, "where");

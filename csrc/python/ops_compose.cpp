@@ -241,7 +241,7 @@ void init_compose(nb::module_& m) {
   PB_UNARY(trunc) PB_UNARY(degrees) PB_UNARY(radians)
 #undef PB_UNARY
   m.def("logical_xor", [](nb::handle a, nb::handle b, nb::handle s) {
-    auto [x, y] = to_operands(a, b, "logical_xor");
+    auto [x, y] = to_logical_operands(a, b, "logical_xor");
     return logical_xor(x, y, to_stream(s, "logical_xor"));
   }, nb::arg("a").none(), nb::arg("b").none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("divmod", [](nb::handle a, nb::handle b, nb::handle s) {

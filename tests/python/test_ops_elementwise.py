@@ -556,3 +556,15 @@ def test_integer_rounding_has_zero_derivative_and_predicate_tangent_dtypes():
         assert tan.dtype == dtype and not np.array(tan).any(), op
     _, (tan,) = mx.jvp(mx.isnan, [mx.array([1, 2])], [mx.array([1, 1])])
     assert tan.dtype == mx.bool_
+
+
+def test_logical_ops_read_python_numbers_for_their_truth():
+    # MLX: a Python number next to a narrow integer array is only tested for truth, so values
+    # outside the array's range are fine (they raise in arithmetic ops).
+    u = mx.array([0, 1, 2], dtype=mx.uint8)
+    assert mx.logical_and(u, -1).tolist() == [False, True, True]
+    assert mx.logical_or(300, mx.array([0, 0], dtype=mx.int8)).tolist() == [True, True]
+    assert mx.logical_xor(u, 0.0).tolist() == [False, True, True]
+    assert mx.logical_and(2, 0).item() is False
+    with pytest.raises(ValueError, match=r"\[add\]"):
+        mx.add(u, -1)
