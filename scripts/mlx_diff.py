@@ -191,6 +191,20 @@ ACCEPTED = [
     (r"mlx raises TypeError\(\w+\(\): incompatible function arguments.*ours returns", "ours accepts more argument types"),
     # derivatives mlx does not implement (ours are checked against finite differences in tests)
     (r"mlx raises \w+\(.*(Not implemented for|not yet implemented|JVP is not implemented|Cannot calculate VJP).*ours returns", "derivative missing in mlx"),
+    # mlx returns wrong values here; ours are the mathematically defined ones
+    (r"^(prod|all)\(empty \((0, 3|3, 0)\)\)", "mlx: prod/all over an empty 2-d array"),
+    (r"^logsumexp\((uint8|uint32|bool_)\)", "mlx: logsumexp of unsigned/bool input"),
+    (r"^softmax\((int|uint|bool)\w*\): out: dtype", "mlx: softmax of integers stays integer"),
+    (r"^arange dtype int frac|^full dtype:", "mlx: arange/full ignore a float step/value's integer dtype"),
+    (r"^jvp addmm:", "mlx: addmm jvp ignores alpha and beta"),
+    (r"^take neg:|^(linalg\] )?(inv singular|cholesky not spd|solve batch bcast)", "mlx: garbage or a crash-like error; ours a value or a clear error"),
+    (r"^grad\(grad (cumprod|reciprocal)\)", "mlx: NaN from dividing by a zero input in 2nd derivatives"),
+    # ours supports more (mlx refuses): kept
+    (r"^(argmax|argmin)\(empty|^index.*bool scalar|bool scalar: mlx raises|^grad argnums neg|^vmap dict", "ours accepts more inputs"),
+    # a default that is None in ours and a dtype in mlx resolves to the same dtype; lists vs tuples
+    (r"default mlx (float32|int32) ours None|default mlx \[.*\] ours \(.*\)|default mlx None ours None", "signature default spelled differently, same behaviour"),
+    (r"^(broadcast_shapes|checkpoint): parameter names|^fast.precompiled_cuda_kernel", "signature: *args name / extra keyword / cuda-only"),
+
 ]
 
 
@@ -199,6 +213,7 @@ MLX_CRASHES = [
     r"^grad cum(max|min)\(nan/inf, axis=0\)",
     r"0 step$",  # a[::0]
     r"int oob$|take oob$",  # mlx reads/writes out of bounds without a check (heap corruption)
+    r"\(empty \(0,\)\)$",  # a full reduction of shape (0,) sometimes never returns in mlx
 ]
 
 
