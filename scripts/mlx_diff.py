@@ -952,14 +952,23 @@ def section_misc():
     rng = np.random.default_rng(5)
     base = rng.standard_normal((3, 4)).round(2)
     wts = rng.standard_normal(200)
-    for case, f in grads:
+    check_grads("misc-grad", grads, base, wts, ties=True)
+
+
+def check_grads(section, cases, base, wts, ties=False, **tol):
+    """grad of a weighted sum of f(y) (so every output position counts) and jvp along ones,
+    for each (name, f(fw, y)) in cases; with ties, grad again at base rounded to integers."""
+    for case, f in cases:
         def loss(fw, y, f=f):
             out = f(fw, y)
             w = fw.array(wts[: out.size].astype(np.float32)).reshape(out.shape)
             return fw.sum(out * w)
-        check("misc-grad", "grad " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, base)))
-        check("misc-grad", "grad ties " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, np.round(base))))
-        check("misc-grad", "jvp " + case, lambda fw, f=f: fw.jvp(lambda y: f(fw, y), [A(fw, base)], [A(fw, np.ones((3, 4)))])[1])
+        check(section, "grad " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, base)), **tol)
+        if ties:
+            check(section, "grad ties " + case,
+                  lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, np.round(base))), **tol)
+        check(section, "jvp " + case,
+              lambda fw, f=f: fw.jvp(lambda y: f(fw, y), [A(fw, base)], [A(fw, np.ones(base.shape))])[1], **tol)
 
 
 def _capture_key(f):
@@ -1064,13 +1073,7 @@ def section_linalg():
     rng = np.random.default_rng(7)
     base = GEN + 0.1 * rng.standard_normal((3, 3))
     wts = rng.standard_normal(9)
-    for case, f in LINALG_GRAD:
-        def loss(fw, y, f=f):
-            out = f(fw, y)
-            w = fw.array(wts[: out.size].astype(np.float32)).reshape(out.shape)
-            return fw.sum(out * w)
-        check("linalg-grad", "grad " + case, lambda fw, loss=loss: fw.grad(lambda y: loss(fw, y))(A(fw, base)), rtol=1e-3, atol=1e-4)
-        check("linalg-grad", "jvp " + case, lambda fw, f=f: fw.jvp(lambda y: f(fw, y), [A(fw, base)], [A(fw, np.ones((3, 3)))])[1], rtol=1e-3, atol=1e-4)
+    check_grads("linalg-grad", LINALG_GRAD, base, wts, rtol=1e-3, atol=1e-4)
     check("linalg-grad", "grad norm at 0", lambda fw: fw.grad(lambda y: fw.linalg.norm(y))(A(fw, np.zeros((2, 2)))))
     check("linalg-grad", "grad norm 1 at 0", lambda fw: fw.grad(lambda y: fw.linalg.norm(y, 1))(A(fw, np.array([0.0, 1.0, -2.0]))))
     check("linalg-grad", "grad norm inf ties", lambda fw: fw.grad(lambda y: fw.linalg.norm(y, np.inf))(A(fw, np.array([2.0, -2.0, 1.0]))))
