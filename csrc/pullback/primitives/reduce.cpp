@@ -116,18 +116,20 @@ Arrays Reduce::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
     std::vector<bool> reduced(nd, false);
     for (int ax : axes_) reduced[ax] = true;
     Axes perm;
-    Shape kept;
+    Shape grouped;  // the kept axes, then one axis of the reduced group's size
+    int64_t group_size = 1;
     for (int d = 0; d < nd; ++d) {
       if (!reduced[d]) {
         perm.push_back(d);
-        kept.push_back(x.shape()[d]);
+        grouped.push_back(x.shape()[d]);
+      } else {
+        group_size *= x.shape()[d];
       }
     }
     for (int d = 0; d < nd; ++d) {
       if (reduced[d]) perm.push_back(d);
     }
-    Shape grouped = kept;
-    grouped.push_back(-1);
+    grouped.push_back(group_size);
     auto group = [&](const array& a) { return reshape(transpose(a, perm, s), grouped, s); };
     array gx = group(x);
     array idx = op_ == ReduceOp::Max ? argmax(gx, -1, true, s) : argmin(gx, -1, true, s);
