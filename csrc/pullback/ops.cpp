@@ -173,11 +173,13 @@ array erf(const array& a, Stream s) { return unary("erf", UnaryOp::Erf, a, s, Do
 array erfinv(const array& a, Stream s) { return unary("erfinv", UnaryOp::ErfInv, a, s, Domain::real); }
 
 array floor(const array& a, Stream s) {
-  if (!is_inexact(a.dtype())) return a;
+  // Integers are their own floor, but its derivative is 0 as for floats (MLX's rule).
+  if (!is_inexact(a.dtype())) return stop_gradient(a, s);
   return unary("floor", UnaryOp::Floor, a, s, Domain::real);
 }
 array ceil(const array& a, Stream s) {
-  if (!is_inexact(a.dtype())) return a;
+  // Integers are their own ceil, but its derivative is 0 as for floats (MLX's rule).
+  if (!is_inexact(a.dtype())) return stop_gradient(a, s);
   return unary("ceil", UnaryOp::Ceil, a, s, Domain::real);
 }
 
@@ -224,7 +226,7 @@ array round_integer_to_power_of_ten(const array& a, int k, Stream s) {
 
 array round(const array& a, int decimals, Stream s) {
   if (!is_inexact(a.dtype())) {
-    if (decimals >= 0 || a.dtype() == Dtype::bool_) return a;
+    if (decimals >= 0 || a.dtype() == Dtype::bool_) return stop_gradient(a, s);  // derivative 0
     // Beyond 10**40 every 64-bit value rounds alike; the clamp also keeps -INT_MIN defined.
     return round_integer_to_power_of_ten(a, decimals < -40 ? 40 : -decimals, s);
   }
@@ -309,10 +311,9 @@ array arithmetic(BinaryOp op, const array& a, const array& b, Stream s) {
 
 // Integer-style arithmetic that has no meaning on two booleans.
 array numeric_arithmetic(const char* name, BinaryOp op, const array& a, const array& b, Stream s) {
+  // Booleans act as the integers 0 and 1 and stay bool (MLX): x ** y = x or not y,
+  // x // y = x and y, x % y = x and not y (with x // 0 = 0 and x % 0 = x as for integers).
   Dtype t = promote_types(a.dtype(), b.dtype());
-  if (t == Dtype::bool_) {
-    throw std::invalid_argument(std::string("[") + name + "] Not supported for boolean inputs.");
-  }
   if (is_complex(t) && op != BinaryOp::Power) {
     throw std::invalid_argument(std::string("[") + name + "] Not supported for complex inputs.");
   }

@@ -240,7 +240,7 @@ array dynamic_slice_update(const array& a, const array& update, const array& sta
 
 // ---- helpers shared by the op files ----
 // Normalizes a possibly negative axis; throws "[op] axis A is out of bounds for array of
-// dimension N." as std::invalid_argument.
+// dimension N." as std::out_of_range (IndexError, as in MLX).
 int normalize_axis(int axis, int ndim, const char* op);
 std::string shape_str(const Shape& shape);  // "(2,3)"
 std::string axes_str(const Axes& axes);     // "(1,)", "(0,2)"

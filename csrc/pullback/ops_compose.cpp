@@ -951,11 +951,6 @@ array logical_xor(const array& a, const array& b, Stream s) {
 std::pair<array, array> divmod(const array& a, const array& b, Stream s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
   if (is_complex(t)) fail("divmod", "complex64 is not supported.");
-  if (t == Dtype::bool_) {
-    // On booleans as 0/1 integers, cast back (True // True is True, True % True is False).
-    array x = astype(a, Dtype::uint8, s), y = astype(b, Dtype::uint8, s);
-    return {astype(floor_divide(x, y, s), t, s), astype(remainder(x, y, s), t, s)};
-  }
   return {floor_divide(a, b, s), remainder(a, b, s)};
 }
 

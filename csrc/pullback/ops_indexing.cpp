@@ -198,6 +198,10 @@ using Kind = IndexItem::Kind;
   throw std::out_of_range(std::string("[") + op + "] " + msg);
 }
 
+// A malformed key (its structure or dtypes, not an out-of-range value) is a ValueError, as
+// in MLX.
+[[noreturn]] void key_error(const char* op, const std::string& msg) { fail(op, msg); }
+
 // Python's slice bounds on an axis of size n, normalized for `slice` (stop may be -1 below a
 // negative step). No intermediate overflows: a negative bound plus n stays in range.
 void python_slice_bounds(int64_t n, const IndexItem& it, int64_t& start, int64_t& stop) {
@@ -248,10 +252,10 @@ ResolvedKey resolve(const char* op, const array& a, const IndexKey& key, Stream 
       consumed += it.index.dtype() == Dtype::bool_ ? it.index.ndim() : 1;
     }
   }
-  if (ellipses > 1) index_error(op, "An index can only have a single ellipsis ('...').");
+  if (ellipses > 1) key_error(op, "An index can only have a single ellipsis ('...').");
   const int nd = a.ndim();
   if (consumed > nd) {
-    index_error(op, "Too many indices for an array of shape " + shape_str(a.shape()) + ": " +
+    key_error(op, "Too many indices for an array of shape " + shape_str(a.shape()) + ": " +
                         std::to_string(consumed) + " were indexed.");
   }
   ResolvedKey r;
@@ -315,7 +319,7 @@ ResolvedKey resolve(const char* op, const array& a, const IndexKey& key, Stream 
         const array& idx = it.index;
         if (idx.dtype() != Dtype::bool_) {
           if (!is_integral(idx.dtype())) {
-            index_error(op, std::string("Arrays used as indices must be of integer or boolean "
+            key_error(op, std::string("Arrays used as indices must be of integer or boolean "
                                         "dtype; got ") + dtype_name(idx.dtype()) + ".");
           }
           add_advanced(idx, Kind::Array);
@@ -323,7 +327,7 @@ ResolvedKey resolve(const char* op, const array& a, const IndexKey& key, Stream 
         }
         for (int d = 0; d < idx.ndim(); ++d) {
           if (idx.shape()[d] != a.shape()[ax + d]) {
-            index_error(op, "A boolean index of shape " + shape_str(idx.shape()) +
+            key_error(op, "A boolean index of shape " + shape_str(idx.shape()) +
                                 " does not match the indexed array of shape " +
                                 shape_str(a.shape()) + " along axis " + std::to_string(ax + d) +
                                 ".");
@@ -354,7 +358,7 @@ ResolvedKey resolve(const char* op, const array& a, const IndexKey& key, Stream 
       } catch (const std::invalid_argument&) {
         std::string shapes;
         for (const array& i : raw) shapes += (shapes.empty() ? "" : " ") + shape_str(i.shape());
-        index_error(op, "Index arrays could not be broadcast together with shapes " + shapes + ".");
+        key_error(op, "Index arrays could not be broadcast together with shapes " + shapes + ".");
       }
     }
     r.index_shape = shape;

@@ -127,8 +127,10 @@ bool infer_shape(Shape& shape, size_t total, const char* op) {
 
 int normalize_axis(int axis, int ndim, const char* op) {
   if (axis < -ndim || axis >= ndim) {
-    fail(op, "axis " + std::to_string(axis) + " is out of bounds for array of dimension " +
-                 std::to_string(ndim) + ".");
+    // IndexError, as MLX raises for an axis out of range in every op that takes one.
+    throw std::out_of_range(std::string("[") + op + "] axis " + std::to_string(axis) +
+                            " is out of bounds for array of dimension " + std::to_string(ndim) +
+                            ".");
   }
   return axis < 0 ? axis + ndim : axis;
 }
@@ -188,8 +190,11 @@ array reshape(const array& a, Shape shape, Stream s) {
 
 array flatten(const array& a, int start_axis, int end_axis, Stream s) {
   if (a.ndim() == 0) return reshape(a, {1}, s);
-  int start = normalize_axis(start_axis, a.ndim(), "flatten");
-  int end = normalize_axis(end_axis, a.ndim(), "flatten");
+  // As in MLX, axes past either end are clamped to the array (flatten(a, 0, 9) flattens it
+  // all); only a start that lands after the end is an error.
+  const int nd = a.ndim();
+  int start = std::max(start_axis < 0 ? start_axis + nd : start_axis, 0);
+  int end = std::min(end_axis < 0 ? end_axis + nd : end_axis, nd - 1);
   if (start > end) {
     fail("flatten", "start_axis " + std::to_string(start_axis) + " comes after end_axis " +
                         std::to_string(end_axis) + " for an array of shape " + shape_str(a.shape()) + ".");

@@ -478,6 +478,15 @@ std::pair<array, array> to_operands(nb::handle a, nb::handle b, const char* op) 
   return {x, sb ? to_array_weak(b, x.dtype(), op) : to_array(b, std::nullopt, op)};
 }
 
+std::pair<array, array> to_logical_operands(nb::handle a, nb::handle b, const char* op) {
+  auto truth = [](nb::handle h) -> nb::object {
+    bool number = nb::isinstance<nb::int_>(h) || nb::isinstance<nb::float_>(h);
+    if (!number || nb::isinstance<nb::bool_>(h)) return nb::borrow(h);
+    return nb::bool_(PyObject_IsTrue(h.ptr()) == 1);
+  };
+  return to_operands(truth(a), truth(b), op);
+}
+
 // ---- argument converters ----
 
 std::optional<Dtype> to_dtype(nb::handle d, const char* op) {

@@ -23,6 +23,9 @@ array to_array(nb::handle obj, std::optional<Dtype> dtype = std::nullopt, const 
 array to_array_weak(nb::handle obj, Dtype partner, const char* op);
 // Both operands of a binary op, with scalars weakly typed against the other operand.
 std::pair<array, array> to_operands(nb::handle a, nb::handle b, const char* op);
+// The same for logical ops, which read a Python number only for its truth: no range check
+// against the other operand's dtype (logical_and(uint8_array, -1) works, as in MLX).
+std::pair<array, array> to_logical_operands(nb::handle a, nb::handle b, const char* op);
 bool is_python_scalar(nb::handle obj);
 // The array held by `h`, or nullptr when `h` is no array; an array instance that was never
 // initialised (array.__new__(array)) is a ValueError naming `op`.

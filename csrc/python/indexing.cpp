@@ -20,8 +20,8 @@ namespace {
 
 [[noreturn]] void bad_index(const char* op, nb::handle item) {
   std::string type = nb::type_name(item.type()).c_str();
-  throw std::out_of_range(std::string("[") + op +
-                          "] Only integers, slices (`:`), ellipsis (`...`), None, and integer or "
+  throw std::invalid_argument(std::string("[") + op +  // ValueError, as in MLX
+                              "] Only integers, slices (`:`), ellipsis (`...`), None, and integer or "
                           "boolean arrays (or lists) are valid indices; got an index of type '" +
                           type + "'.");
 }

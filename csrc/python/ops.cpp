@@ -81,10 +81,17 @@ void init_ops(nb::module_& m) {
   PB_BINARY(add) PB_BINARY(subtract) PB_BINARY(multiply) PB_BINARY(divide) PB_BINARY(floor_divide)
   PB_BINARY(remainder) PB_BINARY(power) PB_BINARY(maximum) PB_BINARY(minimum) PB_BINARY(arctan2)
   PB_BINARY(logaddexp) PB_BINARY(equal) PB_BINARY(not_equal) PB_BINARY(less) PB_BINARY(less_equal)
-  PB_BINARY(greater) PB_BINARY(greater_equal) PB_BINARY(logical_and) PB_BINARY(logical_or)
+  PB_BINARY(greater) PB_BINARY(greater_equal)
   PB_BINARY(matmul) PB_BINARY(bitwise_and) PB_BINARY(bitwise_or) PB_BINARY(bitwise_xor)
   PB_BINARY(left_shift) PB_BINARY(right_shift)
 #undef PB_BINARY
+#define PB_LOGICAL(name)                                                        \
+  m.def(#name, [](nb::handle a, nb::handle b, nb::handle s) {                  \
+    auto [x, y] = to_logical_operands(a, b, #name);                             \
+    return name(x, y, to_stream(s, #name));                                     \
+  }, nb::arg("a").none(), nb::arg("b").none(), nb::kw_only(), "stream"_a = nb::none());
+  PB_LOGICAL(logical_and) PB_LOGICAL(logical_or)
+#undef PB_LOGICAL
 
   m.def("where", [](nb::handle c, nb::handle x, nb::handle y, nb::handle s) {
     auto [a, b] = to_operands(x, y, "where");
@@ -96,10 +103,14 @@ void init_ops(nb::module_& m) {
 
   // ---- creation ----
   m.def("arange", [](nb::handle a, nb::handle b, nb::handle c, nb::handle dtype, nb::handle s) {
+    // MLX's two forms: arange(start, stop, step) and arange(stop, step), so stop= alone works.
     nb::handle start = a, stop = b, step = c;
+    nb::object zero = nb::int_(0);
     if (stop.is_none()) {
       stop = a;
-      start = nb::int_(0);
+      start = zero;
+    } else if (start.is_none()) {
+      start = zero;
     }
     if (stop.is_none()) throw std::invalid_argument("[arange] A stop value is required.");
     bool all_int = is_int_like(start) && is_int_like(stop) && (step.is_none() || is_int_like(step));
@@ -117,7 +128,7 @@ void init_ops(nb::module_& m) {
     double st = step.is_none() ? 1.0 : to_float(step, "arange", "step");
     return arange(to_float(start, "arange", "start"), to_float(stop, "arange", "stop"), st, t,
                   to_stream(s, "arange"));
-  }, nb::arg("start").none(), nb::arg("stop").none() = nb::none(), nb::arg("step").none() = nb::none(), "dtype"_a = nb::none(), nb::kw_only(),
+  }, nb::arg("start").none() = nb::none(), nb::arg("stop").none() = nb::none(), nb::arg("step").none() = nb::none(), "dtype"_a = nb::none(), nb::kw_only(),
      "stream"_a = nb::none());
   m.def("linspace", [](nb::handle start, nb::handle stop, nb::handle num, bool endpoint,
                        nb::handle dtype, nb::handle s) {
@@ -238,6 +249,7 @@ void init_ops(nb::module_& m) {
                             to_stream(s, "broadcast_arrays"));
   }, "arrays"_a, nb::kw_only(), "stream"_a = nb::none());
   m.def("broadcast_shapes", [](nb::args shapes) {
+    if (shapes.size() == 0) throw std::invalid_argument("[broadcast_shapes] Must provide at least one shape.");
     Shape out;
     for (nb::handle sh : shapes) out = broadcast_shapes(out, to_shape(sh, "broadcast_shapes", "shapes"));
     return nb::tuple(nb::cast(out));

@@ -99,8 +99,15 @@ void init_compose(nb::module_& m) {
     return tile(to_array(a, std::nullopt, "tile"), to_int_list(reps, "tile", "reps"), to_stream(s, "tile"));
   }, nb::arg("a").none(), nb::arg("reps").none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("roll", [](nb::handle a, nb::handle shift, nb::handle axis, nb::handle s) {
-    return roll(to_array(a, std::nullopt, "roll"), to_int_list(shift, "roll", "shift"),
-                to_axes(axis, "roll"), to_stream(s, "roll"));
+    auto shifts = to_int_list(shift, "roll", "shift");
+    auto axes = to_axes(axis, "roll");
+    // An int shift applies to every axis; a sequence needs one per axis (MLX).
+    if (axes && !nb::isinstance<nb::int_>(shift) && shifts.size() < axes->size()) {
+      throw std::invalid_argument("[roll] At least one shift value per axis is required, " +
+                                  std::to_string(shifts.size()) + " provided for " +
+                                  std::to_string(axes->size()) + " axes.");
+    }
+    return roll(to_array(a, std::nullopt, "roll"), shifts, axes, to_stream(s, "roll"));
   }, nb::arg("a").none(), nb::arg("shift").none(), nb::arg("axis").none() = nb::none(), nb::kw_only(),
      "stream"_a = nb::none());
   m.def("flip", [](nb::handle a, nb::handle axis, nb::handle s) {
@@ -234,13 +241,16 @@ void init_compose(nb::module_& m) {
   PB_UNARY(trunc) PB_UNARY(degrees) PB_UNARY(radians)
 #undef PB_UNARY
   m.def("logical_xor", [](nb::handle a, nb::handle b, nb::handle s) {
-    auto [x, y] = to_operands(a, b, "logical_xor");
+    auto [x, y] = to_logical_operands(a, b, "logical_xor");
     return logical_xor(x, y, to_stream(s, "logical_xor"));
   }, nb::arg("a").none(), nb::arg("b").none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("divmod", [](nb::handle a, nb::handle b, nb::handle s) {
     auto [x, y] = to_operands(a, b, "divmod");
     auto [q, r] = divmod(x, y, to_stream(s, "divmod"));
-    return nb::make_tuple(q, r);
+    nb::list out;  // a list, as MLX returns
+    out.append(nb::cast(q));
+    out.append(nb::cast(r));
+    return out;
   }, nb::arg("a").none(), nb::arg("b").none(), nb::kw_only(), "stream"_a = nb::none());
   m.def("count_nonzero", [](nb::handle a, nb::handle axis, bool keepdims, nb::handle s) {
     return count_nonzero(to_array(a, std::nullopt, "count_nonzero"), to_axes(axis, "count_nonzero"), keepdims,

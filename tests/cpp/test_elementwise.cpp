@@ -248,7 +248,7 @@ TEST(Unary, SpecialValues) {
   std::vector<double> s = to_doubles(sqrt(from_doubles({-1.0}, Dtype::float64)));
   EXPECT_TRUE(std::isnan(s[0]));
   std::vector<double> sg = to_doubles(sign(from_doubles({kNaN, -0.0}, Dtype::float32)));
-  EXPECT_EQ(sg[0], 0.0);  // MLX's sign(NaN)
+  EXPECT_EQ(sg[0], 0.0);  // sign(NaN) is 0 in MLX
   EXPECT_EQ(sg[1], 0.0);
   // Sigmoid neither overflows nor returns NaN far from zero.
   std::vector<double> sig = to_doubles(sigmoid(from_doubles({-200, 200}, Dtype::float32)));
@@ -431,13 +431,13 @@ TEST(Binary, IntegerFloorDivideAndRemainderSignRules) {
   }
 }
 
-TEST(Binary, IntegerDivisionByZeroGivesZero) {
+TEST(Binary, IntegerDivisionByZero) {
   for (Dtype t : {Dtype::int8, Dtype::int16, Dtype::int32, Dtype::int64, Dtype::uint8,
                   Dtype::uint16, Dtype::uint32, Dtype::uint64}) {
     SCOPED_TRACE(dtype_name(t));
     array x = from_doubles({7, 0, 100}, t), zero = from_doubles({0, 0, 0}, t);
     EXPECT_EQ(to_doubles(floor_divide(x, zero)), (std::vector<double>{0, 0, 0}));
-    EXPECT_EQ(to_doubles(remainder(x, zero)), (std::vector<double>{0, 0, 0}));
+    EXPECT_EQ(to_doubles(remainder(x, zero)), (std::vector<double>{7, 0, 100}));  // x % 0 = x (MLX)
   }
   // The most negative value divided by -1 wraps instead of trapping.
   array m8 = from_doubles({-128}, Dtype::int8), n8 = from_doubles({-1}, Dtype::int8);

@@ -422,17 +422,19 @@ TEST(Reduce, EmptyReductions) {
 
 TEST(Reduce, AxisErrors) {
   array a = iota({2, 3});
-  EXPECT_EQ(error_of<std::invalid_argument>([&] { sum(a, Axes{2}); }),
+  // An axis out of range is an IndexError (std::out_of_range), as in MLX; a repeated one a
+  // ValueError.
+  EXPECT_EQ(error_of<std::out_of_range>([&] { sum(a, Axes{2}); }),
             "[sum] axis 2 is out of bounds for array of dimension 2.");
-  EXPECT_THROW(mean(a, Axes{-3}), std::invalid_argument);
+  EXPECT_THROW(mean(a, Axes{-3}), std::out_of_range);
   EXPECT_EQ(error_of<std::invalid_argument>([&] { sum(a, Axes{1, -1}); }),
             "[sum] Duplicate axis 1 in axes (1,-1) for array of shape (2,3).");
   EXPECT_THROW(max(a, Axes{0, 0}), std::invalid_argument);
-  EXPECT_THROW(argmax(a, 2), std::invalid_argument);
-  EXPECT_THROW(softmax(a, Axes{5}), std::invalid_argument);
+  EXPECT_THROW(argmax(a, 2), std::out_of_range);
+  EXPECT_THROW(softmax(a, Axes{5}), std::out_of_range);
   EXPECT_THROW(logsumexp(a, Axes{0, -2}), std::invalid_argument);
-  EXPECT_THROW(var(a, Axes{3}), std::invalid_argument);
-  EXPECT_THROW(sum(array(1.f), Axes{0}), std::invalid_argument);
+  EXPECT_THROW(var(a, Axes{3}), std::out_of_range);
+  EXPECT_THROW(sum(array(1.f), Axes{0}), std::out_of_range);
 }
 
 TEST(Reduce, LogSumExpAndSoftmax) {
@@ -512,7 +514,7 @@ TEST(ReduceGrad, ProdHandlesZeros) {
             (std::vector<float>{12 + 6}));
 }
 
-TEST(ReduceGrad, MaxMinSplitAmongTies) {
+TEST(ReduceGrad, MaxMinTies) {
   array x = from_doubles({1, 5, 5, 2, 3, 0}, {2, 3}, Dtype::float32);
   EXPECT_EQ(to_vector<float>(grad_of([](const array& a) { return max(a, Axes{1}); }, x,
                                      from_doubles({2, 1}, {2}, Dtype::float32))),
@@ -524,7 +526,7 @@ TEST(ReduceGrad, MaxMinSplitAmongTies) {
             (std::vector<float>{0.25f, 0.25f, 0.25f, 0.25f}));
   EXPECT_EQ(
       to_vector<float>(tangent_of([](const array& a) { return max(a, Axes{1}); }, x, iota({2, 3}))),
-      (std::vector<float>{1.5f, 4}));
+      (std::vector<float>{1, 4}));  // the jvp takes the first tie's tangent (MLX)
 }
 
 TEST(ReduceGrad, NotDifferentiableGiveZeros) {

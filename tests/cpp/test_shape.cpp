@@ -27,9 +27,10 @@ TEST(ShapeHelpers, ShapeStrAndNormalizeAxis) {
   EXPECT_EQ(shape_str({}), "()");
   EXPECT_EQ(normalize_axis(-1, 3, "op"), 2);
   EXPECT_EQ(normalize_axis(1, 3, "op"), 1);
-  EXPECT_EQ(error_of<std::invalid_argument>([] { normalize_axis(3, 3, "sum"); }),
+  // IndexError in Python, as MLX raises for an axis out of range
+  EXPECT_EQ(error_of<std::out_of_range>([] { normalize_axis(3, 3, "sum"); }),
             "[sum] axis 3 is out of bounds for array of dimension 3.");
-  EXPECT_THROW(normalize_axis(-4, 3, "sum"), std::invalid_argument);
+  EXPECT_THROW(normalize_axis(-4, 3, "sum"), std::out_of_range);
 }
 
 TEST(Broadcast, Shapes) {
@@ -155,7 +156,7 @@ TEST(Transpose, ViewsAndErrors) {
   EXPECT_EQ(error_of<std::invalid_argument>([&] { transpose(a, {0, 1}); }),
             "[transpose] Received 2 axes (0,1) for an array of shape (2,3,4).");
   EXPECT_THROW(transpose(a, {0, 0, 1}), std::invalid_argument);
-  EXPECT_THROW(transpose(a, {0, 1, 3}), std::invalid_argument);
+  EXPECT_THROW(transpose(a, {0, 1, 3}), std::out_of_range);
 }
 
 TEST(Transpose, SwapAndMoveAxes) {
@@ -165,8 +166,8 @@ TEST(Transpose, SwapAndMoveAxes) {
   EXPECT_EQ(moveaxis(a, 0, -1).shape(), (Shape{3, 4, 2}));
   EXPECT_EQ(moveaxis(a, 2, 0).shape(), (Shape{4, 2, 3}));
   EXPECT_EQ(to_vector<float>(moveaxis(a, 2, 0))[1], 4);  // [0,0,1] <- a[0,1,0]
-  EXPECT_THROW(swapaxes(a, 0, 3), std::invalid_argument);
-  EXPECT_THROW(moveaxis(a, -4, 0), std::invalid_argument);
+  EXPECT_THROW(swapaxes(a, 0, 3), std::out_of_range);
+  EXPECT_THROW(moveaxis(a, -4, 0), std::out_of_range);
 }
 
 TEST(SqueezeExpand, Shapes) {
@@ -177,7 +178,7 @@ TEST(SqueezeExpand, Shapes) {
   EXPECT_EQ(to_vector<float>(squeeze(a)), to_vector<float>(a));
   EXPECT_EQ(error_of<std::invalid_argument>([&] { squeeze(a, Axes{1}); }),
             "[squeeze] Cannot squeeze axis 1 of an array of shape (1,3,1,2): its size is 3, not 1.");
-  EXPECT_THROW(squeeze(a, Axes{4}), std::invalid_argument);
+  EXPECT_THROW(squeeze(a, Axes{4}), std::out_of_range);
 
   array b = iota({3, 2});
   EXPECT_EQ(expand_dims(b, {0}).shape(), (Shape{1, 3, 2}));
@@ -187,7 +188,7 @@ TEST(SqueezeExpand, Shapes) {
   EXPECT_EQ(expand_dims(array(1.f), {0}).shape(), (Shape{1}));
   EXPECT_TRUE(shares_buffer(b, [&] { array e = expand_dims(b, {1}); e.eval(); return e; }()));
   EXPECT_THROW(expand_dims(b, {0, 0}), std::invalid_argument);
-  EXPECT_THROW(expand_dims(b, {3}), std::invalid_argument);
+  EXPECT_THROW(expand_dims(b, {3}), std::out_of_range);
 }
 
 TEST(Flatten, Ranges) {
@@ -198,7 +199,8 @@ TEST(Flatten, Ranges) {
   EXPECT_EQ(flatten(a, -2, -2).shape(), (Shape{2, 3, 4}));
   EXPECT_EQ(flatten(array(2.f)).shape(), (Shape{1}));
   EXPECT_THROW(flatten(a, 2, 1), std::invalid_argument);
-  EXPECT_THROW(flatten(a, 0, 3), std::invalid_argument);
+  EXPECT_EQ(flatten(a, 0, 3).shape(), (Shape{24}));  // axes past the end clamp (MLX)
+  EXPECT_THROW(flatten(a, 3, 3), std::invalid_argument);
 }
 
 TEST(Concatenate, AxesAndPromotion) {
@@ -227,7 +229,7 @@ TEST(Concatenate, AxesAndPromotion) {
             "concatenation axis 0.");
   EXPECT_THROW(concatenate({a, iota({4})}, 0), std::invalid_argument);
   EXPECT_THROW(concatenate({}, 0), std::invalid_argument);
-  EXPECT_THROW(concatenate({a, a}, 2), std::invalid_argument);
+  EXPECT_THROW(concatenate({a, a}, 2), std::out_of_range);
   EXPECT_THROW(concatenate({array(1.f), array(2.f)}, 0), std::invalid_argument);
 }
 
@@ -245,7 +247,7 @@ TEST(Stack, Axes) {
   EXPECT_EQ(error_of<std::invalid_argument>([&] { stack({a, iota({3})}); }),
             "[stack] All arrays must have the same shape; array 0 has shape (2,3) and array 1 has "
             "shape (3,).");
-  EXPECT_THROW(stack({a, b}, 3), std::invalid_argument);
+  EXPECT_THROW(stack({a, b}, 3), std::out_of_range);
 }
 
 TEST(Split, SectionsAndIndices) {
@@ -259,7 +261,7 @@ TEST(Split, SectionsAndIndices) {
   EXPECT_EQ(error_of<std::invalid_argument>([&] { split(a, 4); }),
             "[split] Array of shape (6,2) cannot be split into 4 equal sections along axis 0.");
   EXPECT_THROW(split(a, 0), std::invalid_argument);
-  EXPECT_THROW(split(a, 2, 2), std::invalid_argument);
+  EXPECT_THROW(split(a, 2, 2), std::out_of_range);
 
   auto at = split(a, Shape{1, 4}, 0);
   ASSERT_EQ(at.size(), 3u);

@@ -363,6 +363,13 @@ def _floor_divide(a, b):
     return np.floor(a / b)
 
 
+def _remainder(a, b):
+    if a.dtype.kind in "iub":
+        # x % 0 is x for integers in MLX (NumPy says 0)
+        return np.where(b == 0, a, np.remainder(a, np.where(b == 0, 1, b))).astype(a.dtype)
+    return np.remainder(a, b)
+
+
 def _power(a, b):
     if a.dtype.kind in "iu" and np.any(b < 0):
         return None  # NumPy refuses integers to negative powers
@@ -386,9 +393,9 @@ BINARY = [
     Op("subtract", lambda a, b: a ^ b if a.dtype == np.bool_ else a - b, ALL, grad=True),
     Op("multiply", np.multiply, ALL, grad=True),
     Op("divide", np.divide, ALL, out=F, grad=True, grad_domain=(0.5, 2)),
-    Op("floor_divide", _floor_divide, NUMERIC, grad=False),
-    Op("remainder", np.remainder, NUMERIC, grad=True, grad_domain=(0.5, 2)),
-    Op("power", _power, NUMERIC + ("complex64",), grad=True, grad_domain=(0.5, 2)),
+    Op("floor_divide", _floor_divide, NUMERIC + ("bool_",), grad=False),
+    Op("remainder", _remainder, NUMERIC + ("bool_",), grad=True, grad_domain=(0.5, 2)),
+    Op("power", _power, NUMERIC + ("bool_", "complex64"), grad=True, grad_domain=(0.5, 2)),
     Op("maximum", np.maximum, ALL, grad=True),
     Op("minimum", np.minimum, ALL, grad=True),
     Op("arctan2", np.arctan2, REAL, out=F, grad=True, grad_domain=(0.3, 2)),

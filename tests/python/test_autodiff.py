@@ -185,6 +185,32 @@ def test_max_grad_with_ties_splits_or_picks_consistently():
     assert mx.sum(g).item() == pytest.approx(1.0)
 
 
+def test_max_min_reduce_derivatives_at_ties_and_nan_follow_mlx():
+    # Values checked against mlx 0.32. The vjp splits the cotangent among ties; the jvp takes
+    # the tangent of the element argmax/argmin picks (the first tie, or the NaN).
+    x = mx.array([[1.0, 3.0, 3.0, -2.0], [2.0, -1.0, 2.0, 2.0]])
+    t = mx.array([[0.0, 1.0, 2.0, 3.0], [8.0, 9.0, 10.0, 11.0]])
+    np.testing.assert_allclose(np.array(mx.grad(lambda a: mx.max(a, axis=1).sum())(x)),
+                               [[0.0, 0.5, 0.5, 0.0], [1 / 3, 0.0, 1 / 3, 1 / 3]], rtol=1e-6)
+    _, (jt,) = mx.jvp(lambda a: mx.max(a, axis=1), [x], [t])
+    assert jt.tolist() == [1.0, 8.0]
+    _, (jt,) = mx.jvp(lambda a: mx.min(a, axis=1), [x], [t])
+    assert jt.tolist() == [3.0, 9.0]
+    _, (jt,) = mx.jvp(lambda a: mx.max(a), [x], [t])
+    assert jt.item() == 1.0
+    _, (jt,) = mx.jvp(lambda a: mx.max(a, axis=0), [x.T], [t.T])
+    assert jt.tolist() == [1.0, 8.0]
+    # A NaN in the group: the vjp is NaN over the whole group, the jvp the NaN's tangent.
+    y = mx.array([[1.0, float("nan"), 3.0], [4.0, 5.0, 6.0]])
+    ty = mx.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    for op in (mx.max, mx.min):
+        g = mx.grad(lambda a: op(a, axis=1).sum())(y)
+        assert np.isnan(np.array(g[0])).all()
+        _, (jt,) = mx.jvp(lambda a: op(a, axis=1), [y], [ty])
+        assert jt[0].item() == 2.0
+    assert mx.grad(lambda a: mx.max(a, axis=1).sum())(y)[1].tolist() == [0.0, 0.0, 1.0]
+
+
 
 def test_maximum_minimum_ties_send_the_derivative_to_the_second_operand():
     # MLX's rule (checked against mlx 0.32): at a tie the whole derivative goes to b, so

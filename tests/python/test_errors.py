@@ -20,41 +20,20 @@ CASES = [
     ("reshape_negative", lambda: mx.reshape(A(2, 3), (-2, -3)), "reshape"),
     ("transpose_count", lambda: mx.transpose(A(2, 3), (0,)), "transpose"),
     ("transpose_repeat", lambda: mx.transpose(A(2, 3), (0, 0)), "transpose"),
-    ("transpose_range", lambda: mx.transpose(A(2, 3), (0, 2)), "transpose"),
-    ("swapaxes", lambda: mx.swapaxes(A(2, 3), 0, 2), "swapaxes"),
-    ("moveaxis", lambda: mx.moveaxis(A(2, 3), 0, -3), "moveaxis"),
     ("squeeze_not_one", lambda: mx.squeeze(A(2, 1), 0), "squeeze"),
-    ("squeeze_range", lambda: mx.squeeze(A(2, 1), 2), "squeeze"),
-    ("expand_dims_range", lambda: mx.expand_dims(A(2, 3), 3), "expand_dims"),
     ("expand_dims_repeat", lambda: mx.expand_dims(A(2, 3), (0, 0)), "expand_dims"),
     ("broadcast_to", lambda: mx.broadcast_to(A(2, 3), (4, 3)), "broadcast_(to|shapes)"),
     ("broadcast_to_fewer_dims", lambda: mx.broadcast_to(A(2, 3), (3,)), "broadcast_(to|shapes)"),
-    ("flatten_range", lambda: mx.flatten(A(2, 3), 0, 2), "flatten"),
+    # flatten clamps axes past the ends (as MLX does); a start past the clamped end is an error
+    ("flatten_range", lambda: mx.flatten(A(2, 3), 2, 2), "flatten"),
     ("flatten_order", lambda: mx.flatten(A(2, 3, 4), 2, 1), "flatten"),
     ("concatenate_shapes", lambda: mx.concatenate([A(2, 3), A(3, 4)], axis=0), "concatenate"),
     ("concatenate_ndim", lambda: mx.concatenate([A(2, 3), A(3)]), "concatenate"),
-    ("concatenate_axis", lambda: mx.concatenate([A(2, 3), A(2, 3)], axis=2), "concatenate"),
     ("concatenate_empty", lambda: mx.concatenate([]), "concatenate"),
     ("stack_shapes", lambda: mx.stack([A(2, 3), A(3, 2)]), "stack"),
-    ("stack_axis", lambda: mx.stack([A(2), A(2)], axis=3), "stack"),
     ("stack_empty", lambda: mx.stack([]), "stack"),
     ("split_uneven", lambda: mx.split(A(5), 2), "split"),
-    ("split_axis", lambda: mx.split(A(4), 2, axis=1), "split"),
-    ("sum_axis", lambda: mx.sum(A(2, 3), axis=2), "sum"),
-    ("sum_negative_axis", lambda: mx.sum(A(2, 3), axis=-3), "sum"),
     ("sum_repeat", lambda: mx.sum(A(2, 3), axis=(0, 0)), "sum"),
-    ("mean_axis", lambda: mx.mean(A(2, 3), axis=5), "mean"),
-    ("prod_axis", lambda: mx.prod(A(2, 3), axis=2), "prod"),
-    ("max_axis", lambda: mx.max(A(2, 3), axis=2), "max"),
-    ("min_axis", lambda: mx.min(A(2, 3), axis=(0, 3)), "min"),
-    ("all_axis", lambda: mx.all(A(2, 3), axis=2), "all"),
-    ("any_axis", lambda: mx.any(A(2, 3), axis=2), "any"),
-    ("var_axis", lambda: mx.var(A(2, 3), axis=2), "var"),
-    ("std_axis", lambda: mx.std(A(2, 3), axis=2), "std"),
-    ("logsumexp_axis", lambda: mx.logsumexp(A(2, 3), axis=2), "logsumexp"),
-    ("argmax_axis", lambda: mx.argmax(A(2, 3), axis=2), "argmax"),
-    ("argmin_axis", lambda: mx.argmin(A(2, 3), axis=-3), "argmin"),
-    ("softmax_axis", lambda: mx.softmax(A(2, 3), axis=2), "softmax"),
     ("max_empty", lambda: mx.max(mx.zeros((0,))), "max"),
     ("argmax_empty", lambda: mx.argmax(mx.zeros((0, 2)), axis=0), "argmax"),
     ("matmul_inner", lambda: mx.matmul(A(2, 3), A(4, 5)), "matmul"),
@@ -72,11 +51,60 @@ CASES = [
 ]
 
 
+# An axis out of range is an IndexError in every op that takes one, as in MLX.
+AXIS_CASES = [
+    ("transpose_range", lambda: mx.transpose(A(2, 3), (0, 2)), "transpose"),
+    ("swapaxes", lambda: mx.swapaxes(A(2, 3), 0, 2), "swapaxes"),
+    ("moveaxis", lambda: mx.moveaxis(A(2, 3), 0, -3), "moveaxis"),
+    ("squeeze_range", lambda: mx.squeeze(A(2, 1), 2), "squeeze"),
+    ("expand_dims_range", lambda: mx.expand_dims(A(2, 3), 3), "expand_dims"),
+    ("concatenate_axis", lambda: mx.concatenate([A(2, 3), A(2, 3)], axis=2), "concatenate"),
+    ("stack_axis", lambda: mx.stack([A(2), A(2)], axis=3), "stack"),
+    ("split_axis", lambda: mx.split(A(4), 2, axis=1), "split"),
+    ("sum_axis", lambda: mx.sum(A(2, 3), axis=2), "sum"),
+    ("sum_negative_axis", lambda: mx.sum(A(2, 3), axis=-3), "sum"),
+    ("mean_axis", lambda: mx.mean(A(2, 3), axis=5), "mean"),
+    ("prod_axis", lambda: mx.prod(A(2, 3), axis=2), "prod"),
+    ("max_axis", lambda: mx.max(A(2, 3), axis=2), "max"),
+    ("min_axis", lambda: mx.min(A(2, 3), axis=(0, 3)), "min"),
+    ("all_axis", lambda: mx.all(A(2, 3), axis=2), "all"),
+    ("any_axis", lambda: mx.any(A(2, 3), axis=2), "any"),
+    ("var_axis", lambda: mx.var(A(2, 3), axis=2), "var"),
+    ("std_axis", lambda: mx.std(A(2, 3), axis=2), "std"),
+    ("logsumexp_axis", lambda: mx.logsumexp(A(2, 3), axis=2), "logsumexp"),
+    ("argmax_axis", lambda: mx.argmax(A(2, 3), axis=2), "argmax"),
+    ("argmin_axis", lambda: mx.argmin(A(2, 3), axis=-3), "argmin"),
+    ("softmax_axis", lambda: mx.softmax(A(2, 3), axis=2), "softmax"),
+    ("cumsum_axis", lambda: mx.cumsum(A(2, 3), axis=2), "cumsum"),
+    ("take_axis", lambda: mx.take(A(2, 3), mx.array([0]), axis=-3), "take"),
+    ("fft_axis", lambda: mx.fft.fft(A(2, 3), axis=2), "fft"),
+]
+
+
 @pytest.mark.parametrize("thunk, op", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_value_errors_name_the_op(thunk, op):
     with pytest.raises(ValueError) as info:
         mx.eval(thunk())
     assert re.search(rf"\[({op})\]", str(info.value)), f"message: {info.value}"
+
+
+@pytest.mark.parametrize("thunk, op", [c[1:] for c in AXIS_CASES], ids=[c[0] for c in AXIS_CASES])
+def test_axis_out_of_range_is_index_error(thunk, op):
+    with pytest.raises(IndexError) as info:
+        mx.eval(thunk())
+    assert re.search(rf"\[({op})\]", str(info.value)), f"message: {info.value}"
+
+
+def test_flatten_clamps_axes_like_mlx():
+    a = A(2, 3, 4)
+    assert mx.flatten(a, 0, 3).shape == (24,)
+    assert mx.flatten(a, 1, 5).shape == (2, 12)
+    assert mx.flatten(a, -5, -1).shape == (24,)
+    assert mx.flatten(a, -4, 1).shape == (6, 4)
+    assert mx.flatten(a, 2, 3).shape == (2, 3, 4)
+    for start, end in [(3, 3), (0, -4), (5, 9), (2, 1)]:
+        with pytest.raises(ValueError, match=r"\[flatten\]"):
+            mx.flatten(a, start, end)
 
 
 @pytest.mark.parametrize("op", ["add", "subtract", "multiply", "divide", "maximum", "power",
@@ -198,10 +226,21 @@ def test_error_inside_lazy_graph_is_raised_at_construction():
 
 
 @pytest.mark.parametrize("op", ["power", "floor_divide", "remainder"])
-def test_integer_style_ops_reject_booleans_at_the_call(op):
+def test_integer_style_ops_take_booleans_as_mlx(op):
+    # MLX computes these on booleans as 0/1 and keeps bool (see test_ops_elementwise for values).
     a = mx.array([True, False])
-    with pytest.raises(ValueError, match=rf"\[{op}\]"):
-        getattr(mx, op)(a, a)
+    assert getattr(mx, op)(a, a).dtype == mx.bool_
+
+
+def test_roll_and_broadcast_shapes_argument_errors_as_mlx():
+    a = mx.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"\[roll\] At least one shift value per axis"):
+        mx.roll(a, [1], (0, 1))
+    assert mx.roll(mx.arange(4).reshape(2, 2), 1, (0, 1)).tolist() == [[3, 2], [1, 0]]
+    with pytest.raises(ValueError, match=r"\[broadcast_shapes\]"):
+        mx.broadcast_shapes()
+    assert mx.arange(stop=3).tolist() == [0, 1, 2]
+    assert mx.arange(5, step=2).tolist() == [0, 2, 4]
 
 
 @pytest.mark.parametrize(

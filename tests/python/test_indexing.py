@@ -85,8 +85,8 @@ def test_random_keys_against_numpy():
         key = tuple(key)
         try:
             want = a[key]
-        except IndexError:  # index arrays that do not broadcast
-            with pytest.raises(IndexError):
+        except IndexError:  # index arrays that do not broadcast: a ValueError in MLX
+            with pytest.raises(ValueError):
                 mx.array(a)[as_mx_key(key)]
             continue
         got = mx.array(a)[as_mx_key(key)]
@@ -177,13 +177,14 @@ def test_index_errors():
     a = mx.arange(6).reshape(2, 3)
     with pytest.raises(IndexError, match=r"^\[__getitem__\] Index 2 is out of bounds for axis 0"):
         a[2]
-    with pytest.raises(IndexError, match=r"^\[__getitem__\] Too many indices"):
+    # A malformed key is a ValueError (as in MLX); only out-of-range values are IndexErrors.
+    with pytest.raises(ValueError, match=r"^\[__getitem__\] Too many indices"):
         a[0, 0, 0]
-    with pytest.raises(IndexError, match=r"integer or boolean"):
+    with pytest.raises(ValueError, match=r"integer or boolean"):
         a[mx.array([0.5])]
-    with pytest.raises(IndexError, match=r"boolean index of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"boolean index of shape \(3,\)"):
         a[mx.array([True, False, True])]
-    with pytest.raises(IndexError, match=r"could not be broadcast together with shapes \(2,\) \(3,\)"):
+    with pytest.raises(ValueError, match=r"could not be broadcast together with shapes \(2,\) \(3,\)"):
         a[mx.array([0, 1]), mx.array([0, 1, 2])]
     # Array entries out of range raise when the result is evaluated, naming the op.
     b = a[mx.array([0, 5])]
@@ -195,6 +196,10 @@ def test_index_errors():
         mx.eval(c)
     with pytest.raises(IndexError):
         mx.eval(mx.take(a, mx.array([-7])))
+    with pytest.raises(ValueError, match=r"single ellipsis"):
+        a[..., ...]
+    with pytest.raises(ValueError, match=r"valid indices"):
+        a[1.0]
     with pytest.raises(ValueError, match=r"^\[__setitem__\] Cannot assign a value of shape \(4,\)"):
         a[mx.array([0, 1])] = mx.zeros(4)
     with pytest.raises(ValueError, match=r"^\[take_along_axis\]"):
@@ -274,3 +279,14 @@ def test_derivative_with_respect_to_indices_is_an_error():
         mx.grad(f)(mx.array([0.0, 1.0]))
     g = lambda x: mx.take(x, mx.stop_gradient(mx.astype(x, mx.int32))).sum()
     assert mx.grad(g)(mx.array([0.0, 1.0])).tolist() == [1.0, 1.0]
+
+
+def test_scatter_max_min_vjp_at_ties_follows_mlx():
+    # MLX's rule (checked against mlx 0.32): every source equal to the result (the original
+    # element and each tied update) gets the whole cotangent.
+    y0 = mx.array([[1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0]])
+    w = mx.arange(12.0).reshape(3, 4)
+    g = mx.grad(lambda y: mx.sum(y.at[mx.array([0, 0])].maximum(y[1:3]) * w))(y0)
+    assert g.tolist() == [[0, 1, 2, 0], [4, 5, 8, 10], [8, 10, 10, 11]]
+    g = mx.grad(lambda y: mx.sum(y.at[mx.array([0])].minimum(y[1:2]) * w))(y0)
+    assert g.tolist() == [[0, 0, 2, 3], [4, 6, 8, 7], [8, 9, 10, 11]]

@@ -518,3 +518,53 @@ def test_transposed_operands_keep_values_and_layouts(perm):
     np.testing.assert_allclose(np.array(z[1:, ::-1]), (np.exp(at) + bt)[1:, ::-1], rtol=1e-6)
     np.testing.assert_allclose(np.array(z @ mx.ones((z.shape[-1], 2))),
                                (np.exp(at) + bt) @ np.ones((at.shape[-1], 2), np.float32), rtol=1e-5)
+
+
+def test_integer_and_bool_division_edges_follow_mlx():
+    # Values checked against mlx 0.32: x % 0 = x and x // 0 = 0 for integers; booleans act as
+    # 0/1 and stay bool in power, floor_divide and remainder; divmod returns a list.
+    a = mx.array([-7, 7, 0, 5], dtype=mx.int8)
+    b = mx.array([0, 0, 0, 3], dtype=mx.int8)
+    assert mx.remainder(a, b).tolist() == [-7, 7, 0, 2]
+    assert mx.floor_divide(a, b).tolist() == [0, 0, 0, 1]
+    u = mx.array([249, 7, 0, 5], dtype=mx.uint8)
+    assert mx.remainder(u, mx.array([0, 0, 0, 3], dtype=mx.uint8)).tolist() == [249, 7, 0, 2]
+    p, q = mx.array([True, True, False, False]), mx.array([True, False, True, False])
+    for op, want in [(mx.power, [True, True, False, True]),
+                     (mx.remainder, [False, True, False, False]),
+                     (mx.floor_divide, [True, False, False, False])]:
+        r = op(p, q)
+        assert r.dtype == mx.bool_ and r.tolist() == want
+    assert mx.power(mx.array([True, False]), True).tolist() == [True, False]
+    out = mx.divmod(mx.array([7, -7]), mx.array([2, 2]))
+    assert isinstance(out, list) and [o.tolist() for o in out] == [[3, -4], [1, 1]]
+
+
+def test_integer_rounding_has_zero_derivative_and_predicate_tangent_dtypes():
+    # MLX: floor/ceil/round of integers are the integers, with derivative 0 as for floats.
+    x = mx.array([-3, 0, 2])
+    for op in (mx.floor, mx.ceil, mx.round):
+        assert op(x).tolist() == [-3, 0, 2]
+        assert mx.grad(lambda v: op(v).sum())(x).tolist() == [0, 0, 0]
+    # A predicate's tangent: the tangent's dtype where MLX compares x (isnan, isposinf,
+    # isneginf of floats), bool where it is a logical op (isinf, isfinite, logical_not).
+    f = mx.array([1.0, float("nan"), float("inf")])
+    t = mx.ones(3)
+    for op, dtype in [(mx.isnan, mx.float32), (mx.isposinf, mx.float32), (mx.isneginf, mx.float32),
+                      (mx.isinf, mx.bool_), (mx.isfinite, mx.bool_), (mx.logical_not, mx.bool_)]:
+        _, (tan,) = mx.jvp(op, [f], [t])
+        assert tan.dtype == dtype and not np.array(tan).any(), op
+    _, (tan,) = mx.jvp(mx.isnan, [mx.array([1, 2])], [mx.array([1, 1])])
+    assert tan.dtype == mx.bool_
+
+
+def test_logical_ops_read_python_numbers_for_their_truth():
+    # MLX: a Python number next to a narrow integer array is only tested for truth, so values
+    # outside the array's range are fine (they raise in arithmetic ops).
+    u = mx.array([0, 1, 2], dtype=mx.uint8)
+    assert mx.logical_and(u, -1).tolist() == [False, True, True]
+    assert mx.logical_or(300, mx.array([0, 0], dtype=mx.int8)).tolist() == [True, True]
+    assert mx.logical_xor(u, 0.0).tolist() == [False, True, True]
+    assert mx.logical_and(2, 0).item() is False
+    with pytest.raises(ValueError, match=r"\[add\]"):
+        mx.add(u, -1)

@@ -133,7 +133,8 @@ array exclusive_products(const array& a, const Arrays& indices, const array& upd
 }
 
 // For scatter_max/min: which sources (a's elements, and each update) equal the result, and how
-// many sources tie there. The derivative is split evenly among tied sources.
+// many sources tie there. The forward derivative is split evenly among tied sources; the
+// vjp gives every tied source the whole cotangent (MLX's rule).
 struct Winners {
   array a_mask, upd_mask, count;  // masks in the value dtype; count per element of `out`
 };
@@ -193,9 +194,10 @@ Arrays Scatter::vjp(const Arrays& primals, const Arrays& cts, const Ints& argnum
       }
       case ScatterReduce::Max:
       case ScatterReduce::Min: {
+        // Every source equal to the result gets the whole cotangent, as in MLX (ties are not
+        // split, unlike the max reduction's vjp).
         Winners w = winners(a, indices, upd, outputs[0], axes_, batch_, s);
-        array share = divide(ct, w.count, s);
-        grads.push_back(wrt_a ? multiply(share, w.a_mask, s) : multiply(gathered(share), w.upd_mask, s));
+        grads.push_back(wrt_a ? multiply(ct, w.a_mask, s) : multiply(gathered(ct), w.upd_mask, s));
         break;
       }
     }

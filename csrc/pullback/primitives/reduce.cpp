@@ -67,7 +67,9 @@ array Reduce::input_weights(const array& x, const array& out) {
   if (op_ == ReduceOp::Max || op_ == ReduceOp::Min) {
     array mask = equal(x, out, s);
     array count = astype(sum(mask, axes, true, s), x.dtype(), s);
-    return where(mask, reciprocal(count, s), zero, s);
+    // mask / count: a group whose extremum is NaN matches nothing and gets 0/0 = NaN
+    // everywhere, as in MLX, so a NaN is not hidden behind a zero derivative.
+    return divide(astype(mask, x.dtype(), s), count, s);
   }
   array one(1.0, x.dtype());
   array is_zero = equal(x, zero, s);
@@ -107,6 +109,33 @@ Arrays Reduce::jvp(const Arrays& primals, const Arrays& tangents, const Ints&) {
   };
   if (op_ == ReduceOp::Sum) return {reduce_sum(tangents[0])};
   if (op_ == ReduceOp::And || op_ == ReduceOp::Or) return {zeros(out_shape, out_dtype_, s)};
+  if (op_ == ReduceOp::Max || op_ == ReduceOp::Min) {
+    // MLX's forward rule: the tangent of the element that argmax/argmin picks (the first of
+    // ties, a NaN where there is one), unlike the vjp, which splits among ties.
+    const int nd = x.ndim();
+    std::vector<bool> reduced(nd, false);
+    for (int ax : axes_) reduced[ax] = true;
+    Axes perm;
+    Shape grouped;  // the kept axes, then one axis of the reduced group's size
+    int64_t group_size = 1;
+    for (int d = 0; d < nd; ++d) {
+      if (!reduced[d]) {
+        perm.push_back(d);
+        grouped.push_back(x.shape()[d]);
+      } else {
+        group_size *= x.shape()[d];
+      }
+    }
+    for (int d = 0; d < nd; ++d) {
+      if (reduced[d]) perm.push_back(d);
+    }
+    grouped.push_back(group_size);
+    auto group = [&](const array& a) { return reshape(transpose(a, perm, s), grouped, s); };
+    array gx = group(x);
+    array idx = op_ == ReduceOp::Max ? argmax(gx, -1, true, s) : argmin(gx, -1, true, s);
+    array picked = take_along_axis(group(tangents[0]), idx, -1, s);
+    return {astype(reshape(picked, out_shape, s), out_dtype_, s)};
+  }
   array out(out_shape, out_dtype_, std::make_shared<Reduce>(s, op_, axes_, out_dtype_), {x});
   array w = weights(x, out);
   return {reduce_sum(astype(multiply(tangents[0], w, s), x.dtype(), s))};

@@ -81,7 +81,9 @@ static array extremum_source(const array& x, const array& out, int axis, bool re
   if (is_inexact(x.dtype())) mask = logical_or(mask, isnan(x, s), s);
   array fill(reverse ? n : int64_t(-1), idx);
   array src = where(mask, positions(n, axis, x.ndim(), idx, s), fill, s);
-  return scan_node(src, reverse ? ScanOp::Min : ScanOp::Max, axis, reverse, true, s);
+  // Positions are piecewise constant in x: no derivative flows through them, and marking that
+  // lets the scatter of the vjp be differentiated again (grad of grad).
+  return stop_gradient(scan_node(src, reverse ? ScanOp::Min : ScanOp::Max, axis, reverse, true, s), s);
 }
 
 namespace {

@@ -104,8 +104,15 @@ Arrays Unary::vjp(const Arrays& primals, const Arrays& cts, const Ints&, const A
 Arrays Unary::jvp(const Arrays& primals, const Arrays& ts, const Ints&) {
   const array& x = primals[0];
   const Stream s = stream();
-  // A predicate's tangent is a zero that can flow into later ops: in the tangent's dtype.
-  if (unary_op_is_predicate(op_)) return {zeros(x.shape(), ts[0].dtype(), s)};
+  // A predicate's tangent is a zero that later ops promote. Its dtype follows MLX, where
+  // isnan/isposinf/isneginf of a float are comparisons of x (zeros in the tangent's dtype) and
+  // the rest are logical ops (bool zeros).
+  if (unary_op_is_predicate(op_)) {
+    const bool compares_x = op_ == UnaryOp::IsNan || op_ == UnaryOp::IsPosInf ||
+                            op_ == UnaryOp::IsNegInf;
+    Dtype t = compares_x && is_inexact(x.dtype()) ? ts[0].dtype() : Dtype::bool_;
+    return {zeros(x.shape(), t, s)};
+  }
   switch (op_) {
     case UnaryOp::Negative: return {negative(ts[0], s)};
     case UnaryOp::Conjugate: return {conjugate(ts[0], s)};

@@ -40,7 +40,7 @@ T int_floor_div(T a, T b) {
 }
 template <typename T>
 T int_remainder(T a, T b) {
-  if (b == 0) return 0;
+  if (b == 0) return a;  // x mod 0 = x, as in MLX (and Knuth's definition)
   if constexpr (std::is_signed_v<T>) {
     if (b == T(-1)) return 0;
     T r = a % b;
@@ -143,17 +143,19 @@ void dispatch_op(BinaryOp op, const array& a, const array& b, array& out) {
       else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(x / y); });
     case BinaryOp::FloorDivide:
       if constexpr (is_int) return run<T, T>(a, b, out, int_floor_div<T>);
+      else if constexpr (is_bool) return run<T, T>(a, b, out, [](T x, T y) { return T(x && y); });
       else if constexpr (is_real_float<R>)
         return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(std::floor(x / y)); });
       else bad_dtype(op, a.dtype());
     case BinaryOp::Remainder:
       if constexpr (is_int) return run<T, T>(a, b, out, int_remainder<T>);
+      else if constexpr (is_bool) return run<T, T>(a, b, out, [](T x, T y) { return T(x && !y); });
       else if constexpr (is_real_float<R>)
         return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(float_remainder(x, y)); });
       else bad_dtype(op, a.dtype());
     case BinaryOp::Power:
       if constexpr (is_int) return run<T, T>(a, b, out, int_power<T>);
-      else if constexpr (is_bool) bad_dtype(op, a.dtype());
+      else if constexpr (is_bool) return run<T, T>(a, b, out, [](T x, T y) { return T(x || !y); });
       else return run<T, T>(a, b, out, [](R x, R y) { return static_cast<T>(std::pow(x, y)); });
     case BinaryOp::Maximum:
       if constexpr (is_cplx<T>)
