@@ -405,6 +405,13 @@ nb::object numpy_bfloat16() {
   }();
   return dtype;
 }
+
+// numpy_bfloat16() once ml_dtypes has been imported, else None without importing it: an array
+// of its dtype cannot exist before, and the import takes most of a second.
+nb::object imported_numpy_bfloat16() {
+  if (PyDict_GetItemString(PyImport_GetModuleDict(), "ml_dtypes") == nullptr) return nb::none();
+  return numpy_bfloat16();
+}
 }  // namespace
 
 array to_array(nb::handle obj, std::optional<Dtype> dtype, const char* op) {
@@ -420,7 +427,7 @@ array to_array(nb::handle obj, std::optional<Dtype> dtype, const char* op) {
                           ", not an array.").c_str());
   }
   // ml_dtypes' bfloat16 NumPy arrays: their bits, read as uint16, are the bfloat16 values.
-  nb::object bf16 = numpy_bfloat16();
+  nb::object bf16 = imported_numpy_bfloat16();
   if (!bf16.is_none() && nb::hasattr(obj, "dtype") && obj.attr("dtype").equal(bf16)) {
     nb::object bits_view = obj.attr("view")(nb::module_::import_("numpy").attr("uint16"));
     array bits = to_array(bits_view, Dtype::uint16, op);

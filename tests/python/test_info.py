@@ -1,5 +1,8 @@
 """finfo / iinfo against NumPy, print options, and the device namespaces MLX programs touch."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -80,6 +83,14 @@ def test_bfloat16_numpy_interop_through_ml_dtypes():
     back = mx.array(n)
     assert back.dtype == mx.bfloat16 and back.tolist() == [[1.5, 3.0], [-2.25, 0.0078125]]
     assert mx.array(n, dtype=mx.float32).dtype == mx.float32
+
+
+def test_numpy_conversion_leaves_ml_dtypes_unimported():
+    # Its import takes most of a second; a bfloat16 NumPy array cannot exist before it.
+    code = ("import sys, numpy as np, pullback.core as mx; mx.array(np.zeros(3)); "
+            "np.array(mx.ones(2)); print('ml_dtypes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_equality_with_python_sequences_compares_objects():

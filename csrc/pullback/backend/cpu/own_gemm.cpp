@@ -16,9 +16,10 @@
 // its accumulators in registers (AVX-512: 12 x 32, AVX2: 6 x 16). A row-major a is read in
 // place (one broadcast per row and step; its mr rows stay in L1 while the slivers stream past
 // from L2): packing it would be a transposition, and measured no faster even with rows 2-4 KiB
-// apart. A transposed a is copied per block of mr rows into a contiguous panel (mr
-// consecutive floats per step, cheap), which keeps the panel in mr rows' worth of L1 instead
-// of one cache line per step. Partial tiles use masked loads and stores.
+// apart. A transposed a is copied, once per k block and task, into contiguous panels of mr
+// rows (mr consecutive floats per step), read along a's memory rows; a tile then keeps its
+// panel in mr rows' worth of L1 instead of one cache line per step. Partial tiles use masked
+// loads and stores.
 //
 // Narrow c (a layer's 10 logits): with a row-major a and at most 12 columns, dot products along
 // k (dots); with a transposed a, a thin c runs as its transpose (b^T a^T) so that the slivers
@@ -121,13 +122,22 @@ void run(const Kernels& K, const Problem& pr, bool threaded) {
   for_blocks(threaded, row_blocks * col_blocks, [&](int64_t begin, int64_t end) {
     const int64_t group = std::max<int64_t>(1, K.nc / nr);  // slivers packed at once
     float* pb = scratch<0>(static_cast<size_t>(kc_max * nr * group));
-    float* panel = a_in_place ? nullptr : scratch<1>(static_cast<size_t>(kc_max * mr));
+    // A transposed a: the task's panels for one k block, packed once per block.
+    const int64_t panel_stride = kc_max * mr + K.lanes;
+    const int64_t most_panels = (panels + row_blocks - 1) / row_blocks;
+    float* packed_a =
+        a_in_place ? nullptr : scratch<1>(static_cast<size_t>(most_panels * panel_stride));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t rb = t / col_blocks, cb = t % col_blocks;
       const int64_t s0 = panels * rb / row_blocks, s1 = panels * (rb + 1) / row_blocks;
       const int64_t q0 = slivers * cb / col_blocks, q1 = slivers * (cb + 1) / col_blocks;
       for (int64_t b = 0; b < k_blocks; ++b) {
         const int64_t k0 = block_start(b), kc = block_start(b + 1) - k0;
+        if (!a_in_place) {
+          K.pack_panels(pr.a.data + k0 * pr.a.cs + panel_row(s0), pr.a.cs, kc, s1 - s0,
+                        std::max<int64_t>(0, std::min(s1, taller) - s0), base, packed_a,
+                        panel_stride);
+        }
         // Slivers in groups whose packed block (kc x nc) stays in L2 while the panels of a
         // pass over it.
         for (int64_t g0 = q0; g0 < q1; g0 += group) {
@@ -139,11 +149,8 @@ void run(const Kernels& K, const Problem& pr, bool threaded) {
           }
           for (int64_t s = s0; s < s1; ++s) {
             const int64_t i = panel_row(s), h = base + (s < taller ? 1 : 0);
-            const float* a = pr.a.data + i * pr.a.rs + k0 * pr.a.cs;
-            if (!a_in_place) {
-              K.pack_panel(a, pr.a.cs, pr.a.rs, h, kc, panel);
-              a = panel;
-            }
+            const float* a = a_in_place ? pr.a.data + i * pr.a.rs + k0
+                                        : packed_a + (s - s0) * panel_stride;
             for (int64_t q = g0; q < g1; ++q) {
               const int64_t j = q * nr;
               tiles[h - 1](kc, a, pr.a.rs, pb + (q - g0) * nr * kc,

@@ -20,6 +20,9 @@ using TileFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* bp
 // out[p * W + j], zero for count <= j < W.
 using PackFn = void (*)(const float* x, int64_t rs, int64_t cs, int64_t count, int64_t kc,
                         float* out);
+// Packs the panels of a transposed a for kc steps (see pack_panels in own_gemm_kernels.inc).
+using PanelsFn = void (*)(const float* x, int64_t ld, int64_t kc, int64_t count, int64_t taller,
+                          int64_t h, float* out, int64_t stride);
 // c (R x N, row stride ldc) = R rows of a row-major a times b given as its N columns (b(p, j)
 // at bt[j * ldbt + p]): dot products along k, for a c too narrow for the tiles.
 using DotsFn = void (*)(int64_t k, const float* a, int64_t lda, const float* bt, int64_t ldbt,
@@ -35,7 +38,7 @@ struct Kernels {
   int64_t nc;     // columns per packed block of b (kc x nc floats stay in L2)
   // tiles[layout][wide][R - 1]: slivers two vectors wide (wide) or one.
   TileFn tiles[2][2][kMaxRows];
-  PackFn pack_panel;   // W = mr
+  PanelsFn pack_panels;
   PackFn pack_wide;    // W = 2 lanes
   PackFn pack_narrow;  // W = lanes
   // dots[N - 1] takes dot_rows[N - 1] rows at once, dots_one_row[N - 1] one.
