@@ -189,6 +189,15 @@ def test_astype_to_bool_and_back():
     assert mx.array([True, False]).astype(mx.float32).tolist() == [1.0, 0.0]
 
 
+@pytest.mark.parametrize("dst", DTYPE_NAMES)
+def test_astype_of_a_long_bool_array(rng, dst):
+    # Threaded and vectorized (the mask read as bytes), with an odd tail.
+    mask = rng.random(100_003) > 0.5
+    got = mx.array(mask).astype(dt(dst))
+    want = mask.astype(NP_DTYPE["float32" if dst == "bfloat16" else dst])
+    np.testing.assert_array_equal(to_numpy(got), want)
+
+
 def test_astype_rounding_of_small_floats():
     big = mx.array([70000.0, -70000.0, 65504.0]).astype(mx.float16)
     assert big.tolist() == [float("inf"), float("-inf"), 65504.0]

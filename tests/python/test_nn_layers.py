@@ -201,12 +201,15 @@ def test_layer_norm(rng):
     ln = nn.LayerNorm(5, eps=1e-3)
     ln.weight = A(rng.standard_normal(5))
     ln.bias = A(rng.standard_normal(5))
-    expected = np_normalize(x, -1, 1e-3) * to_numpy(ln.weight) + to_numpy(ln.bias)
+    # eps is held as a float32 (as in MLX's fast.layer_norm, which the layer runs on).
+    expected = (np_normalize(x, -1, float(np.float32(1e-3))) * to_numpy(ln.weight)
+                + to_numpy(ln.bias))
     np.testing.assert_allclose(to_numpy(ln(A(x))), expected, rtol=1e-10, atol=1e-12)
     assert set(nn.LayerNorm(5, bias=False).parameters()) == {"weight"}
     assert nn.LayerNorm(5, affine=False).parameters() == {}
     np.testing.assert_allclose(to_numpy(nn.LayerNorm(5, affine=False)(A(x))),
-                               np_normalize(x, -1, 1e-5), rtol=1e-10, atol=1e-12)
+                               np_normalize(x, -1, float(np.float32(1e-5))), rtol=1e-10,
+                               atol=1e-12)
     with pytest.raises(ValueError, match="eps"):
         nn.LayerNorm(5, eps=0.0)
     w, b = rng.standard_normal(5), rng.standard_normal(5)

@@ -431,6 +431,24 @@ def test_where(rng):
     assert mx.where(True, mx.array([1, 2]), mx.array([3, 4])).tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("name", ["uint8", "float16", "float32", "int64"])
+def test_where_long_arrays_with_scalar_sides(rng, name):
+    # Long enough for the threaded, vectorized loop (an odd length leaves a tail); each side a
+    # full array or one value, as in relu's backward where(mask, g, 0).
+    n = 100_003
+    cond = rng.random(n) > 0.5
+    x = rng.integers(1, 100, n).astype(NP_DTYPE[name])
+    y = rng.integers(1, 100, n).astype(NP_DTYPE[name])
+    c, a, b = mx.array(cond), mx.array(x), mx.array(y)
+    zero = mx.array(0, dtype=dt(name))
+    for got, want in [(mx.where(c, a, b), np.where(cond, x, y)),
+                      (mx.where(c, a, zero), np.where(cond, x, 0)),
+                      (mx.where(c, zero, b), np.where(cond, 0, y)),
+                      (mx.where(c, zero, mx.array(7, dtype=dt(name))), np.where(cond, 0, 7))]:
+        assert got.dtype == dt(name)
+        np.testing.assert_array_equal(np.array(got), want.astype(NP_DTYPE[name]))
+
+
 def test_stop_gradient_values():
     a = mx.array([[1.0, -2.0]])
     s = mx.stop_gradient(a)

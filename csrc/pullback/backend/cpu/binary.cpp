@@ -268,17 +268,48 @@ void Binary::eval_cpu(const std::vector<array>& inputs, array& out) {
 }
 
 namespace {
+// One value broadcast to every element (all strides 0), as a scalar operand is.
+bool one_value(const array& a) {
+  return std::all_of(a.strides().begin(), a.strides().end(), [](int64_t s) { return s == 0; });
+}
+
+// The flat loop over [b, e) (T an unsigned integer of the element's size), x and y each either
+// row-contiguous or one value (`XOne`, `YOne`): a where(mask, g, 0), relu's backward. Both
+// sides are read, then masked: a branch on a mask of random signs mispredicts half the time
+// (2.5 ns an element). The restrict pointers, and the mask read as bytes (GCC does not
+// vectorize a conversion from bool), let it vectorize; an output that took over an input's
+// buffer is read and written at the same index only, which vectors keep in order.
+template <typename T, bool XOne, bool YOne>
+void select_range(const uint8_t* __restrict pc, const T* __restrict px, const T* __restrict py,
+                  T* __restrict po, size_t b, size_t e) {
+  const T x0 = px[0], y0 = py[0];
+  for (size_t i = b; i < e; ++i) {
+    const T mask = T(0) - T(pc[i]);
+    po[i] = ((XOne ? x0 : px[i]) & mask) | ((YOne ? y0 : py[i]) & ~mask);
+  }
+}
+
+template <typename T, bool XOne, bool YOne>
+void select_flat(const bool* pc, const T* px, const T* py, T* po, size_t n) {
+  cpu::parallel_for(n, cpu::kElementwiseGrain, [=](size_t b, size_t e) {
+    select_range<T, XOne, YOne>(reinterpret_cast<const uint8_t*>(pc), px, py, po, b, e);
+  });
+}
+
 template <typename T>
 void select_loop(const array& c, const array& x, const array& y, array& out) {
   const bool* pc = c.data<bool>();
   const T* px = x.data<T>();
   const T* py = y.data<T>();
   T* po = out.data<T>();
-  if (c.flags().row_contiguous && x.flags().row_contiguous && y.flags().row_contiguous) {
-    cpu::parallel_for(out.size(), cpu::kElementwiseGrain, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) po[i] = pc[i] ? px[i] : py[i];
-    });
-    return;
+  if (c.flags().row_contiguous && (x.flags().row_contiguous || one_value(x)) &&
+      (y.flags().row_contiguous || one_value(y))) {
+    const size_t n = out.size();
+    const bool x_one = !x.flags().row_contiguous, y_one = !y.flags().row_contiguous;
+    if (x_one && y_one) return select_flat<T, true, true>(pc, px, py, po, n);
+    if (x_one) return select_flat<T, true, false>(pc, px, py, po, n);
+    if (y_one) return select_flat<T, false, true>(pc, px, py, po, n);
+    return select_flat<T, false, false>(pc, px, py, po, n);
   }
   Shape shape = out.shape();
   std::vector<Strides> st{c.strides(), x.strides(), y.strides(), row_major_strides(out.shape())};

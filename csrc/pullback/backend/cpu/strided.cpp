@@ -104,14 +104,27 @@ To convert_one(From v) {
   }
 }
 
+// The contiguous loop over [b, e), through restrict pointers so that it vectorizes (an output
+// that took over the input's buffer is read and written at the same index only). A bool is
+// read as its byte: GCC does not vectorize a conversion from bool (astype(mask, float32), as
+// in relu's backward, ran 3x slower).
+template <typename To, typename From>
+void convert_range(const From* __restrict src, To* __restrict dst, size_t b, size_t e) {
+  if constexpr (std::is_same_v<From, bool> && std::is_arithmetic_v<To>) {
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(src);
+    for (size_t i = b; i < e; ++i) dst[i] = static_cast<To>(bytes[i]);
+  } else {
+    for (size_t i = b; i < e; ++i) dst[i] = convert_one<To>(src[i]);
+  }
+}
+
 template <typename To, typename From>
 void convert_typed(const array& in, array& out) {
   const From* src = in.data<From>();
   To* dst = out.data<To>();
   if (in.flags().row_contiguous) {
-    parallel_for(in.size(), kElementwiseGrain, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) dst[i] = convert_one<To>(src[i]);
-    });
+    parallel_for(in.size(), kElementwiseGrain,
+                 [=](size_t b, size_t e) { convert_range<To, From>(src, dst, b, e); });
     return;
   }
   Shape shape = in.shape();

@@ -1,4 +1,4 @@
-"""Positional encodings built from core ops: RoPE, SinusoidalPositionalEncoding and ALiBi."""
+"""Positional encodings: RoPE (the fused mx.fast.rope), SinusoidalPositionalEncoding and ALiBi."""
 
 from __future__ import annotations
 
@@ -32,23 +32,8 @@ class RoPE(Module):
         if x.ndim < 2 or x.shape[-1] < self.dims:
             raise ValueError(f"[RoPE] Expected an input of shape (..., L, D) with D >= "
                              f"{self.dims} but got {tuple(x.shape)}.")
-        half = self.dims // 2
-        length = x.shape[-2]
-        inv_freq = mx.exp(mx.arange(half, dtype=mx.float32) * (-2.0 * math.log(self.base)
-                                                              / self.dims))
-        positions = (mx.arange(length, dtype=mx.float32) + offset) * self.scale
-        angles = positions[:, None] * inv_freq[None, :]
-        cos, sin = mx.cos(angles).astype(x.dtype), mx.sin(angles).astype(x.dtype)
-        rotated, rest = x[..., :self.dims], x[..., self.dims:]
-        if self.traditional:
-            pairs = rotated.reshape(*rotated.shape[:-1], half, 2)
-            a, b = pairs[..., 0], pairs[..., 1]
-            out = mx.stack([a * cos - b * sin, a * sin + b * cos], axis=-1)
-            out = out.reshape(rotated.shape)
-        else:
-            a, b = rotated[..., :half], rotated[..., half:]
-            out = mx.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
-        return mx.concatenate([out, rest], axis=-1) if rest.shape[-1] else out
+        return mx.fast.rope(x, self.dims, traditional=self.traditional, base=self.base,
+                            scale=self.scale, offset=offset)
 
 
 class SinusoidalPositionalEncoding(Module):
