@@ -345,13 +345,47 @@ def test_pooling_grad(cls):
 
 def test_pooling_errors():
     with pytest.raises(ValueError, match=r"\[MaxPool2d\]"):
-        nn.MaxPool2d(2, padding=2)
+        nn.MaxPool2d(2, padding=-1)
     with pytest.raises(ValueError, match=r"\[AvgPool1d\]"):
         nn.AvgPool1d(0)
     with pytest.raises(ValueError, match=r"\[MaxPool2d\]"):
         nn.MaxPool2d(2)(mx.zeros((4, 4)))
+    # Like MLX, the batch axis is required.
+    with pytest.raises(ValueError, match=r"\[MaxPool2d\]"):
+        nn.MaxPool2d(2)(mx.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match=r"\[AvgPool1d\]"):
+        nn.AvgPool1d(2)(mx.zeros((4, 3)))
+    # A window overhanging the input by a stride or more is an error ...
     with pytest.raises(ValueError, match=r"\[MaxPool1d\]"):
-        nn.MaxPool1d(5)(mx.zeros((1, 3, 2)))
+        nn.MaxPool1d(5, stride=1)(mx.zeros((1, 3, 2)))
+
+
+def test_pooling_empty_output():
+    # ... by less than a stride it leaves an empty axis (as in MLX).
+    assert nn.MaxPool1d(5)(mx.zeros((1, 3, 2))).shape == (1, 0, 2)
+    y = nn.AvgPool2d(10, stride=3)(mx.ones((2, 9, 8, 3), dtype=mx.int32))
+    assert y.shape == (2, 0, 0, 3) and y.dtype == mx.float32
+
+
+def test_pooling_padding_beyond_half_kernel():
+    # Any non-negative padding is accepted, as in MLX: windows lying wholly in the padding
+    # give the fill (the lowest value for max, 0 for the mean).
+    x = np.arange(1.0, 4.0).reshape(1, 3, 1)
+    got = npa(nn.MaxPool1d(2, padding=2)(mx.array(x)))[0, :, 0]
+    np.testing.assert_array_equal(got, [-np.inf, 2.0, 3.0])  # windows of [-inf -inf 1 2 3 -inf -inf]
+    got = npa(nn.AvgPool1d(2, padding=2)(mx.array(x)))[0, :, 0]
+    np.testing.assert_allclose(got, [0.0, 1.5, 1.5])
+    got = npa(nn.MaxPool1d(2, padding=2)(mx.array(x, dtype=mx.int32)))[0, :, 0]
+    np.testing.assert_array_equal(got, [np.iinfo(np.int32).min, 2, 3])
+
+
+def test_avg_pooling_of_integers_is_float32():
+    x = mx.array(np.arange(8, dtype=np.int32).reshape(1, 8, 1))
+    y = nn.AvgPool1d(2)(x)
+    assert y.dtype == mx.float32
+    np.testing.assert_allclose(npa(y)[0, :, 0], [0.5, 2.5, 4.5, 6.5])
+    assert nn.MaxPool1d(2)(x).dtype == mx.int32
+    assert nn.AvgPool1d(2)(x.astype(mx.float16)).dtype == mx.float16
 
 
 # ------------------------------------------------------------------------------ Upsample

@@ -2,7 +2,9 @@
 
 Each window position is a strided slice of the (padded) input, so the pools are plain
 compositions of slicing, maximum and add and differentiate through the existing ops.
-Average pooling counts padded zeros, like MLX."""
+Average pooling counts padded zeros, like MLX; like MLX too, the inputs must be batched, any
+non-negative padding is accepted (max pooling pads with the lowest value) and average pooling
+of integers gives float32."""
 
 from __future__ import annotations
 
@@ -28,28 +30,34 @@ class _Pool(Module):
         if any(k < 1 for k in self._kernel) or any(s < 1 for s in self._stride):
             raise ValueError(f"[{layer}] kernel_size {self._kernel} and stride {self._stride} "
                              "must be positive.")
-        if any(p < 0 or 2 * p > k for p, k in zip(self._pad, self._kernel)):
-            raise ValueError(f"[{layer}] padding {self._pad} must be non-negative and at most "
-                             f"half of kernel_size {self._kernel}.")
+        if any(p < 0 for p in self._pad):
+            raise ValueError(f"[{layer}] padding {self._pad} must be non-negative.")
 
     def _extra_repr(self) -> str:
         return f"kernel_size={self._kernel}, stride={self._stride}, padding={self._pad}"
 
     def __call__(self, x: mx.array) -> mx.array:
         n, layer = self._n, type(self).__name__
-        if x.ndim not in (n + 1, n + 2):
-            raise ValueError(f"[{layer}] Expected an input of shape (N, *{n} spatial, C) or "
-                             f"(*{n} spatial, C) but got {tuple(x.shape)}.")
-        first = x.ndim - 1 - n
+        if x.ndim != n + 2:
+            raise ValueError(f"[{layer}] Expected an input of shape (N, *{n} spatial, C) but "
+                             f"got {tuple(x.shape)}.")
+        first = 1
+        # Averages of integers are fractions: float32, as MLX's mean gives.
+        out_dtype = x.dtype if self._is_max or mx.issubdtype(x.dtype, mx.floating) \
+            else mx.float32
         if any(self._pad):
             fill = -math.inf if self._is_max else 0.0
             widths = [(0, 0)] * first + [(p, p) for p in self._pad] + [(0, 0)]
             x = mx.pad(x, widths, constant_values=fill)
         spatial = x.shape[first:first + n]
         out = [(size - k) // s + 1 for size, k, s in zip(spatial, self._kernel, self._stride)]
-        if any(o < 1 for o in out):
+        # A window that overhangs the (padded) input by less than one stride leaves an empty
+        # output axis, as in MLX; overhanging by more is an error there and here.
+        if any(o < 0 for o in out):
             raise ValueError(f"[{layer}] The (padded) input of shape {tuple(x.shape)} is smaller "
                              f"than the kernel {self._kernel}.")
+        if any(o == 0 for o in out):
+            return mx.zeros((x.shape[0], *out, x.shape[-1]), dtype=out_dtype)
         result = None
         for offset in itertools.product(*(range(k) for k in self._kernel)):
             index = [slice(None)] * first + [
@@ -63,7 +71,7 @@ class _Pool(Module):
                 result = result + window
         if not self._is_max:
             result = result * (1.0 / math.prod(self._kernel))
-            result = result.astype(x.dtype)
+            result = result.astype(out_dtype)
         return result
 
 
