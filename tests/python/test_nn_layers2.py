@@ -163,6 +163,14 @@ def test_dropout_training_and_eval():
             cls(1.0)
 
 
+@pytest.mark.parametrize("cls", [nn.Dropout, nn.Dropout2d])
+def test_dropout_of_integers_is_float32(cls):
+    # The kept entries are scaled by 1 / (1 - p) = 4/3: not integers (MLX gives float32 too).
+    y = cls(0.25)(mx.full((50, 4, 4, 20), 3, dtype=mx.int32))
+    assert y.dtype == mx.float32
+    assert set(np.unique(npa(y))) == {0.0, 4.0}
+
+
 @pytest.mark.parametrize("cls,shape", [(nn.Dropout2d, (8, 5, 6, 40)), (nn.Dropout2d, (5, 6, 40)),
                                        (nn.Dropout3d, (4, 3, 5, 6, 40))])
 def test_channel_dropout_shares_mask_over_space(cls, shape):
@@ -394,6 +402,21 @@ def test_upsample_nearest_integer_scale():
     x = np.arange(2 * 3 * 2 * 1, dtype=np.float64).reshape(2, 3, 2, 1)
     got = npa(nn.Upsample((2, 3))(mx.array(x, dtype=mx.float64)))
     np.testing.assert_array_equal(got, x.repeat(2, axis=1).repeat(3, axis=2))
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_upsample_interpolating_integers_gives_float32(mode):
+    # Interpolated values of integers are fractions (MLX gives float32 too); the result is
+    # that of the same values as floats.
+    x = np.arange(8, dtype=np.int32).reshape(1, 2, 4, 1)
+    layer = nn.Upsample(2, mode=mode)
+    got = layer(mx.array(x))
+    assert got.dtype == mx.float32
+    np.testing.assert_allclose(npa(got), npa(layer(mx.array(x, dtype=mx.float32))))
+    if mode == "linear":
+        np.testing.assert_allclose(npa(got)[0, 0, :, 0],
+                                   [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3], atol=1e-6)
+    assert nn.Upsample(2)(mx.array(x)).dtype == mx.int32  # nearest only copies
 
 
 def test_upsample_linear_align_corners_reference():
@@ -636,14 +659,15 @@ def _np_recurrent(kind, p, x, h=None, c=None):
 
 
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
-@pytest.mark.parametrize("batched", [True, False])
+# Unbatched, batched, and (as in MLX) several leading batch axes.
+@pytest.mark.parametrize("batch", [(2,), (), (2, 3)])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_recurrent_values(kind, batched, with_state):
+def test_recurrent_values(kind, batch, with_state):
     layer = getattr(nn, kind)(3, 4)
     p = {k: npa(v) for k, v in layer.parameters().items()}
     assert all(np.abs(v).max() <= 0.5 for v in p.values())  # U(-1/sqrt(4), 1/sqrt(4))
     rng = np.random.default_rng(19)
-    x = rng.standard_normal((2, 5, 3) if batched else (5, 3))
+    x = rng.standard_normal(batch + (5, 3))
     h = rng.standard_normal(x.shape[:-2] + (4,)) if with_state else None
     expect_h, expect_c = _np_recurrent(kind, p, x, h)
     out = layer(mx.array(x, dtype=mx.float64), None if h is None else mx.array(h, dtype=mx.float64))
@@ -653,6 +677,8 @@ def test_recurrent_values(kind, batched, with_state):
     np.testing.assert_allclose(npa(out), expect_h, atol=1e-6)
     with pytest.raises(ValueError, match=kind):
         layer(mx.zeros((2, 5, 7)))
+    with pytest.raises(ValueError, match=kind):
+        layer(mx.zeros((3,)))  # no sequence axis
 
 
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])

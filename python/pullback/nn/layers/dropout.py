@@ -26,6 +26,9 @@ class _DropoutBase(Module):
         if self._p_1 == 1.0 or not self.training:
             return x
         mask = mx.random.bernoulli(self._p_1, self._mask_shape(x))
+        if not mx.issubdtype(x.dtype, mx.floating):
+            # The scaled kept entries are fractions: integer inputs give float32, as in MLX.
+            return x * mask * (1.0 / self._p_1)
         return x * (mask.astype(x.dtype) * (1.0 / self._p_1)).astype(x.dtype)
 
 

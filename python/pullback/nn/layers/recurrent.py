@@ -1,4 +1,4 @@
-"""Recurrent layers (Elman RNN, GRU, LSTM) over (N, L, D) or (L, D) inputs, unrolled with
+"""Recurrent layers (Elman RNN, GRU, LSTM) over (..., L, D) inputs, unrolled with
 core ops. Weights start as U(-1/sqrt(hidden), 1/sqrt(hidden)), like MLX; the input
 projection of all steps is one matmul before the loop."""
 
@@ -16,9 +16,10 @@ def _uniform(scale: float, *shape: int) -> mx.array:
 
 
 def _check_input(layer: str, x: mx.array, dims: int) -> None:
-    if x.ndim not in (2, 3) or x.shape[-1] != dims:
-        raise ValueError(f"[{layer}] Expected an input of shape (N, L, {dims}) or (L, {dims}) "
-                         f"but got {tuple(x.shape)}.")
+    # Any number of leading batch axes is fine (as in MLX): the steps run along axis -2.
+    if x.ndim < 2 or x.shape[-1] != dims:
+        raise ValueError(f"[{layer}] Expected an input of shape (..., L, {dims}) but got "
+                         f"{tuple(x.shape)}.")
 
 
 class _Recurrent(Module):

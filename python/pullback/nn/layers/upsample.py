@@ -121,6 +121,10 @@ class Upsample(Module):
         if len(scales) != dims:
             raise ValueError(f"[Upsample] A scale_factor of {len(scales)} values does not match "
                              f"the {dims} spatial dimensions of shape {tuple(x.shape)}.")
+        if self.mode != "nearest" and not mx.issubdtype(x.dtype, mx.floating):
+            # Interpolated values are fractions: integer inputs give float32, as in MLX (and
+            # the weights must not be cast to the integer type).
+            x = x.astype(mx.float32)
         for axis, scale in zip(range(1, dims + 1), scales):
             n = x.shape[axis]
             m = int(scale * n)
