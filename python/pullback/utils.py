@@ -102,7 +102,8 @@ def _as_index(key: str) -> Optional[int]:
 def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
     """Rebuilds a tree from ``(path, leaf)`` pairs (a list of them or a dict path -> leaf), the
     inverse of :func:`tree_flatten`. A level whose keys are all integers becomes a list (holes
-    are filled with empty dicts), any other level a dict."""
+    are filled with empty dicts), any other level a dict; no pairs at all give an empty list
+    (as in MLX)."""
     pairs = list(tree.items()) if isinstance(tree, dict) else list(tree)
     if len(pairs) == 1 and pairs[0][0] == "":
         return pairs[0][1]
@@ -111,7 +112,7 @@ def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
         head, _, tail = path.partition(".")
         grouped.setdefault(head, []).append((tail, value))
     indices = {key: _as_index(key) for key in grouped}
-    if grouped and all(i is not None for i in indices.values()):
+    if all(i is not None for i in indices.values()):
         out: List[Any] = []
         for key in sorted(grouped, key=indices.__getitem__):
             while len(out) < indices[key]:

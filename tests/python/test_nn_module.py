@@ -117,6 +117,19 @@ def test_update_replaces_parameters_and_checks_names():
     assert net.blocks[0].w == "x"
 
 
+def test_update_with_an_empty_tree_changes_nothing():
+    # tree_unflatten([]) is [] (as in MLX); an empty list or dict updates nothing, strict or
+    # not, while a non-empty list where the module holds a dict is still an error.
+    net = Net()
+    before = tree_flatten(net.parameters())
+    for empty in ([], {}):
+        net.update(empty)
+        net.update_modules(empty)
+    assert tree_flatten(net.parameters()) == before
+    with pytest.raises(ValueError, match="list"):
+        net.update([mx.ones((1,))])
+
+
 def test_apply_update_modules_and_set_dtype():
     net = Net()
     net.apply(lambda p: p * 3)

@@ -63,6 +63,8 @@ def test_tree_unflatten_rebuilds_lists_and_dicts():
                                                                     "b": {"c": 3}}
     assert tree_unflatten({"a.b": 1, "a.c.0": 2}) == {"a": {"b": 1, "c": [2]}}
     assert tree_unflatten([("", 4)]) == 4
+    # No pairs: an empty list (as in MLX), which Module.update accepts as "nothing".
+    assert tree_unflatten([]) == [] and tree_unflatten({}) == []
     # Integer keys make a list in index order; holes become empty dicts.
     assert tree_unflatten([("2", "c"), ("0", "a")]) == ["a", {}, "c"]
     assert tree_unflatten([("x", 1), ("1", 2)]) == {"x": 1, "1": 2}

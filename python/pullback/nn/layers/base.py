@@ -64,6 +64,9 @@ def _collect(owner: "Module", key: str, value: Any, keep: Filter, map_fn: Callab
 def _entries(container: Union[dict, list], new: Union[dict, list], strict: bool, what: str):
     """The ``(key, current, new_value)`` triples of ``new`` that ``container`` has, raising
     (when strict) on the keys it lacks. ``what`` names the kind of member for the messages."""
+    if isinstance(new, (dict, list)) and not new:
+        # Nothing to update, whatever the container: tree_unflatten([]) is an empty list.
+        return
     if isinstance(new, dict):
         if not isinstance(container, dict):
             if strict:
