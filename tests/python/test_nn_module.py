@@ -117,6 +117,23 @@ def test_update_replaces_parameters_and_checks_names():
     assert net.blocks[0].w == "x"
 
 
+def test_models_with_plain_functions_update_from_their_own_parameters():
+    # parameters() holds {} for a function inside a list or dict; those trees (and the
+    # gradients and optimizer updates shaped like them) must go back in under strict update.
+    model = nn.Sequential(nn.Linear(3, 4), nn.relu, lambda x: x * 2, nn.Linear(4, 1))
+    model.funcs = {"act": nn.relu, "scale": mx.ones((1,))}
+    assert model.parameters()["layers"][1] == {} and model.parameters()["funcs"]["act"] == {}
+    model.update(model.parameters())
+    x = mx.ones((2, 3))
+    loss, grads = nn.value_and_grad(model, lambda m: (m(x) * m.funcs["scale"]).sum())(model)
+    assert grads["layers"][1] == {} and grads["funcs"]["scale"].shape == (1,)
+    before = to_numpy(model.layers[0].weight)
+    optim.SGD(0.1).update(model, grads)
+    assert not np.allclose(to_numpy(model.layers[0].weight), before)
+    with pytest.raises(ValueError, match="layers.1 is not a parameter"):
+        model.update({"layers": [{}, mx.ones((1,))]})
+
+
 def test_update_with_an_empty_tree_changes_nothing():
     # tree_unflatten([]) is [] (as in MLX); an empty list or dict updates nothing, strict or
     # not, while a non-empty list where the module holds a dict is still an error.

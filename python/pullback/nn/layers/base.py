@@ -64,7 +64,7 @@ def _collect(owner: "Module", key: str, value: Any, keep: Filter, map_fn: Callab
 def _entries(container: Union[dict, list], new: Union[dict, list], strict: bool, what: str):
     """The ``(key, current, new_value)`` triples of ``new`` that ``container`` has, raising
     (when strict) on the keys it lacks. ``what`` names the kind of member for the messages."""
-    if isinstance(new, (dict, list)) and not new:
+    if _is_empty_tree(new):
         # Nothing to update, whatever the container: tree_unflatten([]) is an empty list.
         return
     if isinstance(new, dict):
@@ -95,6 +95,10 @@ def _entries(container: Union[dict, list], new: Union[dict, list], strict: bool,
         raise ValueError(f"[Module.update] Received invalid type: {type(new).__name__}.")
 
 
+def _is_empty_tree(value: Any) -> bool:
+    return isinstance(value, (dict, list)) and not value
+
+
 def _update_parameters(container: Union[dict, list], new: Any, strict: bool, path: str) -> None:
     for key, current, value in _entries(container, new, strict, "parameter"):
         name = f"{path}{key}"
@@ -107,6 +111,10 @@ def _update_parameters(container: Union[dict, list], new: Any, strict: bool, pat
             container[key] = value
         elif isinstance(current, (dict, list)):
             _update_parameters(current, value, strict, f"{name}.")
+        elif _is_empty_tree(value):
+            # parameters() gives {} for a non-parameter member inside a list or dict (a plain
+            # function in a Sequential), so such trees must update without complaint.
+            continue
         elif strict:
             raise ValueError(f"[Module.update] {name} is not a parameter "
                              f"(it is a {type(current).__name__}).")
@@ -118,7 +126,7 @@ def _update_modules(container: Union[dict, list], new: Any, strict: bool) -> Non
             container[key] = value
         elif isinstance(current, (dict, list)):
             _update_modules(current, value, strict)
-        elif strict and value != {}:
+        elif strict and not _is_empty_tree(value):
             raise ValueError(f"[Module.update_modules] Received invalid type "
                              f"{type(value).__name__} for {key}.")
 
