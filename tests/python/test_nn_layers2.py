@@ -380,7 +380,8 @@ def test_pooling_padding_beyond_half_kernel():
     # give the fill (the lowest value for max, 0 for the mean).
     x = np.arange(1.0, 4.0).reshape(1, 3, 1)
     got = npa(nn.MaxPool1d(2, padding=2)(mx.array(x)))[0, :, 0]
-    np.testing.assert_array_equal(got, [-np.inf, 2.0, 3.0])  # windows of [-inf -inf 1 2 3 -inf -inf]
+    # The padded input is [-inf -inf 1 2 3 -inf -inf]: windows of two, stride two.
+    np.testing.assert_array_equal(got, [-np.inf, 2.0, 3.0])
     got = npa(nn.AvgPool1d(2, padding=2)(mx.array(x)))[0, :, 0]
     np.testing.assert_allclose(got, [0.0, 1.5, 1.5])
     got = npa(nn.MaxPool1d(2, padding=2)(mx.array(x, dtype=mx.int32)))[0, :, 0]
