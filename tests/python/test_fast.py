@@ -189,6 +189,47 @@ def test_sdpa_values(heads, kv_heads, tq, tk, mask):
         np.testing.assert_allclose(np.array(y), np.array(ym), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [mx.float32, mx.float64])
+@pytest.mark.parametrize("mask", [None, "causal", "causal_additive"])
+def test_sdpa_of_strided_heads(dtype, mask):
+    # q, k, v as nn.MultiHeadAttention hands them over: (B, L, H, D) transposed to (B, H, L, D),
+    # rows H * D apart; k also broadcast along the batch; the cotangent arrives strided through
+    # the output's transpose: the same values as from contiguous copies.
+    b, h, kvh, lq, lk, d = 2, 4, 2, 33, 40, 8
+    q = RNG.standard_normal((b, lq, h, d))
+    k = RNG.standard_normal((1, lk, kvh, d))
+    v = RNG.standard_normal((b, lk, kvh, d))
+    ct = RNG.standard_normal((b, lq, h, d))
+    m = mask
+    if mask == "causal_additive":
+        m = mx.array(np.triu(np.full((lq, lk), -np.inf), lk - lq + 1), dtype)
+
+    def f(q, k, v):
+        k = mx.broadcast_to(k, (b,) + k.shape[1:])
+        out = mx.fast.scaled_dot_product_attention(
+            *(mx.transpose(x, (0, 2, 1, 3)) for x in (q, k, v)), scale=0.5, mask=m)
+        return mx.transpose(out, (0, 2, 1, 3))
+
+    def f_copied(q, k, v):
+        k = mx.broadcast_to(k, (b,) + k.shape[1:])
+        heads = [mx.contiguous(mx.transpose(x, (0, 2, 1, 3))) for x in (q, k, v)]
+        out = mx.fast.scaled_dot_product_attention(*heads, scale=0.5, mask=m)
+        return mx.contiguous(mx.transpose(out, (0, 2, 1, 3)))
+
+    args = [mx.array(x, dtype) for x in (q, k, v)]
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == mx.float32 else dict(rtol=1e-12, atol=1e-13)
+    ref = np.transpose(ref_sdpa(*(np.transpose(np.broadcast_to(x, (b,) + x.shape[1:]),
+                                               (0, 2, 1, 3)) for x in (q, k, v)), 0.5,
+                                "causal" if mask else None), (0, 2, 1, 3))
+    np.testing.assert_allclose(np.array(f(*args)), ref, **tol)
+    np.testing.assert_allclose(np.array(f(*args)), np.array(f_copied(*args)), **tol)
+    _, grads = mx.vjp(f, args, [mx.array(ct, dtype)])
+    _, copied = mx.vjp(f_copied, args, [mx.array(ct, dtype)])
+    for g, c in zip(grads, copied):
+        assert float(mx.max(mx.abs(c))) > 0.1
+        np.testing.assert_allclose(np.array(g), np.array(c), **tol)
+
+
 def test_sdpa_half_precision():
     q = RNG.standard_normal((1, 2, 4, 8))
     y = mx.fast.scaled_dot_product_attention(*(mx.array(q).astype(mx.bfloat16),) * 3, scale=0.3)
