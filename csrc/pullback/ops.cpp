@@ -159,15 +159,15 @@ array sinh(const array& a, Stream s) { return unary("sinh", UnaryOp::Sinh, a, s)
 array cosh(const array& a, Stream s) { return unary("cosh", UnaryOp::Cosh, a, s); }
 array tanh(const array& a, Stream s) { return unary("tanh", UnaryOp::Tanh, a, s); }
 array expm1(const array& a, Stream s) { return unary("expm1", UnaryOp::Expm1, a, s, Domain::real); }
-array log1p(const array& a, Stream s) { return unary("log1p", UnaryOp::Log1p, a, s, Domain::real); }
-array log2(const array& a, Stream s) { return unary("log2", UnaryOp::Log2, a, s, Domain::real); }
-array log10(const array& a, Stream s) { return unary("log10", UnaryOp::Log10, a, s, Domain::real); }
-array arcsin(const array& a, Stream s) { return unary("arcsin", UnaryOp::ArcSin, a, s, Domain::real); }
-array arccos(const array& a, Stream s) { return unary("arccos", UnaryOp::ArcCos, a, s, Domain::real); }
-array arctan(const array& a, Stream s) { return unary("arctan", UnaryOp::ArcTan, a, s, Domain::real); }
-array arcsinh(const array& a, Stream s) { return unary("arcsinh", UnaryOp::ArcSinh, a, s, Domain::real); }
-array arccosh(const array& a, Stream s) { return unary("arccosh", UnaryOp::ArcCosh, a, s, Domain::real); }
-array arctanh(const array& a, Stream s) { return unary("arctanh", UnaryOp::ArcTanh, a, s, Domain::real); }
+array log1p(const array& a, Stream s) { return unary("log1p", UnaryOp::Log1p, a, s); }
+array log2(const array& a, Stream s) { return unary("log2", UnaryOp::Log2, a, s); }
+array log10(const array& a, Stream s) { return unary("log10", UnaryOp::Log10, a, s); }
+array arcsin(const array& a, Stream s) { return unary("arcsin", UnaryOp::ArcSin, a, s); }
+array arccos(const array& a, Stream s) { return unary("arccos", UnaryOp::ArcCos, a, s); }
+array arctan(const array& a, Stream s) { return unary("arctan", UnaryOp::ArcTan, a, s); }
+array arcsinh(const array& a, Stream s) { return unary("arcsinh", UnaryOp::ArcSinh, a, s); }
+array arccosh(const array& a, Stream s) { return unary("arccosh", UnaryOp::ArcCosh, a, s); }
+array arctanh(const array& a, Stream s) { return unary("arctanh", UnaryOp::ArcTanh, a, s); }
 array sigmoid(const array& a, Stream s) { return unary("sigmoid", UnaryOp::Sigmoid, a, s, Domain::real); }
 array erf(const array& a, Stream s) { return unary("erf", UnaryOp::Erf, a, s, Domain::real); }
 array erfinv(const array& a, Stream s) { return unary("erfinv", UnaryOp::ErfInv, a, s, Domain::real); }
@@ -230,10 +230,8 @@ array round(const array& a, int decimals, Stream s) {
     // Beyond 10**40 every 64-bit value rounds alike; the clamp also keeps -INT_MIN defined.
     return round_integer_to_power_of_ten(a, decimals < -40 ? 40 : -decimals, s);
   }
-  if (is_complex(a.dtype())) {
-    throw std::invalid_argument("[round] Not supported for complex inputs.");
-  }
-  if (decimals == 0) return unary("round", UnaryOp::Round, a, s, Domain::real);
+  // complex: the real and imaginary parts each rounded, as in MLX.
+  if (decimals == 0) return unary("round", UnaryOp::Round, a, s);
   if (a.dtype() == Dtype::float16 || a.dtype() == Dtype::bfloat16) {
     // Scaled in float32: 10**5 is already infinite in float16, and the scaling loses less.
     return astype(round(astype(a, Dtype::float32, s), decimals, s), a.dtype(), s);
@@ -247,7 +245,7 @@ array round(const array& a, int decimals, Stream s) {
     }
     // Dividing by 10**-d is exact where multiplying by the inexact 10**d is not.
     array scale(std::pow(10.0, -decimals), a.dtype());
-    return multiply(unary("round", UnaryOp::Round, divide(a, scale, s), s, Domain::real), scale, s);
+    return multiply(unary("round", UnaryOp::Round, divide(a, scale, s), s), scale, s);
   }
   // No value of the dtype has a digit beyond 2 * max_exp decimals (the smallest subnormals
   // are 1.4e-45 and 4.9e-324).
@@ -261,7 +259,7 @@ array round(const array& a, int decimals, Stream s) {
     extra = array(std::pow(10.0, decimals - max_exp), a.dtype());
     scaled = multiply(scaled, *extra, s);
   }
-  array rounded = unary("round", UnaryOp::Round, scaled, s, Domain::real);
+  array rounded = unary("round", UnaryOp::Round, scaled, s);
   if (extra) rounded = divide(rounded, *extra, s);
   rounded = divide(rounded, scale, s);
   // Where a * 10**d overflows, a has no digits that far right to round: it stays (and so do

@@ -59,7 +59,13 @@ array Unary::derivative(const array& x, const array& y) {
     case UnaryOp::Cosh: return sinh(x, s);
     case UnaryOp::Tanh: return subtract(one, square(y, s), s);
     case UnaryOp::ArcSinh: return rsqrt(add(square(x, s), one, s), s);
-    case UnaryOp::ArcCosh: return rsqrt(subtract(square(x, s), one, s), s);
+    // Complex x: 1 / (sqrt(x - 1) sqrt(x + 1)), the branch of arccosh's principal value
+    // (rsqrt(x^2 - 1) flips its sign where Re x < 0). Real x keeps rsqrt(x^2 - 1), whose
+    // value at -inf (0) is MLX's.
+    case UnaryOp::ArcCosh:
+      if (is_complex(x.dtype()))
+        return reciprocal(multiply(sqrt(subtract(x, one, s), s), sqrt(add(x, one, s), s), s), s);
+      return rsqrt(subtract(square(x, s), one, s), s);
     case UnaryOp::ArcTanh: return reciprocal(subtract(one, square(x, s), s), s);
     case UnaryOp::Sigmoid: return multiply(y, subtract(one, y, s), s);
     case UnaryOp::Erf:

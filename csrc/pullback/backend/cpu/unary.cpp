@@ -195,16 +195,25 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
       return inexact_op(op_, in, out, [](auto x) { return decltype(x)(1) / std::sqrt(x); });
     case UnaryOp::Expm1:
       return real_op(op_, in, out, [](auto x) { return std::expm1(x); }, fast(UnaryKind::Expm1));
+    // complex64 through std::complex's principal branches (as MLX), log1p and log2 by way
+    // of log (std::complex has neither).
     case UnaryOp::Log1p:
-      return real_op(op_, in, out, [](auto x) { return std::log1p(x); }, fast(UnaryKind::Log1p));
-    case UnaryOp::Log2: return real_op(op_, in, out, [](auto x) { return std::log2(x); });
-    case UnaryOp::Log10: return real_op(op_, in, out, [](auto x) { return std::log10(x); });
-    case UnaryOp::ArcSin: return real_op(op_, in, out, [](auto x) { return std::asin(x); });
-    case UnaryOp::ArcCos: return real_op(op_, in, out, [](auto x) { return std::acos(x); });
-    case UnaryOp::ArcTan: return real_op(op_, in, out, [](auto x) { return std::atan(x); });
-    case UnaryOp::ArcSinh: return real_op(op_, in, out, [](auto x) { return std::asinh(x); });
-    case UnaryOp::ArcCosh: return real_op(op_, in, out, [](auto x) { return std::acosh(x); });
-    case UnaryOp::ArcTanh: return real_op(op_, in, out, [](auto x) { return std::atanh(x); });
+      return inexact_op(op_, in, out, [](auto x) {
+        if constexpr (is_cplx<decltype(x)>) return std::log(x + 1.f);
+        else return std::log1p(x);
+      }, fast(UnaryKind::Log1p));
+    case UnaryOp::Log2:
+      return inexact_op(op_, in, out, [](auto x) {
+        if constexpr (is_cplx<decltype(x)>) return std::log(x) / float(M_LN2);
+        else return std::log2(x);
+      });
+    case UnaryOp::Log10: return inexact_op(op_, in, out, [](auto x) { return std::log10(x); });
+    case UnaryOp::ArcSin: return inexact_op(op_, in, out, [](auto x) { return std::asin(x); });
+    case UnaryOp::ArcCos: return inexact_op(op_, in, out, [](auto x) { return std::acos(x); });
+    case UnaryOp::ArcTan: return inexact_op(op_, in, out, [](auto x) { return std::atan(x); });
+    case UnaryOp::ArcSinh: return inexact_op(op_, in, out, [](auto x) { return std::asinh(x); });
+    case UnaryOp::ArcCosh: return inexact_op(op_, in, out, [](auto x) { return std::acosh(x); });
+    case UnaryOp::ArcTanh: return inexact_op(op_, in, out, [](auto x) { return std::atanh(x); });
     case UnaryOp::Sigmoid:
       return real_op(op_, in, out, [](auto x) { return sigmoid_impl(x); }, fast(UnaryKind::Sigmoid));
     case UnaryOp::Erf:
@@ -212,7 +221,14 @@ void Unary::eval_cpu(const std::vector<array>& inputs, array& out) {
     case UnaryOp::ErfInv: return real_op(op_, in, out, [](auto x) { return erfinv_impl(x); });
     case UnaryOp::Floor: return real_op(op_, in, out, [](auto x) { return std::floor(x); });
     case UnaryOp::Ceil: return real_op(op_, in, out, [](auto x) { return std::ceil(x); });
-    case UnaryOp::Round: return real_op(op_, in, out, [](auto x) { return std::nearbyint(x); });
+    case UnaryOp::Round:
+      return inexact_op(op_, in, out, [](auto x) {
+        if constexpr (is_cplx<decltype(x)>) {
+          return complex64_t(std::nearbyint(x.real()), std::nearbyint(x.imag()));
+        } else {
+          return std::nearbyint(x);
+        }
+      });
     case UnaryOp::Conjugate:
     case UnaryOp::Real:
     case UnaryOp::Imag:
