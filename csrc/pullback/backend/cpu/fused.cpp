@@ -228,7 +228,12 @@ void Fused::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outpu
   std::vector<float*> output_of(num_regs, nullptr);  // where an output register is written
   for (size_t i = 0; i < outputs.size(); ++i) output_of[prog.outputs[i]] = outputs[i].data<float>();
 
-  cpu::parallel_for(size, cpu::kElementwiseGrain, [&](size_t begin, size_t end) {
+  // A program of many steps does that many elementwise ops' work per element: it splits
+  // over the pool at as many times fewer elements (an optimizer's update of a 256 x 256
+  // weight ran on one thread).
+  const size_t grain =
+      std::max(kBlock, cpu::kElementwiseGrain / std::max<size_t>(1, prog.steps.size()));
+  cpu::parallel_for(size, grain, [&](size_t begin, size_t end) {
     std::vector<float> scratch((prog.num_buffers + num_strided) * kBlock);
     std::vector<Reg> regs(num_regs);
     for (size_t start = begin; start < end; start += kBlock) {
