@@ -1,6 +1,7 @@
 """Trains a small network on scikit-learn's handwritten digits (8x8 images that ship inside
 the scikit-learn package, no download) with pullback.nn, nn.value_and_grad and Adam, reports
-test accuracy, and plots the loss and accuracy curves to a PNG.
+test accuracy, plots the loss and accuracy curves to a PNG, and saves the weights, which a
+fresh model then loads and must score the same accuracy with.
 
 Run: pip install .[examples] && python examples/train_digits.py [--model cnn|mlp]
 """
@@ -64,6 +65,10 @@ def main():
     parser.add_argument("--plot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                        "train_digits.png"),
                         help="where to write the loss/accuracy plot (PNG)")
+    parser.add_argument("--weights",
+                        default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "train_digits.safetensors"),
+                        help="where to save the trained weights (.safetensors or .npz)")
     args = parser.parse_args()
 
     # The seed example: d/dx sin(x) at 0 is cos(0) = 1.
@@ -118,6 +123,16 @@ def main():
           f" plot written to {args.plot}")
     if final < 0.97:
         raise SystemExit("training did not reach 97% test accuracy")
+
+    # The saved weights, loaded into a fresh (differently initialized) model, score the same.
+    model.save_weights(args.weights)
+    fresh = CNN() if args.model == "cnn" else MLP()
+    fresh.load_weights(args.weights)
+    reloaded = accuracy(fresh, x_test, y_test)
+    print(f"weights saved to {args.weights}; a fresh {args.model} loaded from them scores "
+          f"{reloaded:.3f}")
+    if reloaded != final:
+        raise SystemExit(f"the reloaded weights score {reloaded:.3f}, not {final:.3f}")
 
 
 if __name__ == "__main__":

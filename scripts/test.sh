@@ -9,7 +9,8 @@ if [ ! -f /usr/include/gtest/gtest.h ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq libgtest-dev ccache >/dev/null
 fi
-python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" cmake ninja scipy-openblas32 numpy pytest hypothesis ml_dtypes scipy safetensors
+python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" cmake ninja scipy-openblas32 numpy pytest hypothesis ml_dtypes scipy safetensors \
+  scikit-learn tqdm matplotlib  # the last three run examples/train_digits.py (test_examples.py)
 # Without build isolation the gtest binary links the installed OpenBLAS, which outlives the build.
 python -m pip install -q --no-build-isolation . \
   -Cbuild-dir=build/test -Ccmake.define.PULLBACK_BUILD_TESTS=ON
