@@ -5,13 +5,13 @@ primitives (``pullback._core._fast``); gated_delta_update is composed here. Ther
 CUDA backend, so the custom-kernel builders raise.
 """
 
-from __future__ import annotations
+from typing import List as _List
+from typing import Optional as _Optional
 
+import pullback._core as _core
 from pullback._core import _fast
-from typing import List, Optional
 
-from pullback._core import (array, bool_, expand_dims, matmul, repeat, squeeze, stack, where,
-                            zeros, zeros_like)
+# The module's own names only (as MLX's mx.fast): helpers are reached through _core.
 
 rms_norm = _fast.rms_norm
 layer_norm = _fast.layer_norm
@@ -22,9 +22,10 @@ scaled_dot_product_attention = _fast.scaled_dot_product_attention
 cross_entropy = _fast.cross_entropy
 
 
-def gated_delta_update(q: array, k: array, v: array, gamma: array, beta: array,
-                       initial_state: Optional[array] = None, mask: Optional[array] = None,
-                       stream=None) -> List[array]:
+def gated_delta_update(q: _core.array, k: _core.array, v: _core.array, gamma: _core.array,
+                       beta: _core.array, initial_state: _Optional[_core.array] = None,
+                       mask: _Optional[_core.array] = None,
+                       stream=None) -> _List[_core.array]:
     """Gated delta network recurrence over the time axis, as MLX's ``fast.gated_delta_update``.
 
     With ``q``, ``k`` of shape ``[B, T, Hk, Dk]``, ``v`` of shape ``[B, T, Hv, Dv]`` (``Hv`` a
@@ -41,7 +42,7 @@ def gated_delta_update(q: array, k: array, v: array, gamma: array, beta: array,
     """
     for name, a, nd in (("q", q, 4), ("k", k, 4), ("v", v, 4), ("gamma", gamma, 3),
                         ("beta", beta, 3)):
-        if not isinstance(a, array):
+        if not isinstance(a, _core.array):
             raise TypeError(f"[gated_delta_update] {name} must be an array.")
         if a.ndim != nd:
             raise ValueError(f"[gated_delta_update] {name} must have {nd} dimensions but has "
@@ -57,7 +58,7 @@ def gated_delta_update(q: array, k: array, v: array, gamma: array, beta: array,
         raise ValueError(f"[gated_delta_update] The value heads ({hv}) must be a multiple of the "
                          f"key heads ({hk}).")
     if initial_state is None:
-        state = zeros((b, hv, dv, dk), dtype=v.dtype, stream=stream)
+        state = _core.zeros((b, hv, dv, dk), dtype=v.dtype, stream=stream)
     else:
         if tuple(initial_state.shape) != (b, hv, dv, dk):
             raise ValueError(f"[gated_delta_update] initial_state must have shape "
@@ -68,28 +69,32 @@ def gated_delta_update(q: array, k: array, v: array, gamma: array, beta: array,
                          f"{tuple(mask.shape)}.")
     rep = hv // hk
     if rep > 1:
-        q = repeat(q, rep, axis=2, stream=stream)
-        k = repeat(k, rep, axis=2, stream=stream)
+        q = _core.repeat(q, rep, axis=2, stream=stream)
+        k = _core.repeat(k, rep, axis=2, stream=stream)
     outs = []
     for step in range(t):
         qt, kt, vt = q[:, step], k[:, step], v[:, step]  # [B, Hv, D]
         g = gamma[:, step][..., None, None]
         bt = beta[:, step][..., None]
         decayed = state * g
-        remembered = squeeze(matmul(decayed, expand_dims(kt, -1, stream=stream), stream=stream),
-                             -1, stream=stream)
+        remembered = _core.squeeze(
+            _core.matmul(decayed, _core.expand_dims(kt, -1, stream=stream), stream=stream), -1,
+            stream=stream)
         delta = (vt - remembered) * bt
-        updated = decayed + expand_dims(delta, -1, stream=stream) * expand_dims(kt, -2,
-                                                                                 stream=stream)
-        out = squeeze(matmul(updated, expand_dims(qt, -1, stream=stream), stream=stream), -1,
-                      stream=stream)
+        updated = decayed + (_core.expand_dims(delta, -1, stream=stream)
+                             * _core.expand_dims(kt, -2, stream=stream))
+        out = _core.squeeze(
+            _core.matmul(updated, _core.expand_dims(qt, -1, stream=stream), stream=stream), -1,
+            stream=stream)
         if mask is not None:
-            keep = mask[:, step].astype(bool_)
-            updated = where(keep[:, None, None, None], updated, state, stream=stream)
-            out = where(keep[:, None, None], out, zeros_like(out, stream=stream), stream=stream)
+            keep = mask[:, step].astype(_core.bool_)
+            updated = _core.where(keep[:, None, None, None], updated, state, stream=stream)
+            out = _core.where(keep[:, None, None], out, _core.zeros_like(out, stream=stream),
+                              stream=stream)
         state = updated
         outs.append(out)
-    o = stack(outs, axis=1, stream=stream) if outs else zeros((b, 0, hv, dv), dtype=v.dtype)
+    o = (_core.stack(outs, axis=1, stream=stream) if outs
+         else _core.zeros((b, 0, hv, dv), dtype=v.dtype))
     return [o, state]
 
 
