@@ -546,3 +546,12 @@ def test_fused_steps_inside_compile_grad_and_vmap():
     batched = mx.vmap(one_step)(w, g)
     loop = mx.stack([one_step(w[i], g[i]) for i in range(2)])
     assert np.allclose(to_numpy(batched), to_numpy(loop), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value,error", [("abc", ValueError), (None, TypeError)])
+def test_a_learning_rate_that_is_neither_a_number_nor_a_schedule_names_itself(value, error):
+    # The exception class is mx.array's (as in MLX); the message names the optimizer and the
+    # parameter.
+    for make in (optim.SGD, optim.Adam, optim.AdamW):
+        with pytest.raises(error, match=rf"^\[{make.__name__}\] learning_rate must be a number"):
+            make(learning_rate=value)

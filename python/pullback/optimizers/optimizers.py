@@ -160,8 +160,13 @@ class Optimizer:
         if callable(value):
             self._schedulers[name] = value
             self.state[name] = value(self.step)
-        else:
+            return
+        try:
             self.state[name] = mx.array(value)
+        except (TypeError, ValueError) as e:  # the class mx.array raised, as in MLX
+            raise type(e)(f"[{type(self).__name__}] {name} must be a number, an array or a "
+                          f"schedule (a callable of the step), not a "
+                          f"{type(value).__name__}.") from None
 
     def _rate(self, like: mx.array) -> mx.array:
         return self.learning_rate.astype(like.dtype)
