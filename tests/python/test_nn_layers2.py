@@ -91,6 +91,14 @@ def test_sparse():
 
 # ------------------------------------------------------------- Linear, Bilinear, Embedding
 
+def test_linear_names_itself_for_inputs_of_the_wrong_width():
+    layer = nn.Linear(4, 3)
+    for shape in [(2, 5), (5,), ()]:
+        with pytest.raises(ValueError, match=r"^\[Linear\] Expected an input of shape \(\.\.\., 4\)"):
+            layer(mx.zeros(shape))
+    assert layer(mx.zeros((2, 7, 4))).shape == (2, 7, 3)
+
+
 def test_linear_values_init_and_grad():
     layer = nn.Linear(40, 30)
     assert layer.weight.shape == (30, 40) and layer.bias.shape == (30,)

@@ -24,7 +24,11 @@ class Linear(Module):
                 f"bias={'bias' in self}")
 
     def __call__(self, x: mx.array) -> mx.array:
-        y = x @ self["weight"].T
+        weight = self["weight"]
+        if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"[Linear] Expected an input of shape (..., {weight.shape[1]}) but "
+                             f"got {tuple(x.shape)}.")
+        y = x @ weight.T
         return y + self["bias"] if "bias" in self else y
 
 
