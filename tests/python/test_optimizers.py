@@ -555,3 +555,5 @@ def test_a_learning_rate_that_is_neither_a_number_nor_a_schedule_names_itself(va
     for make in (optim.SGD, optim.Adam, optim.AdamW):
         with pytest.raises(error, match=rf"^\[{make.__name__}\] learning_rate must be a number"):
             make(learning_rate=value)
+        with pytest.raises(error, match=rf"^\[{make.__name__}\] learning_rate must be a number"):
+            make(learning_rate=0.1).learning_rate = value

@@ -154,19 +154,22 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, learning_rate: Union[float, mx.array]) -> None:
-        self.state["learning_rate"] = mx.array(learning_rate)
+        self.state["learning_rate"] = self._as_array("learning_rate", learning_rate)
+
+    def _as_array(self, name: str, value: Any) -> mx.array:
+        try:
+            return mx.array(value)
+        except (TypeError, ValueError) as e:  # the class mx.array raised, as in MLX
+            raise type(e)(f"[{type(self).__name__}] {name} must be a number, an array or a "
+                          f"schedule (a callable of the step), not a "
+                          f"{type(value).__name__}.") from None
 
     def _maybe_schedule(self, name: str, value: Schedule) -> None:
         if callable(value):
             self._schedulers[name] = value
             self.state[name] = value(self.step)
-            return
-        try:
-            self.state[name] = mx.array(value)
-        except (TypeError, ValueError) as e:  # the class mx.array raised, as in MLX
-            raise type(e)(f"[{type(self).__name__}] {name} must be a number, an array or a "
-                          f"schedule (a callable of the step), not a "
-                          f"{type(value).__name__}.") from None
+        else:
+            self.state[name] = self._as_array(name, value)
 
     def _rate(self, like: mx.array) -> mx.array:
         return self.learning_rate.astype(like.dtype)

@@ -268,11 +268,6 @@ void Binary::eval_cpu(const std::vector<array>& inputs, array& out) {
 }
 
 namespace {
-// One value broadcast to every element (all strides 0), as a scalar operand is.
-bool one_value(const array& a) {
-  return std::all_of(a.strides().begin(), a.strides().end(), [](int64_t s) { return s == 0; });
-}
-
 // The flat loop over [b, e) (T an unsigned integer of the element's size), x and y each either
 // row-contiguous or one value (`XOne`, `YOne`): a where(mask, g, 0), relu's backward. Both
 // sides are read, then masked: a branch on a mask of random signs mispredicts half the time
@@ -302,8 +297,9 @@ void select_loop(const array& c, const array& x, const array& y, array& out) {
   const T* px = x.data<T>();
   const T* py = y.data<T>();
   T* po = out.data<T>();
-  if (c.flags().row_contiguous && (x.flags().row_contiguous || one_value(x)) &&
-      (y.flags().row_contiguous || one_value(y))) {
+  // A broadcast scalar has data_size 1 (as in elementwise.h's loops).
+  if (c.flags().row_contiguous && (x.flags().row_contiguous || x.data_size() == 1) &&
+      (y.flags().row_contiguous || y.data_size() == 1)) {
     const size_t n = out.size();
     const bool x_one = !x.flags().row_contiguous, y_one = !y.flags().row_contiguous;
     if (x_one && y_one) return select_flat<T, true, true>(pc, px, py, po, n);
